@@ -1,0 +1,37 @@
+# SpaceR workbench. `make demo` and `make test` set everything up themselves.
+PY      := .venv/bin/python
+STAMP   := .venv/.installed
+PORT    ?= 7860
+
+.PHONY: setup demo test lint lab bench tiny-model clean
+
+setup: $(STAMP)
+
+# Re-install only when the project's dependencies change (fast when already done).
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv .venv
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@# Debian's Chromium drives the browser test (playwright cannot download its own here).
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+		|| echo "warning: could not install chromium; the browser test will be skipped"; fi
+	touch $(STAMP)
+
+demo: setup
+	.venv/bin/spacer ui --port $(PORT)
+
+test: setup
+	$(PY) -m pytest
+
+lint: setup
+	.venv/bin/ruff check .
+
+lab: setup
+	.venv/bin/jupyter lab notebooks/
+
+bench: setup
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf .venv .pytest_cache build *.egg-info

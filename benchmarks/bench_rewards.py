@@ -1,0 +1,91 @@
+"""Parse + score the cognitive maps of 10k generated completions (maps of 1–7 categories).
+
+Completions look like a thinking model's: reasoning, a ``<map>`` (mostly JSON as the prompt's
+example shows, some Python-literal and messy text), then an answer. Predicted maps are noisy
+copies of the true map: jittered points, missing and extra instances, plural or capitalised
+keys, hallucinated categories. Only ``parse_map`` + ``score_map`` are timed (one core); a second
+line times the full ``score_completion`` used by the reward functions.
+
+Goal: ≤ 0.2 s for the 10k parse+score on one core. The last line prints the seconds.
+
+    python benchmarks/bench_rewards.py [--n 10000] [--seed 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+
+from spacer_core.cogmap import parse_map, score_map
+from spacer_core.prompts import GENERIC_INDOOR_CATEGORIES
+from spacer_core.rewards import score_completion
+
+
+def _true_map(rng: random.Random) -> dict[str, list[list[int]]]:
+    cats = rng.sample(GENERIC_INDOOR_CATEGORIES, rng.randint(1, 7))
+    return {c: [[rng.randint(0, 9), rng.randint(0, 9)] for _ in range(rng.choice((1, 1, 1, 2, 2, 3)))] for c in cats}
+
+
+def _predicted(rng: random.Random, gt: dict[str, list[list[int]]]) -> dict[str, list[list[int]]]:
+    pred = {}
+    for cat, pts in gt.items():
+        if rng.random() < 0.1:  # forgotten category
+            continue
+        noisy = [[min(9, max(0, x + rng.randint(-2, 2))), min(9, max(0, y + rng.randint(-2, 2)))] for x, y in pts]
+        if rng.random() < 0.2:
+            noisy.append([rng.randint(0, 9), rng.randint(0, 9)])
+        if len(noisy) > 1 and rng.random() < 0.2:
+            noisy.pop()
+        key = rng.choice((cat, cat, cat, cat + "s", cat.title()))
+        pred[key] = noisy
+    if rng.random() < 0.2:  # hallucinated category
+        pred["unicorn"] = [[rng.randint(0, 9), rng.randint(0, 9)]]
+    return pred
+
+
+def _render(rng: random.Random, pred: dict[str, list[list[int]]]) -> str:
+    style = rng.random()
+    if style < 0.8:
+        body = json.dumps(pred)
+    elif style < 0.9:
+        body = repr({k: [tuple(p) for p in v] for k, v in pred.items()})
+    else:
+        body = "; ".join(f"{k}: " + ", ".join(f"({x}, {y})" for x, y in v) for k, v in pred.items())
+    return (
+        "<think>Let me look at the room. I'll sketch a map first. "
+        f"<map>{body}</map> From the map, the chair is left of the table.</think>"
+        f"<answer>{rng.choice('ABCD')}</answer>"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=10_000, help="completions to score")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+
+    rng = random.Random(args.seed)
+    items = []
+    for _ in range(args.n):
+        gt = _true_map(rng)
+        items.append((_render(rng, _predicted(rng, gt)), gt, list(gt)))
+
+    t0 = time.perf_counter()
+    scores = [score_map(parse_map(text, cats), gt) for text, gt, cats in items]
+    parse_score_s = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    for text, gt, cats in items:
+        score_completion(text, "<answer>A</answer>", "multiple choice", true_map=gt, categories=cats)
+    full_s = time.perf_counter() - t0
+
+    print(f"mean map score {sum(scores) / len(scores):.3f} over {args.n} completions")
+    print(f"score_completion (format + answer + gate + map): {full_s:.3f} s")
+    print(f"parse_map + score_map: {parse_score_s:.3f} s (goal <= 0.2 s per 10k)")
+    print(f"{parse_score_s:.4f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Subcommands of `spacer`; one module per command group (see spacer_core.cli)."""

@@ -1,0 +1,22 @@
+"""`spacer model tiny`: build the embedded tiny Qwen2.5-VL."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("model", help="build or inspect models")
+    sub = parser.add_subparsers(dest="model_command", metavar="ACTION", required=True)
+    tiny = sub.add_parser("tiny", help="build the untrained tiny Qwen2.5-VL (real architecture, toy size)")
+    tiny.add_argument("--out", required=True, help="output checkpoint folder")
+    tiny.add_argument("--seed", type=int, default=0, help="seed for the weights and the tokenizer corpus")
+    tiny.set_defaults(func=run_tiny)
+
+
+def run_tiny(args: argparse.Namespace) -> int:
+    from spacer_core.tiny_model import build_tiny_model
+
+    out = build_tiny_model(args.out, seed=args.seed)
+    print(f"tiny Qwen2.5-VL written to {out}")
+    return 0

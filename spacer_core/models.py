@@ -1,0 +1,88 @@
+"""Loading Qwen2-VL / Qwen2.5-VL models by name, local path or hub id.
+
+``load_model("tiny")`` loads the embedded tiny model shipped in ``assets/tiny-model`` (built by
+`spacer_core.tiny_model`); any other name is handed to transformers (a local checkpoint folder or
+a hub id such as ``Qwen/Qwen2.5-VL-7B-Instruct`` — hub ids need network access and are not
+exercised by this project's CPU tests).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+TINY_MODEL_DIR = ASSETS / "tiny-model"
+SUPPORTED = {"qwen2_vl": "Qwen2VLForConditionalGeneration", "qwen2_5_vl": "Qwen2_5_VLForConditionalGeneration"}
+
+
+class ModelError(ValueError):
+    """A model name or checkpoint this project cannot load."""
+
+
+@dataclass(frozen=True)
+class Runtime:
+    device: torch.device
+    dtype: torch.dtype
+    attn: str
+
+
+def resolve_runtime(device: str = "auto", dtype: str = "auto", attn: str = "auto") -> Runtime:
+    """auto: CUDA + bf16 + flash_attention_2 when all are available, else sdpa (float32 on CPU)."""
+    dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
+                       ("cpu" if device == "auto" else device))
+    on_cuda = dev.type == "cuda"
+    bf16_ok = on_cuda and torch.cuda.is_bf16_supported()
+    if dtype == "auto":
+        torch_dtype = torch.bfloat16 if bf16_ok else (torch.float16 if on_cuda else torch.float32)
+    else:
+        torch_dtype = getattr(torch, dtype, None)
+        if not isinstance(torch_dtype, torch.dtype):
+            raise ModelError(f"unknown dtype {dtype!r} (use auto, float32, bfloat16 or float16)")
+    if attn == "auto":
+        flash = on_cuda and torch_dtype in (torch.bfloat16, torch.float16) and \
+            importlib.util.find_spec("flash_attn") is not None
+        attn = "flash_attention_2" if flash else "sdpa"
+    return Runtime(dev, torch_dtype, attn)
+
+
+def resolve_path(name_or_path: str | Path) -> str:
+    if str(name_or_path) == "tiny":
+        if not (TINY_MODEL_DIR / "config.json").exists():
+            raise ModelError(f"the embedded tiny model is missing from {TINY_MODEL_DIR}; "
+                             "rebuild it with `spacer model tiny --out assets/tiny-model`")
+        return str(TINY_MODEL_DIR)
+    return str(name_or_path)
+
+
+def load_model(name_or_path: str | Path = "tiny", device: str = "auto", dtype: str = "auto",
+               attn: str = "auto", **kwargs):
+    """Load ``(model, processor)`` for a Qwen2-VL or Qwen2.5-VL checkpoint; the model is in eval mode.
+
+    Unknown architectures raise `ModelError` naming the checkpoint and its ``model_type``.
+    """
+    import transformers
+    from transformers import AutoConfig, AutoProcessor
+
+    path = resolve_path(name_or_path)
+    local = Path(path)
+    if local.exists() and not (local / "config.json").exists():
+        raise ModelError(f"{path} is not a model checkpoint (no config.json)")
+    try:
+        config = AutoConfig.from_pretrained(path)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot load model config from {path}: {exc}") from None
+    if config.model_type not in SUPPORTED:
+        raise ModelError(f"{path} is a {config.model_type!r} model; supported: Qwen2-VL and Qwen2.5-VL "
+                         f"(model_type {' or '.join(SUPPORTED)})")
+    runtime = resolve_runtime(device, dtype, attn)
+    model_cls = getattr(transformers, SUPPORTED[config.model_type])
+    model = model_cls.from_pretrained(path, dtype=runtime.dtype, attn_implementation=runtime.attn, **kwargs)
+    model.to(runtime.device).eval()
+    processor = AutoProcessor.from_pretrained(path)
+    # Batched generation needs left padding.
+    processor.tokenizer.padding_side = "left"
+    return model, processor

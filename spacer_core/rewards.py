@@ -1,0 +1,249 @@
+"""SG-RLVR rewards: format, accuracy (with the cognitive-map gate) and the two group rules.
+
+``format_reward`` and ``accuracy_reward`` have TRL's reward-function signature
+(``prompts, completions, **kwargs`` with the dataset columns as keyword lists) and accept plain
+or conversational completions. Both, and the trainer's rollout log, go through one scorer,
+:func:`score_completion`. The group rules (:func:`temporal_bonus`, :func:`length_bonus`) are
+pure functions over per-completion numbers; the trainer applies them per group.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from spacer_core.cogmap import load_map, parse_map, score_map
+from spacer_core.metrics import mean_relative_accuracy, mean_rouge_f, word_error_rate
+from spacer_core.parsing import extract_answer, extract_map, normalize_option, parse_number
+
+# The whole completion must be <think>…</think> <answer>…</answer> (SpaceR / Video-R1 use
+# re.fullmatch(r"<think>.*?</think>\s*<answer>.*?</answer>", text, re.DOTALL)); checked below in
+# linear time with the same meaning.
+_THINK_OPEN, _ANSWER_CLOSE = "<think>", "</answer>"
+_THINK_TO_ANSWER = re.compile(r"</think>\s*<answer>")
+
+
+def format_ok(text: str) -> bool:
+    """True when ``text`` as a whole matches ``<think>.*?</think>\\s*<answer>.*?</answer>``."""
+    if not (text.startswith(_THINK_OPEN) and text.endswith(_ANSWER_CLOSE)):
+        return False
+    # The earliest "</think>\s*<answer>" leaves the most room for the answer; it only has to end
+    # before the final "</answer>" begins.
+    m = _THINK_TO_ANSWER.search(text, len(_THINK_OPEN))
+    return m is not None and m.end() <= len(text) - len(_ANSWER_CLOSE)
+
+
+@dataclass(frozen=True)
+class RewardTerms:
+    """The reward terms of one completion.
+
+    ``answer_accuracy``: the per-problem-type accuracy of the answer alone; ``map_score``: the
+    cognitive-map score when the gate computed one, else None; ``accuracy``: the accuracy term
+    after the map gate (what the accuracy reward returns)."""
+
+    format: float
+    answer_accuracy: float
+    map_score: float | None
+    accuracy: float
+    answer: str | None
+    has_map: bool
+
+    @property
+    def total(self) -> float:
+        return self.format + self.accuracy
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"total": self.total}
+
+
+def _clip01(x: float) -> float:
+    return min(1.0, max(0.0, x))
+
+
+def answer_accuracy(answer: str | None, solution: str, problem_type: str) -> float:
+    """Accuracy of an extracted answer against the solution (``<answer>X</answer>`` or plain X).
+
+    multiple choice: 1 if the option letters match (plain string equality when either is not a
+    letter); numerical: MRA; OCR: 1 − WER; free-form: mean ROUGE-1/2/L F; regression:
+    1 − |p − g| / |g|. All in [0, 1]; a missing answer scores 0.
+    """
+    truth = extract_answer(solution)
+    truth = solution.strip() if truth is None else truth
+    if problem_type not in _SCORERS:
+        raise ValueError(f"problem_type must be one of {sorted(_SCORERS)}, got {problem_type!r}")
+    if answer is None:
+        return 0.0
+    return _SCORERS[problem_type](answer, truth)
+
+
+def _choice(answer: str, truth: str) -> float:
+    a, t = normalize_option(answer), normalize_option(truth)
+    if a is None or t is None:
+        return float(answer.strip() == truth.strip())
+    return float(a == t)
+
+
+def _numerical(answer: str, truth: str) -> float:
+    target = parse_number(truth)
+    if target is None:
+        raise ValueError(f"solution: {truth!r} is not a number")
+    return mean_relative_accuracy(parse_number(answer), target)
+
+
+def _regression(answer: str, truth: str) -> float:
+    pred, target = parse_number(answer), parse_number(truth)
+    if target is None:
+        raise ValueError(f"solution: {truth!r} is not a number")
+    if pred is None:
+        return 0.0
+    if target == 0:
+        return float(pred == 0)
+    return _clip01(1.0 - abs(pred - target) / abs(target))
+
+
+_SCORERS = {
+    "multiple choice": _choice,
+    "numerical": _numerical,
+    "OCR": lambda answer, truth: _clip01(1.0 - word_error_rate(answer, truth)),
+    "free-form": lambda answer, truth: _clip01(mean_rouge_f(answer, truth)),
+    "regression": _regression,
+}
+
+# Problem types whose answers open the map gate, with the accuracy an answer needs.
+_GATE = {"multiple choice": lambda acc: acc == 1.0, "numerical": lambda acc: acc > 0.5}
+
+
+def score_completion(
+    text: str,
+    solution: str,
+    problem_type: str,
+    true_map: Any = None,
+    categories: Sequence[str] | None = None,
+) -> RewardTerms:
+    """All reward terms of one completion (the single scorer behind both reward functions).
+
+    Map gate (items with a true map): when the completion contains ``<map>…</map>`` and the
+    answer is right (multiple choice) or has MRA > 0.5 (numerical), the map is parsed (only
+    ``categories``, default the true map's keys) and scored: s > 0 adds s to the accuracy,
+    s = 0 zeroes it. ``true_map``: a dict, a JSON string, or None / "" for items without one.
+    """
+    answer = extract_answer(text)
+    acc = answer_accuracy(answer, solution, problem_type)
+    truth_map = load_map(true_map)
+    has_map = extract_map(text) is not None
+    map_score = None
+    accuracy = acc
+    gate = _GATE.get(problem_type)
+    if truth_map and has_map and gate is not None and gate(acc):
+        cats = list(truth_map) if categories is None else categories
+        map_score = score_map(parse_map(text, cats), truth_map)
+        accuracy = acc + map_score if map_score > 0 else 0.0
+    return RewardTerms(float(format_ok(text)), acc, map_score, accuracy, answer, has_map)
+
+
+# --- TRL reward functions -------------------------------------------------------------------
+
+
+def completion_text(completion: Any) -> str:
+    """The text of a TRL completion: a string, or a conversation whose last message's content
+    is a string or a list of content items (``{"type": "text", "text": …}``)."""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, list) and completion and isinstance(completion[-1], dict):
+        content = completion[-1].get("content", "")
+        if isinstance(content, str):
+            return content
+        if isinstance(content, list):
+            return "".join(c.get("text", "") for c in content if isinstance(c, dict))
+    raise ValueError(f"completions: expected a string or a list of messages, got {type(completion).__name__}")
+
+
+def _column(kwargs: dict[str, Any], name: str, n: int, required: bool = True) -> list[Any]:
+    values = kwargs.get(name)
+    if values is None:
+        if required:
+            raise ValueError(f"accuracy_reward needs the dataset column {name!r}")
+        return [None] * n
+    values = list(values)
+    if len(values) != n:
+        raise ValueError(f"column {name!r} has {len(values)} values for {n} completions")
+    return values
+
+
+def format_reward(prompts: list[Any], completions: list[Any], **kwargs: Any) -> list[float]:
+    """1.0 per completion that is exactly ``<think>…</think> <answer>…</answer>``, else 0.0."""
+    return [float(format_ok(completion_text(c))) for c in completions]
+
+
+def accuracy_reward(prompts: list[Any], completions: list[Any], **kwargs: Any) -> list[float]:
+    """Accuracy after the map gate, per completion (see :func:`score_completion`).
+
+    Columns: ``solution``, ``problem_type`` (required); ``cognitive_map`` and
+    ``map_categories`` (optional).
+    """
+    return [t.accuracy for t in score_completions(completions, **kwargs)]
+
+
+def score_completions(completions: list[Any], **kwargs: Any) -> list[RewardTerms]:
+    """:func:`score_completion` over a batch, reading the dataset columns from ``kwargs``."""
+    n = len(completions)
+    solutions = _column(kwargs, "solution", n)
+    types = _column(kwargs, "problem_type", n)
+    maps = _column(kwargs, "cognitive_map", n, required=False)
+    cats = _column(kwargs, "map_categories", n, required=False)
+    return [
+        score_completion(completion_text(c), s, p, m, k or None)
+        for c, s, p, m, k in zip(completions, solutions, types, maps, cats, strict=True)
+    ]
+
+
+# --- group rules ----------------------------------------------------------------------------
+
+
+def _floats(values: Iterable[Any]) -> list[float]:
+    return [float(v) for v in values]  # works for lists, numpy arrays and 1-D tensors
+
+
+def temporal_bonus(
+    ordered_acc: Iterable[Any],
+    shuffled_acc: Iterable[Any],
+    alpha: float = 0.3,
+    ratio: float = 1.0,
+    min_acc: float = 0.1,
+) -> list[float]:
+    """T-GRPO's temporal bonus for each ordered-frame completion of a group.
+
+    With p = mean accuracy of the ordered group and p̃ = mean accuracy of the completions on the
+    same clip with shuffled frames: if p ≥ ratio · p̃, every ordered completion with accuracy
+    > ``min_acc`` gets +``alpha`` (0.3); otherwise no bonus. SpaceR's released code uses
+    ratio = 0.8; Video-R1's author says it should be 1.0 (Video-R1 issue #74), the default here.
+    Without shuffled completions there is nothing to compare, so no bonus.
+    """
+    ordered, shuffled = _floats(ordered_acc), _floats(shuffled_acc)
+    if not ordered or not shuffled:
+        return [0.0] * len(ordered)
+    p, p_shuffled = sum(ordered) / len(ordered), sum(shuffled) / len(shuffled)
+    if p < ratio * p_shuffled:
+        return [0.0] * len(ordered)
+    return [alpha if a > min_acc else 0.0 for a in ordered]
+
+
+def length_bonus(
+    acc: Iterable[Any],
+    lengths: Iterable[Any],
+    low: int = 320,
+    high: int = 512,
+    bonus: float = 0.2,
+    min_acc: float = 0.1,
+) -> list[float]:
+    """SpaceR's length rule for one group: if more than one completion has accuracy > ``min_acc``,
+    each of those whose length (tokens, EOS included) lies in [``low``, ``high``] gets +``bonus``.
+    """
+    accs, lens = _floats(acc), _floats(lengths)
+    if len(accs) != len(lens):
+        raise ValueError(f"length_bonus: {len(accs)} accuracies but {len(lens)} lengths")
+    if sum(a > min_acc for a in accs) <= 1:
+        return [0.0] * len(accs)
+    return [bonus if a > min_acc and low <= n <= high else 0.0 for a, n in zip(accs, lens, strict=True)]

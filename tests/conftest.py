@@ -1,0 +1,43 @@
+"""Shared fixtures: real H.264 videos written with PyAV, and the embedded tiny model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+def write_mp4(path: Path, num_frames: int = 40, size: tuple[int, int] = (240, 320), fps: int = 10) -> Path:
+    """A real H.264 mp4: a white bar sweeping right and a frame counter in grey levels, so that
+    every frame differs and frame order is recoverable from the pixels."""
+    import av
+
+    height, width = size
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for i in range(num_frames):
+            img = np.zeros((height, width, 3), np.uint8)
+            x = int(i * (width - 20) / max(num_frames - 1, 1))
+            img[:, x : x + 20] = 255
+            img[: height // 4, : width // 4] = int(255 * i / max(num_frames - 1, 1))
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+@pytest.fixture(scope="session")
+def mp4_file(tmp_path_factory) -> Path:
+    """A 4 s, 10 fps, 320×240 H.264 video."""
+    return write_mp4(tmp_path_factory.mktemp("video") / "sweep.mp4")
+
+
+@pytest.fixture(scope="session")
+def tiny():
+    """The embedded tiny model and its processor (loaded once per test session)."""
+    from spacer_core.models import load_model
+
+    return load_model("tiny")

@@ -1,0 +1,103 @@
+"""The embedded tiny Qwen2.5-VL: builds deterministically, loads like a checkpoint, sees video."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
+
+from spacer_core.inputs import chat_text, encode
+from spacer_core.models import TINY_MODEL_DIR, ModelError, load_model, resolve_runtime
+from spacer_core.video import load_clip
+
+SMALL = dict(min_pixels=28 * 28 * 4, max_pixels=112 * 112)
+
+
+def test_tiny_model_is_a_real_qwen2_5_vl_checkpoint():
+    processor = AutoProcessor.from_pretrained(TINY_MODEL_DIR)
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(TINY_MODEL_DIR)
+    n_params = sum(p.numel() for p in model.parameters())
+    assert n_params < 5_000_000
+    assert model.config.model_type == "qwen2_5_vl"
+    assert model.config.video_token_id == processor.tokenizer.convert_tokens_to_ids("<|video_pad|>")
+
+
+def test_generates_from_a_real_clip(tiny, mp4_file):
+    model, processor = tiny
+    clip = load_clip(mp4_file, nframes=8, **SMALL)
+    batch = encode(processor, [chat_text(processor, "How many chairs are in this room?")], [clip])
+    assert batch["pixel_values_videos"].shape[0] == batch["video_grid_thw"].prod()
+    n_video_tokens = (batch["input_ids"] == model.config.video_token_id).sum().item()
+    assert n_video_tokens == batch["video_grid_thw"].prod().item() // 4
+    # second_per_grid_ts = temporal patch / sampled fps (8 frames over 4 s -> 2 fps)
+    assert batch["second_per_grid_ts"].tolist() == pytest.approx([2 / clip.sample_fps])
+    out = model.generate(**batch, max_new_tokens=12, do_sample=False)
+    new = out[0, batch["input_ids"].shape[1]:]
+    assert 1 <= len(new) <= 12
+    assert isinstance(processor.decode(new, skip_special_tokens=True), str)
+
+
+def test_video_changes_the_logits(tiny, mp4_file):
+    """The vision tower is wired in: different frames give different next-token logits."""
+    model, processor = tiny
+    clip = load_clip(mp4_file, nframes=8, **SMALL)
+    text = chat_text(processor, "Describe the video.")
+    with torch.no_grad():
+        a = model(**encode(processor, [text], [clip])).logits[0, -1]
+        b = model(**encode(processor, [text], [clip.permuted(list(range(8))[::-1])])).logits[0, -1]
+    assert not torch.allclose(a, b)
+
+
+@pytest.mark.parametrize("text", [
+    "<think>The chair is left.</think>\n<answer>B</answer>",
+    '<map>{"chair": [[1, 2], [3, 4]], "trash can": [[9, 0]], "tv": [[5, 5]]}</map>',
+    "<|im_start|>user\n<|vision_start|><|video_pad|><|vision_end|>How far (in meters)?<|im_end|>",
+    "Ünïcödé 3.75 m² — 1,200 cm",
+])
+def test_tokenizer_round_trips(tiny, text):
+    tokenizer = tiny[1].tokenizer
+    ids = tokenizer(text)["input_ids"]
+    assert tokenizer.decode(ids) == text
+
+
+def test_special_tokens_are_single_ids(tiny):
+    tokenizer = tiny[1].tokenizer
+    for tok in ("<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|video_pad|>", "<|image_pad|>"):
+        assert len(tokenizer(tok)["input_ids"]) == 1
+
+
+def test_chat_template_renders_like_qwen(tiny):
+    processor = tiny[1]
+    text = chat_text(processor, "Q?")
+    assert text == ("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
+                    "<|vision_start|><|video_pad|><|vision_end|>Q?<|im_end|>\n<|im_start|>assistant\n")
+
+
+def test_build_is_deterministic_and_matches_the_shipped_architecture(tmp_path):
+    for name in ("a", "b"):
+        subprocess.run([sys.executable, "-m", "spacer_core.cli", "model", "tiny", "--out", str(tmp_path / name)],
+                       check=True, capture_output=True)
+    wa, wb = load_file(tmp_path / "a/model.safetensors"), load_file(tmp_path / "b/model.safetensors")
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert (tmp_path / "a/tokenizer.json").read_text() == (tmp_path / "b/tokenizer.json").read_text()
+    shipped = load_file(TINY_MODEL_DIR / "model.safetensors")
+    assert {k: v.shape for k, v in shipped.items()} == {k: v.shape for k, v in wa.items()}
+
+
+def test_unknown_architecture_is_a_clear_error(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    with pytest.raises(ModelError, match="'bert'"):
+        load_model(tmp_path)
+    with pytest.raises(ModelError, match="no config.json"):
+        load_model(tmp_path.parent)
+
+
+def test_cpu_runtime_defaults():
+    rt = resolve_runtime()
+    if not torch.cuda.is_available():
+        assert (rt.device.type, rt.dtype, rt.attn) == ("cpu", torch.float32, "sdpa")
