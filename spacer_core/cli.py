@@ -29,7 +29,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # Commands that take free-form overrides (e.g. `spacer train --max_steps 3`) set `extra_args`;
+    # for all others an unknown argument is an error, as usual.
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if not hasattr(args, "extra_args"):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.extra_args = extra
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help()

@@ -5,10 +5,12 @@ A cognitive map is ``dict[category, list[(x, y)]]`` on an N×N grid (N = 10), as
 
 from __future__ import annotations
 
+import colorsys
 import json
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from spacer_core.parsing import MAP, extract_map
@@ -53,18 +55,21 @@ def maps_from_boxes(
 
 # Longest map body parse_map reads: a real 10×10 map of a room is a few hundred characters, so
 # this bounds the work on hostile input without touching any plausible map.
-MAX_MAP_CHARS = 20_000
+MAX_MAP_CHARS = 8_000
 
-# One token per match; every alternative is a plain character run, so the scan cannot backtrack.
+_NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
+# One token per match; every alternative is a bounded or plain character run, so the scan
+# cannot backtrack more than a few characters.
 _TOKEN = re.compile(
-    r'"([^"\n]{0,200})"'  # 1 double-quoted key
-    r"|'([^'\n]{0,200})'"  # 2 single-quoted key
-    r"|([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)"  # 3 number
-    r"|([A-Za-z_][A-Za-z0-9_\-]*)"  # 4 bare word (unquoted keys, possibly several words)
-    r"|([:=])"  # 5 key separator
-    r"|([\[\]()])"  # 6 group bracket
+    rf"[\[(]\s*({_NUM})\s*,\s*({_NUM})\s*[\])]"  # 1, 2: a whole "(x, y)" / "[x, y]" point
+    r'|"([^"\n]{0,200})"'  # 3: double-quoted key
+    r"|'([^'\n]{0,200})'"  # 4: single-quoted key
+    rf"|({_NUM})"  # 5: lone number
+    r"|([^\W\d][\w\-]*)"  # 6: bare word (unquoted keys, possibly several words)
+    r"|([:=])"  # 7: key separator
+    r"|([\[\]()])"  # 8: group bracket
 )
-_NON_ALNUM = re.compile(r"[^a-z0-9]+")
+_NON_ALNUM = re.compile(r"[\W_]+")
 _ARTICLES = ("the ", "a ", "an ")
 _norm_cache: dict[str, str] = {}
 
@@ -136,24 +141,31 @@ def _number(value: Any) -> float | None:
     return num if math.isfinite(num) else None
 
 
-_resolver_cache: dict[tuple[str, ...], dict[str, str]] = {}
+_wanted_cache: dict[tuple[str, ...], dict[str, str]] = {}
 
 
-def _resolver(categories: Iterable[str] | None) -> Callable[[str], str | None]:
-    """Map a key as written to the requested category it names, or None to drop it."""
+def _wanted(categories: Iterable[str] | None) -> dict[str, str] | None:
+    """Normalised name → requested spelling of the categories to keep (None: keep every key)."""
     if categories is None:
-        return lambda key: key.strip() or None
+        return None
     cats = tuple(categories)
-    wanted = _resolver_cache.get(cats)
+    wanted = _wanted_cache.get(cats)
     if wanted is None:
         wanted = {}
         for cat in cats:
             wanted.setdefault(normalize_category(cat), cat)
-        if len(_resolver_cache) > 10_000:
-            _resolver_cache.clear()
-        _resolver_cache[cats] = wanted
-    get = wanted.get
-    return lambda key: get(normalize_category(key))
+        if len(_wanted_cache) > 10_000:  # bounded, like _norm_cache
+            _wanted_cache.clear()
+        _wanted_cache[cats] = wanted
+    return wanted
+
+
+def _category(key: str, wanted: dict[str, str] | None) -> str | None:
+    """The requested category a key names, or None to drop it."""
+    if wanted is None:
+        return key.strip() or None
+    norm = _norm_cache.get(key)
+    return wanted.get(normalize_category(key) if norm is None else norm)
 
 
 def _body(text: str) -> str:
@@ -166,25 +178,39 @@ def _body(text: str) -> str:
     return inner[:MAX_MAP_CHARS]
 
 
-def _parse_json(body: str, resolve: Callable[[str], str | None]) -> CogMap | None:
+# Python literal → JSON for the common repr()-style map: quotes and tuple brackets.
+_PY_TO_JSON = str.maketrans("'()", '"[]')
+_JSON = json.JSONDecoder()
+
+
+def _parse_json(body: str, wanted: dict[str, str] | None) -> CogMap | None:
+    """The map when the body holds a JSON object (or a simple Python dict literal), else None."""
     start, end = body.find("{"), body.rfind("}")
     if start < 0 or end < start:
         return None
+    obj = body[start : end + 1]
     try:
-        data = json.loads(body[start : end + 1])
+        data = _JSON.raw_decode(obj)[0]  # json.loads minus two Python-level wrappers
     except (ValueError, RecursionError):
-        return None
+        try:
+            data = _JSON.raw_decode(obj.translate(_PY_TO_JSON))[0]
+        except (ValueError, RecursionError):
+            return None
     if not isinstance(data, dict):
         return None
     out: CogMap = {}
     for key, value in data.items():
-        cat = resolve(key)
-        if cat is not None:
-            out.setdefault(cat, []).extend(_points_from_value(value))
+        cat = _category(key, wanted)
+        if cat is None:
+            continue
+        if cat in out:
+            out[cat].extend(_points_from_value(value))
+        else:
+            out[cat] = _points_from_value(value)
     return out
 
 
-def _parse_tokens(body: str, resolve: Callable[[str], str | None]) -> CogMap:
+def _parse_tokens(body: str, wanted: dict[str, str] | None) -> CogMap:
     """Lenient scan: a key is a quoted string or a run of bare words followed by ``:`` or ``=``;
     the numbers after it, up to the next key, become points — each bracket group's numbers in
     pairs, loose numbers in pairs."""
@@ -195,28 +221,35 @@ def _parse_tokens(body: str, resolve: Callable[[str], str | None]) -> CogMap:
     quoted: str | None = None  # the previous token when it was a quoted string
     for m in _TOKEN.finditer(body):
         kind = m.lastindex
-        if kind == 3:
-            value = float(m.group(3))
+        if kind == 2:  # a point: same as bracket, two numbers, bracket
+            if target is not None:
+                _pairs(nums, target)
+                x, y = float(m.group(1)), float(m.group(2))
+                if math.isfinite(x) and math.isfinite(y):
+                    target.append((x, y))
+            nums, words, quoted = [], [], None
+        elif kind == 5:
+            value = float(m.group(5))
             if math.isfinite(value):
                 nums.append(value)
             words, quoted = [], None
-        elif kind == 4:
-            words.append(m.group(4))
-            quoted = None
         elif kind == 6:
+            words.append(m.group(6))
+            quoted = None
+        elif kind == 8:
             if target is not None:
                 _pairs(nums, target)
             nums, words, quoted = [], [], None
-        elif kind == 5:
+        elif kind == 7:
             key = quoted if quoted is not None else " ".join(words) if words else None
             if key is not None:
                 if target is not None:
                     _pairs(nums, target)
-                cat = resolve(key)
+                cat = _category(key, wanted)
                 target = None if cat is None else out.setdefault(cat, [])
                 nums = []
             words, quoted = [], None
-        else:  # quoted string
+        else:  # 3 or 4: quoted string
             quoted = m.group(kind)
             words = []
     if target is not None:
@@ -242,9 +275,9 @@ def parse_map(text: str, categories: Iterable[str] | None = None) -> CogMap:
         return {}
     try:
         body = _body(text)
-        resolve = _resolver(categories)
-        parsed = _parse_json(body, resolve)
-        return parsed if parsed is not None else _parse_tokens(body, resolve)
+        wanted = _wanted(categories)
+        parsed = _parse_json(body, wanted)
+        return parsed if parsed is not None else _parse_tokens(body, wanted)
     except Exception:  # the contract: a malformed map must never crash a reward or the UI
         return {}
 
@@ -280,7 +313,7 @@ def _greedy(pred: Sequence, true: Sequence, diag: float) -> list[tuple[int, int,
         return [(0, 0, d, max(0.0, 1.0 - d / diag))]
     # (distance, pred index, true index) tuples order by distance, ties by pred then true index
     cand = [(hypot(px - tx, py - ty), i, j) for i, (px, py) in enumerate(pred) for j, (tx, ty) in enumerate(true)]
-    if len(pred) == 1 or len(true) == 1:  # a single pair is taken: the first in that order
+    if len(pred) == 1 or len(true) == 1:  # one pair is taken: the first in that order
         d, i, j = min(cand)
         return [(i, j, d, max(0.0, 1.0 - d / diag))]
     cand.sort()
@@ -313,6 +346,34 @@ def _hungarian(pred: list, true: list, diag: float) -> list[tuple[int, int, floa
 _MATCHERS = {"greedy": _greedy, "hungarian": _hungarian}
 
 
+def _compare(pred: Mapping[str, Any], gt: Mapping[str, Any], grid: int, matching: str) -> tuple[float, list]:
+    """The score and one (category, n_pred, n_true, accuracy, pairs) row per category."""
+    try:
+        match = _MATCHERS[matching]
+    except KeyError:
+        raise ValueError(f"matching must be one of {sorted(_MATCHERS)}, got {matching!r}") from None
+    diag = grid * math.sqrt(2.0)
+    rows = []
+    weighted = 0.0
+    total_true = 0
+    for cat in (*gt, *(c for c in pred if c not in gt)):
+        p = pred.get(cat) or ()
+        t = gt.get(cat) or ()
+        n_p, n_t = len(p), len(t)
+        if n_p and n_t:
+            pairs = match(p, t, diag)
+            acc = sum([pair[3] for pair in pairs]) / (n_p if n_p > n_t else n_t)
+        else:
+            pairs = []
+            acc = 0.0 if n_p or n_t else 1.0
+        weighted += acc * n_t
+        total_true += n_t
+        rows.append((cat, n_p, n_t, acc, pairs))
+    if total_true:
+        return weighted / total_true, rows
+    return (0.0 if any(map(len, pred.values())) else 1.0), rows
+
+
 def score_map_details(
     pred: Mapping[str, Any], gt: Mapping[str, Any], grid: int = GRID, matching: str = "greedy"
 ) -> MapScore:
@@ -324,36 +385,20 @@ def score_map_details(
     divided by max(n_pred, n_true). The score is the n_true-weighted mean; a true map with no
     points scores 1 if the prediction has no points either, else 0.
     """
-    try:
-        match = _MATCHERS[matching]
-    except KeyError:
-        raise ValueError(f"matching must be one of {sorted(_MATCHERS)}, got {matching!r}") from None
-    diag = grid * math.sqrt(2.0)
-    total_true = sum(map(len, gt.values()))
-    rows = []
-    weighted = 0.0
-    for cat in (*gt, *(c for c in pred if c not in gt)):
-        p = pred.get(cat) or ()
-        t = gt.get(cat) or ()
-        n_p, n_t = len(p), len(t)
-        if n_p and n_t:
-            pairs = tuple(match(p, t, diag))
-            acc = sum([pair[3] for pair in pairs]) / (n_p if n_p > n_t else n_t)
-        else:
-            pairs = ()
-            acc = 0.0 if n_p or n_t else 1.0
-        weighted += acc * n_t
-        rows.append(CategoryScore(cat, n_p, n_t, acc, n_t / total_true if total_true else 0.0, pairs))
-    if total_true:
-        score = weighted / total_true
-    else:
-        score = 0.0 if any(map(len, pred.values())) else 1.0
-    return MapScore(score, tuple(rows))
+    score, rows = _compare(pred, gt, grid, matching)
+    total_true = sum(row[2] for row in rows)
+    return MapScore(
+        score,
+        tuple(
+            CategoryScore(cat, n_p, n_t, acc, n_t / total_true if total_true else 0.0, tuple(pairs))
+            for cat, n_p, n_t, acc, pairs in rows
+        ),
+    )
 
 
 def score_map(pred: Mapping[str, Any], gt: Mapping[str, Any], grid: int = GRID, matching: str = "greedy") -> float:
     """SpaceR's cognitive-map score in [0, 1]; see :func:`score_map_details`."""
-    return score_map_details(pred, gt, grid, matching).score
+    return _compare(pred, gt, grid, matching)[0]
 
 
 def load_map(value: Any, field: str = "cognitive_map") -> CogMap | None:
@@ -377,3 +422,130 @@ def load_map(value: Any, field: str = "cognitive_map") -> CogMap | None:
         except (TypeError, IndexError, ValueError):
             raise ValueError(f"{field}[{cat!r}]: expected a list of [x, y] points, got {points!r}") from None
     return out
+
+
+# --- figures --------------------------------------------------------------------------------
+
+
+def category_color(name: str) -> str:
+    """A stable colour for a category: the hue comes from a CRC of its normalised name, so
+    "Chairs" and "chair" match across maps, figures and processes."""
+    hue = zlib.crc32(normalize_category(name).encode()) % 360 / 360.0
+    r, g, b = colorsys.hls_to_rgb(hue, 0.45, 0.75)
+    return f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}"
+
+
+class _Layer(NamedTuple):
+    category: str
+    color: str
+    pred: list[tuple[float, float]]  # drawn at cell centres (x + 0.5, y + 0.5)
+    true: list[tuple[float, float]]
+    links: list[tuple[tuple[float, float], tuple[float, float]]]  # matched (pred, true) pairs
+
+
+def _layers(
+    pred: Mapping[str, Any], gt: Mapping[str, Any] | None, grid: int, matching: str
+) -> tuple[list[_Layer], float | None]:
+    def centres(points: Any) -> list[tuple[float, float]]:
+        return [(float(p[0]) + 0.5, float(p[1]) + 0.5) for p in (points or ())]
+
+    if gt is None:
+        return [_Layer(c, category_color(c), centres(v), [], []) for c, v in pred.items()], None
+    details = score_map_details(pred, gt, grid, matching)
+    layers = []
+    for row in details.categories:
+        p, t = centres(pred.get(row.category)), centres(gt.get(row.category))
+        links = [(p[i], t[j]) for i, j, _, _ in row.pairs]
+        layers.append(_Layer(row.category, category_color(row.category), p, t, links))
+    return layers, details.score
+
+
+def _title(score: float | None, title: str | None) -> str:
+    text = title or "Cognitive map"
+    return text if score is None else f"{text} — score {score:.3f}"
+
+
+def map_figure(
+    pred: Mapping[str, Any],
+    gt: Mapping[str, Any] | None = None,
+    grid: int = GRID,
+    title: str | None = None,
+    matching: str = "greedy",
+):
+    """Plotly figure of a predicted map (crosses) over the true map (dots): one colour per
+    category, matched pairs joined by dashed lines, the score in the title when ``gt`` is given."""
+    import plotly.graph_objects as go
+
+    layers, score = _layers(pred, gt, grid, matching)
+    fig = go.Figure()
+    for layer in layers:
+        style = {"legendgroup": layer.category, "mode": "markers"}
+        for a, b in layer.links:
+            fig.add_trace(
+                go.Scatter(
+                    x=[a[0], b[0]], y=[a[1], b[1]], mode="lines", legendgroup=layer.category,
+                    line={"color": layer.color, "dash": "dash", "width": 1.5}, showlegend=False,
+                    hoverinfo="skip",
+                )
+            )  # fmt: skip
+        if layer.true:
+            fig.add_trace(
+                go.Scatter(
+                    x=[p[0] for p in layer.true], y=[p[1] for p in layer.true], name=f"{layer.category} (true)",
+                    marker={"color": layer.color, "size": 13, "symbol": "circle", "opacity": 0.55}, **style,
+                )
+            )  # fmt: skip
+        if layer.pred:
+            fig.add_trace(
+                go.Scatter(
+                    x=[p[0] for p in layer.pred], y=[p[1] for p in layer.pred], name=f"{layer.category} (pred)",
+                    marker={"color": layer.color, "size": 11, "symbol": "x"}, **style,
+                )
+            )  # fmt: skip
+    axis = {"range": [0, grid], "dtick": 1, "showgrid": True, "zeroline": False, "showticklabels": False}
+    fig.update_layout(
+        title=_title(score, title),
+        xaxis=axis,
+        yaxis=axis | {"scaleanchor": "x", "scaleratio": 1},
+        template="plotly_white",
+        legend={"title": "dot = true, × = predicted"},
+        margin={"l": 20, "r": 20, "t": 50, "b": 20},
+    )
+    return fig
+
+
+def map_figure_mpl(
+    pred: Mapping[str, Any],
+    gt: Mapping[str, Any] | None = None,
+    grid: int = GRID,
+    title: str | None = None,
+    matching: str = "greedy",
+):
+    """Matplotlib twin of :func:`map_figure` for static export (a ``matplotlib.figure.Figure``,
+    no pyplot state)."""
+    from matplotlib.figure import Figure
+
+    layers, score = _layers(pred, gt, grid, matching)
+    fig = Figure(figsize=(5.5, 5))
+    ax = fig.add_subplot()
+    for layer in layers:
+        for a, b in layer.links:
+            ax.plot([a[0], b[0]], [a[1], b[1]], "--", color=layer.color, linewidth=1)
+        if layer.true:
+            xs, ys = zip(*layer.true, strict=True)
+            ax.scatter(xs, ys, s=120, color=layer.color, alpha=0.55, label=f"{layer.category} (true)")
+        if layer.pred:
+            xs, ys = zip(*layer.pred, strict=True)
+            ax.scatter(xs, ys, s=70, color=layer.color, marker="x", label=f"{layer.category} (pred)")
+    ax.set_xlim(0, grid)
+    ax.set_ylim(0, grid)
+    ax.set_xticks(range(grid + 1))
+    ax.set_yticks(range(grid + 1))
+    ax.tick_params(labelbottom=False, labelleft=False, length=0)
+    ax.grid(True, linewidth=0.5, alpha=0.5)
+    ax.set_aspect("equal")
+    ax.set_title(_title(score, title))
+    if layers:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
+    fig.tight_layout()
+    return fig

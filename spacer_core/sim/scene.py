@@ -59,7 +59,7 @@ VOCABULARY: dict[str, Category] = {
     ]
 }
 
-ROOM_SIDE = (4.0, 8.5)  # metres, each horizontal side
+ROOM_SIDE = (3.5, 7.0)  # metres, each horizontal side
 ROOM_HEIGHT = (2.6, 3.1)
 EYE_HEIGHT = 1.5  # camera height above the floor (m)
 # The camera walks an ellipse around the room centre with these semi-axes (fractions of the sides);
@@ -223,15 +223,18 @@ class _Layout:
 
 def _choose_counts(rng: np.random.Generator) -> list[tuple[str, int]]:
     """Which categories a room has and how many of each (before placement may drop some)."""
-    counts = [("door", 1 + int(rng.random() < 0.2))]
+    def count(cat: Category) -> int:  # half of the multi-instance categories still get one instance
+        if cat.max_count == 1 or rng.random() < 0.5:
+            return 1
+        return int(rng.integers(2, cat.max_count + 1))
+
+    counts = [("door", 1 + int(rng.random() < 0.15))]
     if rng.random() < 0.9:
-        counts.append(("window", int(rng.integers(1, 4))))
+        counts.append(("window", count(VOCABULARY["window"])))
     others = [n for n in VOCABULARY if n not in ("door", "window")]
-    k = int(rng.integers(5, 9))
+    k = int(rng.integers(6, 10))
     for name in sorted(rng.choice(others, size=k, replace=False), key=others.index):
-        cat = VOCABULARY[name]
-        n = 1 if cat.max_count == 1 else int(rng.integers(1, cat.max_count + 1))
-        counts.append((str(name), n))
+        counts.append((str(name), count(VOCABULARY[str(name)])))
     return counts
 
 

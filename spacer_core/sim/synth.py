@@ -1,0 +1,123 @@
+"""`spacer data synth`: generate scenes, render videos, write QA, maps and the parquet.
+
+Output layout (all paths relative to ``out``)::
+
+    scenes/scene_0000.json    scene (room, objects) + video (camera walk, per-frame visibility)
+    videos/scene_0000.mp4     H.264 video of the walk
+    train.jsonl, test.jsonl   SpaceR-151k-style items, split by scene
+    cognitive_map.jsonl       true 10×10 maps, one line per video
+    vsibench_test.parquet     the test items as VSI-Bench rows (videos: videos/{scene_name}.mp4)
+    manifest.json             the parameters of the run and the counts
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from dataclasses import asdict, dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from spacer_core.sim.questions import Question, generate_questions, scene_map
+from spacer_core.sim.render import render_scene
+from spacer_core.sim.scene import generate_scene
+from spacer_core.sim.writers import (
+    cognitive_map_record,
+    dataset_record,
+    split_scenes,
+    write_jsonl,
+    write_vsibench_parquet,
+)
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    scenes: int = 10
+    seed: int = 0
+    frames: int = 16
+    fps: int = 2
+    size: int = 256
+    test_fraction: float = 0.2
+
+
+@dataclass(frozen=True)
+class _SceneResult:
+    scene_id: str
+    cogmap: dict[str, list[tuple[int, int]]]
+    questions: list[Question]
+
+
+def scene_name(index: int) -> str:
+    return f"scene_{index:04d}"
+
+
+def _build_scene(job: tuple[int, SynthConfig, str]) -> _SceneResult:
+    """Scene ``index`` from scratch; every random choice is seeded by (seed, index, step)."""
+    index, config, out = job
+    sid = scene_name(index)
+    scene = generate_scene([config.seed, index, 0], sid)
+    rel = f"videos/{sid}.mp4"
+    render_scene(scene, Path(out) / rel, rel, config.frames, config.fps, config.size, seed=[config.seed, index, 1])
+    (Path(out) / "scenes" / f"{sid}.json").write_text(json.dumps(scene, indent=1) + "\n", encoding="utf-8")
+    return _SceneResult(sid, scene_map(scene), generate_questions(scene, [config.seed, index, 2]))
+
+
+def _remove_stale(folder: Path, keep: set[str], suffix: str) -> None:
+    """Scene files of an earlier, larger run in the same folder would mix into this dataset."""
+    for path in folder.glob(f"scene_*{suffix}"):
+        if path.stem not in keep:
+            path.unlink()
+
+
+def synthesize(out: str | Path, config: SynthConfig, workers: int | None = None, progress: bool = True) -> dict[str, Any]:
+    """Write a dataset of ``config.scenes`` scenes under ``out``; returns the manifest."""
+    if config.scenes < 1:
+        raise ValueError(f"need at least one scene, got {config.scenes}")
+    out = Path(out)
+    (out / "scenes").mkdir(parents=True, exist_ok=True)
+    (out / "videos").mkdir(parents=True, exist_ok=True)
+    ids = {scene_name(i) for i in range(config.scenes)}
+    _remove_stale(out / "scenes", ids, ".json")
+    _remove_stale(out / "videos", ids, ".mp4")
+
+    jobs = [(i, config, str(out)) for i in range(config.scenes)]
+    workers = max(1, min(workers or os.cpu_count() or 1, config.scenes))
+    bar = tqdm(total=config.scenes, desc="synth scenes", unit="scene", disable=not progress)
+    if workers == 1:
+        results = []
+        for job in jobs:
+            results.append(_build_scene(job))
+            bar.update()
+    else:
+        with get_context("spawn").Pool(workers) as pool:
+            results = []
+            for result in pool.imap(_build_scene, jobs):
+                results.append(result)
+                bar.update()
+    bar.close()
+
+    test_ids = split_scenes([r.scene_id for r in results], config.test_fraction)
+    train, test, maps = [], [], []
+    for result in results:
+        categories = list(result.cogmap)
+        for q in result.questions:
+            record = dataset_record(len(train) + len(test), result.scene_id, f"videos/{result.scene_id}.mp4", q, categories)
+            (test if result.scene_id in test_ids else train).append(record)
+        maps.append(cognitive_map_record(result.scene_id, result.cogmap))
+    write_jsonl(train, out / "train.jsonl")
+    write_jsonl(test, out / "test.jsonl")
+    write_jsonl(maps, out / "cognitive_map.jsonl")
+    write_vsibench_parquet(test, out / "vsibench_test.parquet")
+    manifest = {
+        "config": asdict(config),
+        "scenes": len(results),
+        "test_scenes": sorted(test_ids),
+        "items": {"train": len(train), "test": len(test)},
+        "question_types": dict(sorted(Counter(r["question_type"] for r in train + test).items())),
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    return manifest

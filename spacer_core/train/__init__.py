@@ -1,0 +1,1 @@
+"""Training: SG-RLVR on TRL's GRPOTrainer (video in generation and loss) and the SFT cold start."""

@@ -1,0 +1,291 @@
+"""SG-RLVR on TRL's GRPOTrainer: video in generation and in every log-prob pass, map-gated
+rewards, T-GRPO's shuffled-frame rollouts, the length bonus, and a rollout log.
+
+What we change in TRL 1.16 and why (the rest — sampling, advantages, loss, KL, optimisation,
+checkpoints, DDP/DeepSpeed — is TRL's):
+- ``_tokenize_prompts``: rows whose prompt holds ``{"type": "video", "video": PATH}`` are encoded
+  with `spacer_core.video.load_clip` + the processor, so generation sees the video.
+- ``_get_per_token_logps_and_entropies``: TRL builds the model inputs itself and drops video
+  tensors; we hand it the model with the rows' video arguments bound, chunk by chunk, so the
+  policy, old-policy and reference passes all see the video.
+- ``_generate_and_score_completions`` / ``_compute_loss``: the rows' `VisualRow` list rides along
+  with the batch (TRL shuffles and splits lists with the tensors).
+- ``_calculate_rewards``: scores every completion once, runs the shuffled-frame rollouts (scored,
+  never trained on), and applies the temporal and length rules per group before TRL normalises.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from accelerate.utils import gather_object
+from trl import GRPOTrainer
+
+from spacer_core.rewards import RewardTerms, completion_text, length_bonus, score_completion, temporal_bonus
+from spacer_core.train.rollout_log import RolloutLog
+from spacer_core.train.visual import VisualRow, encode_rows, model_kwargs
+from spacer_core.video import Clip, load_clip
+
+
+@dataclass
+class GroupRules:
+    """Switches and constants of SG-RLVR's group rules (method.md)."""
+
+    temporal: bool = True
+    temporal_alpha: float = 0.3
+    # SpaceR's released code compares p >= 0.8 * p_shuffled; Video-R1's author says 1.0 (issue #74).
+    temporal_ratio: float = 1.0
+    length: bool = True
+    length_low: int = 320
+    length_high: int = 512
+    length_bonus: float = 0.2
+    min_acc: float = 0.1
+
+
+def temporal_reward(prompts, completions, temporal_bonus: Sequence[float], **kwargs) -> list[float]:
+    """T-GRPO's temporal bonus, computed per group by the trainer (column ``temporal_bonus``)."""
+    return list(temporal_bonus)
+
+
+def length_reward(prompts, completions, length_bonus: Sequence[float], **kwargs) -> list[float]:
+    """SpaceR's length bonus, computed per group by the trainer (column ``length_bonus``)."""
+    return list(length_bonus)
+
+
+def _video_path(prompt: list[dict]) -> str | None:
+    for message in prompt:
+        content = message.get("content")
+        if isinstance(content, list):
+            for part in content:
+                if isinstance(part, dict) and part.get("type") == "video":
+                    return part["video"]
+    return None
+
+
+def _text_only(prompt: list[dict]) -> list[dict]:
+    """The prompt for the chat template: video parts become placeholders and every part keeps only
+    its own keys (Arrow datasets give each part all keys of all parts, e.g. ``"video": None`` on a
+    text part, which chat templates would render as another video)."""
+    out = []
+    for message in prompt:
+        content = message.get("content")
+        if isinstance(content, list):
+            content = [{"type": "video"} if p.get("type") == "video" else {"type": "text", "text": p["text"]}
+                       for p in content]
+        out.append({"role": message["role"], "content": content})
+    return out
+
+
+class SGRLVRTrainer(GRPOTrainer):
+    """GRPOTrainer for video prompts with SpaceR's SG-RLVR reward rules.
+
+    Dataset rows: ``prompt`` (conversational; the user turn holds ``{"type": "video", "video":
+    PATH}`` and the text), ``solution``, ``problem_type``, ``cognitive_map`` (JSON or ""),
+    ``map_categories``, ``problem_id``, ``question_type``. ``video_kwargs`` go to `load_clip`.
+    """
+
+    def __init__(self, *args, rules: GroupRules | None = None, video_kwargs: dict | None = None,
+                 rollout_log: RolloutLog | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.use_vllm:
+            raise NotImplementedError("vLLM rollouts do not carry video inputs yet; use use_vllm=False")
+        self.rules = rules or GroupRules()
+        self.video_kwargs = dict(video_kwargs or {})
+        self.rollout_log = rollout_log
+        self._video_token_id = self.model.config.video_token_id
+        self._visual_rows: list[VisualRow | None] | None = None  # rows being generated / scored
+        self._pending_log: list[dict] | None = None
+
+    # --- video in generation ----------------------------------------------------------------
+
+    def _load_clips(self, prompts: list) -> list[Clip | None]:
+        paths = [_video_path(p) for p in prompts]
+        return [load_clip(p, **self.video_kwargs) if p else None for p in paths]
+
+    def _encode(self, prompts: list, clips: Sequence[Clip | None]):
+        texts = [self.processing_class.apply_chat_template(_text_only(p), tokenize=False, add_generation_prompt=True,
+                                                           **self.chat_template_kwargs) for p in prompts]
+        return encode_rows(self.processing_class, texts, clips, device=self.accelerator.device)
+
+    def _tokenize_prompts(self, prompts: list):
+        if not any(_video_path(p) for p in prompts):
+            self._visual_rows = None
+            return super()._tokenize_prompts(prompts)
+        prompt_ids, rows = self._encode(prompts, self._load_clips(prompts))
+        self._visual_rows = rows
+        return prompt_ids, None, self._generation_fields(rows, prompt_ids)
+
+    def _generation_fields(self, rows: Sequence[VisualRow | None], prompt_ids: list[list[int]]) -> dict:
+        """Video fields for TRL's generate call (it left-pads list-of-list fields itself)."""
+        present = [r for r in rows if r is not None]
+        if not present:
+            return {}
+        vid = self._video_token_id
+        return {
+            "pixel_values_videos": torch.cat([r.pixel_values_videos for r in present]),
+            "video_grid_thw": torch.cat([r.video_grid_thw for r in present]),
+            "second_per_grid_ts": torch.cat([r.second_per_grid_ts for r in present]),
+            "mm_token_type_ids": [[2 if t == vid else 0 for t in ids] for ids in prompt_ids],
+        }
+
+    # --- video in every log-prob pass -------------------------------------------------------
+
+    def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep,
+                                           batch_size=None, compute_entropy=False, compute_aux_loss=False,
+                                           **kwargs):
+        rows = self._visual_rows
+        if rows is None or all(r is None for r in rows):
+            return super()._get_per_token_logps_and_entropies(
+                model, input_ids, attention_mask, logits_to_keep, batch_size=batch_size,
+                compute_entropy=compute_entropy, compute_aux_loss=compute_aux_loss, **kwargs)
+        if len(rows) != input_ids.size(0):
+            raise RuntimeError(f"{len(rows)} video rows for a batch of {input_ids.size(0)}")
+        kwargs.pop("mm_token_type_ids", None)
+        batch_size = batch_size or input_ids.size(0)
+        logps, entropies, aux = [], [], []
+        for start in range(0, input_ids.size(0), batch_size):
+            end = min(start + batch_size, input_ids.size(0))
+            ids = input_ids[start:end]
+            video = model_kwargs(rows[start:end], ids, self._video_token_id)
+            mm_types = video.pop("mm_token_type_ids", None)
+            lp, ent, ax = super()._get_per_token_logps_and_entropies(
+                functools.partial(model, **video), ids, attention_mask[start:end], logits_to_keep,
+                batch_size=end - start, compute_entropy=compute_entropy, compute_aux_loss=compute_aux_loss,
+                mm_token_type_ids=mm_types, **kwargs)
+            logps.append(lp)
+            entropies.append(ent)
+            aux.append(ax)
+        return (torch.cat(logps), torch.cat(entropies) if compute_entropy else None,
+                torch.stack(aux).mean() if compute_aux_loss else None)
+
+    def _generate_and_score_completions(self, inputs):
+        output = super()._generate_and_score_completions(inputs)
+        if self._visual_rows is not None:
+            output["visual_rows"] = self._visual_rows
+        if self._pending_log is not None and self.rollout_log is not None and self.model.training:
+            self._write_log(output["advantages"])
+        self._visual_rows, self._pending_log = None, None
+        return output
+
+    def _compute_loss(self, model, inputs):
+        self._visual_rows = inputs.get("visual_rows")
+        try:
+            return super()._compute_loss(model, inputs)
+        finally:
+            self._visual_rows = None
+
+    # --- rewards: map gate, T-GRPO, length --------------------------------------------------
+
+    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+        mode = "train" if self.model.training else "eval"
+        G = self.num_generations if mode == "train" else self.num_generations_eval
+        terms = [score_completion(completion_text(c), x["solution"], x["problem_type"], x.get("cognitive_map"),
+                                  x.get("map_categories") or None) for c, x in zip(completions, inputs, strict=True)]
+        offset = self.accelerator.process_index * len(prompts)
+        shuffled = self._shuffled_rollouts(inputs, prompts, offset, G) if self.rules.temporal else {}
+        lengths = [len(ids) for ids in completion_ids_list]
+
+        # Group rules need whole groups, which may span processes: gather, apply, take our slice.
+        all_acc = [a for part in gather_object([[t.accuracy for t in terms]]) for a in part]
+        all_len = [n for part in gather_object([lengths]) for n in part]
+        all_shuffled: dict[int, list[dict]] = {}
+        for part in gather_object([shuffled]):
+            all_shuffled.update(part)
+        temporal, length = [0.0] * len(all_acc), [0.0] * len(all_acc)
+        for g0 in range(0, len(all_acc), G):
+            acc = all_acc[g0:g0 + G]
+            if g0 // G in all_shuffled:
+                temporal[g0:g0 + G] = temporal_bonus(acc, [s["accuracy"] for s in all_shuffled[g0 // G]],
+                                                     self.rules.temporal_alpha, self.rules.temporal_ratio,
+                                                     self.rules.min_acc)
+            if self.rules.length:
+                length[g0:g0 + G] = length_bonus(acc, all_len[g0:g0 + G], self.rules.length_low,
+                                                 self.rules.length_high, self.rules.length_bonus, self.rules.min_acc)
+        local = slice(offset, offset + len(prompts))
+        inputs = [{**x, "temporal_bonus": t, "length_bonus": n}
+                  for x, t, n in zip(inputs, temporal[local], length[local], strict=True)]
+        self._log_group_metrics(mode, terms, all_acc, temporal, all_shuffled, G)
+        self._pending_log = self._log_rows(inputs, completions, terms, lengths, shuffled, offset, G)
+        return super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+
+    def _shuffled_rollouts(self, inputs, prompts, offset: int, G: int) -> dict[int, list[dict]]:
+        """T-GRPO: G/2 rollouts on each local group's clip with its frames permuted; scored by accuracy
+        only. Returns {global group index: [{"completion", "accuracy", "order"}]}. Groups are owned by
+        the process holding their first row."""
+        n_shuf = max(G // 2, 1)
+        starts = [i for i in range(len(prompts)) if (offset + i) % G == 0 and _video_path(prompts[i])]
+        if not starts:
+            return {}
+        clips = self._load_clips([prompts[i] for i in starts])
+        rows_prompts, rows_clips, orders = [], [], []
+        for i, clip in zip(starts, clips, strict=True):
+            # Seeded by (seed, step, row): reproducible, and the same after a resume.
+            gen = torch.Generator().manual_seed(self.args.seed + 1_000_003 * self.state.global_step + offset + i)
+            order = torch.randperm(clip.num_frames, generator=gen).tolist()
+            permuted = clip.permuted(order)
+            rows_prompts += [prompts[i]] * n_shuf
+            rows_clips += [permuted] * n_shuf
+            orders.append(order)
+        prompt_ids, rows = self._encode(rows_prompts, rows_clips)
+        completion_ids, _ = self._generate_single_turn(prompt_ids, None, self._generation_fields(rows, prompt_ids),
+                                                       n_shuf)
+        texts = self.processing_class.batch_decode(completion_ids, skip_special_tokens=True)
+        out: dict[int, list[dict]] = {}
+        for k, (i, order) in enumerate(zip(starts, orders, strict=True)):
+            x = inputs[i]
+            group = []
+            for text in texts[k * n_shuf:(k + 1) * n_shuf]:
+                t = score_completion(text, x["solution"], x["problem_type"], x.get("cognitive_map"),
+                                     x.get("map_categories") or None)
+                group.append({"completion": text, "accuracy": t.accuracy, "order": order, "terms": t.as_dict()})
+            out[(offset + i) // G] = group
+        return out
+
+    def _log_group_metrics(self, mode, terms: list[RewardTerms], all_acc, temporal, all_shuffled, G):
+        groups = [all_acc[g:g + G] for g in range(0, len(all_acc), G)]
+        metrics = self._metrics[mode]
+        metrics["sg_rlvr/all_wrong_group_rate"].append(sum(max(g) <= 0 for g in groups) / len(groups))
+        metrics["sg_rlvr/all_correct_group_rate"].append(sum(min(g) >= 1 for g in groups) / len(groups))
+        if all_shuffled:
+            metrics["sg_rlvr/temporal_bonus_rate"].append(sum(t > 0 for t in temporal) / len(temporal))
+            shuffled_acc = [s["accuracy"] for grp in all_shuffled.values() for s in grp]
+            metrics["sg_rlvr/shuffled_accuracy"].append(sum(shuffled_acc) / len(shuffled_acc))
+        scores = [t.map_score for t in terms if t.map_score is not None]
+        if scores:
+            metrics["sg_rlvr/map_score"].append(sum(scores) / len(scores))
+        metrics["sg_rlvr/map_rate"].append(sum(t.has_map for t in terms) / len(terms))
+
+    # --- rollout log ------------------------------------------------------------------------
+
+    def _log_rows(self, inputs, completions, terms, lengths, shuffled, offset, G) -> list[dict]:
+        rows = []
+        for i, (x, c, t, n) in enumerate(zip(inputs, completions, terms, lengths, strict=True)):
+            rows.append({
+                "problem_id": x.get("problem_id"), "question_type": x.get("question_type"),
+                "group": (offset + i) // G, "shuffled": False, "completion": completion_text(c),
+                "length": n, **t.as_dict(), "temporal_bonus": x["temporal_bonus"],
+                "length_bonus": x["length_bonus"],
+            })
+        for group, items in shuffled.items():
+            x = inputs[group * G - offset]
+            for s in items:
+                rows.append({"problem_id": x.get("problem_id"), "question_type": x.get("question_type"),
+                             "group": group, "shuffled": True, "completion": s["completion"],
+                             "frame_order": s["order"], **s["terms"]})
+        return rows
+
+    def _write_log(self, advantages: torch.Tensor) -> None:
+        rows = self._pending_log
+        adv = advantages.tolist()
+        k = 0
+        for row in rows:
+            if not row["shuffled"]:
+                row["advantage"] = adv[k]
+                row["reward"] = row["total"] + row["temporal_bonus"] + row["length_bonus"]
+                k += 1
+        rows = [r for part in gather_object([rows]) for r in part]
+        if self.accelerator.is_main_process:
+            self.rollout_log.write_step(self.state.global_step, rows)
