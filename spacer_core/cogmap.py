@@ -111,9 +111,9 @@ def _pairs(nums: list[float], out: list[tuple[float, float]]) -> None:
 def _points_from_value(value: Any) -> list[tuple[float, float]]:
     """Points in a decoded JSON value: every innermost list contributes its numbers in pairs, so
     ``[x, y]``, ``[[x, y], …]``, ``[[[x, y]]]`` and ``[x, y, z]`` (z dropped) all work."""
-    if type(value) is list:  # fast path for the usual [[x, y], ...]
+    if type(value) is list:  # fast path for the usual [[x, y], ...] of numbers
         try:
-            pts = [(float(x), float(y)) for x, y in value]
+            pts = [(x + 0.0, y + 0.0) for x, y in value]  # strings raise TypeError: slow path
             if math.isfinite(sum(map(sum, pts))):
                 return pts
         except (TypeError, ValueError, OverflowError):
@@ -308,18 +308,33 @@ class MapScore(NamedTuple):
 
 def _greedy(pred: Sequence, true: Sequence, diag: float) -> list[tuple[int, int, float, float]]:
     hypot = math.hypot
-    if len(pred) == 1 and len(true) == 1:  # the most common case: no sorting needed
+    n, m = len(pred), len(true)
+    if n == 1 and m == 1:  # the most common case
         d = hypot(pred[0][0] - true[0][0], pred[0][1] - true[0][1])
         return [(0, 0, d, max(0.0, 1.0 - d / diag))]
-    # (distance, pred index, true index) tuples order by distance, ties by pred then true index
-    cand = [(hypot(px - tx, py - ty), i, j) for i, (px, py) in enumerate(pred) for j, (tx, ty) in enumerate(true)]
-    if len(pred) == 1 or len(true) == 1:  # one pair is taken: the first in that order
-        d, i, j = min(cand)
+    if n == 1 or m == 1:  # one pair: the closest, ties to the lowest index (min/index keep the first)
+        if n == 1:
+            px, py = pred[0]
+            dist = [hypot(px - tx, py - ty) for tx, ty in true]
+            d = min(dist)
+            i, j = 0, dist.index(d)
+        else:
+            tx, ty = true[0]
+            dist = [hypot(px - tx, py - ty) for px, py in pred]
+            d = min(dist)
+            i, j = dist.index(d), 0
         return [(i, j, d, max(0.0, 1.0 - d / diag))]
-    cand.sort()
-    want = min(len(pred), len(true))
-    free_p = [True] * len(pred)
-    free_t = [True] * len(true)
+    # (distance, pred index, true index) tuples sort by distance, ties by pred then true index
+    cand = sorted(
+        [
+            (hypot(px - tx, py - ty), i, j)
+            for i, (px, py) in enumerate(pred)
+            for j, (tx, ty) in enumerate(true)
+        ]
+    )
+    want = min(n, m)
+    free_p = [True] * n
+    free_t = [True] * m
     pairs = []
     for d, i, j in cand:
         if free_p[i] and free_t[j]:
@@ -356,19 +371,21 @@ def _compare(pred: Mapping[str, Any], gt: Mapping[str, Any], grid: int, matching
     rows = []
     weighted = 0.0
     total_true = 0
-    for cat in (*gt, *(c for c in pred if c not in gt)):
-        p = pred.get(cat) or ()
-        t = gt.get(cat) or ()
-        n_p, n_t = len(p), len(t)
+    for cat, t in gt.items():
+        p = pred.get(cat)
+        n_p, n_t = (0 if p is None else len(p)), len(t)
+        total_true += n_t
         if n_p and n_t:
             pairs = match(p, t, diag)
             acc = sum([pair[3] for pair in pairs]) / (n_p if n_p > n_t else n_t)
+            weighted += acc * n_t
         else:
             pairs = []
             acc = 0.0 if n_p or n_t else 1.0
-        weighted += acc * n_t
-        total_true += n_t
         rows.append((cat, n_p, n_t, acc, pairs))
+    for cat, p in pred.items():  # categories only in the prediction: weight 0
+        if cat not in gt:
+            rows.append((cat, len(p), 0, 0.0 if len(p) else 1.0, []))
     if total_true:
         return weighted / total_true, rows
     return (0.0 if any(map(len, pred.values())) else 1.0), rows
@@ -396,7 +413,9 @@ def score_map_details(
     )
 
 
-def score_map(pred: Mapping[str, Any], gt: Mapping[str, Any], grid: int = GRID, matching: str = "greedy") -> float:
+def score_map(
+    pred: Mapping[str, Any], gt: Mapping[str, Any], grid: int = GRID, matching: str = "greedy"
+) -> float:
     """SpaceR's cognitive-map score in [0, 1]; see :func:`score_map_details`."""
     return _compare(pred, gt, grid, matching)[0]
 

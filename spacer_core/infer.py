@@ -75,10 +75,6 @@ class VideoSettings:
         """Sample a video file with these settings (raises `VideoError` naming the file)."""
         return load_clip(path, **asdict(self))
 
-    def describe(self) -> str:
-        frames = f"{self.nframes} frames" if self.nframes else f"≤{self.max_frames} frames at {self.fps:g} fps"
-        return f"{frames}, ≤{self.max_pixels} px/frame"
-
 
 @dataclass
 class Query:
@@ -200,8 +196,8 @@ class SpatialReasoner:
         return ids or {self.processor.tokenizer.eos_token_id}
 
     def _inputs(self, queries: Sequence[Query]):
-        clips = [self.clip(q.video) for q in queries]
         prompts = [self.prompt(q) for q in queries]
+        clips = [self.clip(q.video) for q in queries]
         batch = encode(self.processor, [chat_text(self.processor, p) for p in prompts], clips)
         return clips, prompts, batch.to(self.model.device)
 

@@ -35,7 +35,9 @@ ANSWER_SUFFIX = {
     "regression": "Put only a number (e.g. 42 or 3.1) inside <answer> </answer>.",
 }
 
-THINK_INSTRUCTION = "Think step by step inside <think> </think>, then give the final answer inside <answer> </answer>."
+THINK_INSTRUCTION = (
+    "Think step by step inside <think> </think>, then give the final answer inside <answer> </answer>."
+)
 
 MAP_INSTRUCTION = (
     "If it helps, first imagine a cognitive map of the whole scene inside your thinking: find the "

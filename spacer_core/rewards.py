@@ -131,15 +131,16 @@ def score_completion(
     """
     answer = extract_answer(text)
     acc = answer_accuracy(answer, solution, problem_type)
-    truth_map = load_map(true_map)
     has_map = extract_map(text) is not None
     map_score = None
     accuracy = acc
     gate = _GATE.get(problem_type)
-    if truth_map and has_map and gate is not None and gate(acc):
-        cats = list(truth_map) if categories is None else categories
-        map_score = score_map(parse_map(text, cats), truth_map)
-        accuracy = acc + map_score if map_score > 0 else 0.0
+    if has_map and gate is not None and gate(acc):
+        truth_map = load_map(true_map)  # only read when needed: most completions never get here
+        if truth_map:
+            cats = list(truth_map) if categories is None else categories
+            map_score = score_map(parse_map(text, cats), truth_map)
+            accuracy = acc + map_score if map_score > 0 else 0.0
     return RewardTerms(float(format_ok(text)), acc, map_score, accuracy, answer, has_map)
 
 

@@ -69,9 +69,18 @@ CATS = ["chair", "table", "coffee table", "TV", "box"]
         ('{"chair": [[1, 2], [3, 4]], "table": [[5, 6]]}', {"chair": [(1, 2), (3, 4)], "table": [(5, 6)]}),
         ("{'chair': [(1, 2), (3, 4)], 'table': [(5, 6)]}", {"chair": [(1, 2), (3, 4)], "table": [(5, 6)]}),
         ("chair: (1, 2), (3,4); table: [5, 6]", {"chair": [(1, 2), (3, 4)], "table": [(5, 6)]}),
-        ("{chair: [[1, 2],], table: [[5, 6],],}", {"chair": [(1, 2)], "table": [(5, 6)]}),  # unquoted, trailing
-        ('{"chair": [[[1, 2]]], "table": [[[5, 6]], [[7, 8]]]}', {"chair": [(1, 2)], "table": [(5, 6), (7, 8)]}),
-        ('{"chair": [1, 2], "table": [[5.5, 6.25]]}', {"chair": [(1, 2)], "table": [(5.5, 6.25)]}),  # flat pair
+        (
+            "{chair: [[1, 2],], table: [[5, 6],],}",
+            {"chair": [(1, 2)], "table": [(5, 6)]},
+        ),  # unquoted, trailing
+        (
+            '{"chair": [[[1, 2]]], "table": [[[5, 6]], [[7, 8]]]}',
+            {"chair": [(1, 2)], "table": [(5, 6), (7, 8)]},
+        ),
+        (
+            '{"chair": [1, 2], "table": [[5.5, 6.25]]}',
+            {"chair": [(1, 2)], "table": [(5.5, 6.25)]},
+        ),  # flat pair
         ('{"chair": [[1, 2, 0.4]]}', {"chair": [(1, 2)]}),  # a z coordinate is dropped
         ("chair = [1, 2, 3, 4]", {"chair": [(1, 2), (3, 4)]}),  # loose numbers in pairs
         ('{"chair": []}', {"chair": []}),
@@ -120,7 +129,9 @@ def test_parse_map_drops_non_finite_numbers():
     assert parse_map('{"chair": [[' + "9" * 5000 + ", 2], [3, 4]]}", CATS) == {"chair": [(3, 4)]}
 
 
-@pytest.mark.parametrize("text", ["", "   ", "B", "no map here", "{}", "[]", "{[}]", None, 42, b'{"chair": [[1, 2]]}'])
+@pytest.mark.parametrize(
+    "text", ["", "   ", "B", "no map here", "{}", "[]", "{[}]", None, 42, b'{"chair": [[1, 2]]}']
+)
 def test_parse_map_garbage_gives_empty(text):
     assert parse_map(text, CATS) == {}
 
@@ -245,7 +256,9 @@ def test_greedy_is_suboptimal_where_hungarian_is_not():
 
 
 def test_score_grid_size_changes_the_diagonal():
-    assert score_map({"chair": [(0, 0)]}, {"chair": [[3, 4]]}, grid=5) == pytest.approx(1 - 5 / (5 * math.sqrt(2)))
+    assert score_map({"chair": [(0, 0)]}, {"chair": [[3, 4]]}, grid=5) == pytest.approx(
+        1 - 5 / (5 * math.sqrt(2))
+    )
 
 
 def test_score_details_breakdown():
@@ -253,7 +266,9 @@ def test_score_details_breakdown():
     details = score_map_details(pred, GT)
     assert [c.category for c in details.categories] == ["table", "chair", "window", "unicorn"]
     by_cat = {c.category: c for c in details.categories}
-    assert by_cat["table"].weight == 0.5 and by_cat["chair"].weight == 0.25 and by_cat["unicorn"].weight == 0.0
+    assert (
+        by_cat["table"].weight == 0.5 and by_cat["chair"].weight == 0.25 and by_cat["unicorn"].weight == 0.0
+    )
     assert (by_cat["table"].n_pred, by_cat["table"].n_true) == (1, 2)
     assert by_cat["table"].accuracy == 0.5
     assert by_cat["window"].accuracy == 0.0 and by_cat["window"].pairs == ()
@@ -284,7 +299,9 @@ def test_score_properties(pred, gt):
 @given(maps)
 @settings(max_examples=200, deadline=None)
 def test_parse_json_round_trip(m):
-    assert parse_map(json.dumps(m), list(m)) == {k: [(float(x), float(y)) for x, y in v] for k, v in m.items()}
+    assert parse_map(json.dumps(m), list(m)) == {
+        k: [(float(x), float(y)) for x, y in v] for k, v in m.items()
+    }
 
 
 # --- load_map ---------------------------------------------------------------------------------
@@ -317,7 +334,9 @@ def test_plotly_figure():
     assert f"{score_map(pred, GT):.3f}" in fig.layout.title.text
     traces = {t.name: t for t in fig.data if t.name}
     assert set(traces) == {"table (true)", "table (pred)", "chair (true)", "chair (pred)", "window (true)"}
-    assert traces["table (true)"].marker.color == traces["table (pred)"].marker.color == category_color("table")
+    assert (
+        traces["table (true)"].marker.color == traces["table (pred)"].marker.color == category_color("table")
+    )
     links = [t for t in fig.data if t.mode == "lines"]
     assert len(links) == 3  # two table pairs, one chair pair
     # points sit at cell centres; the chair link joins pred (8, 3) and true (9, 3)

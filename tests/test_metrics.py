@@ -133,6 +133,8 @@ def test_vsibench_aggregate():
 
 def test_vsibench_aggregate_bad_rows():
     with pytest.raises(ValueError, match="row 1: missing field 'score'"):
-        vsibench_aggregate([{"question_type": "route_planning", "score": 1}, {"question_type": "route_planning"}])
+        vsibench_aggregate(
+            [{"question_type": "route_planning", "score": 1}, {"question_type": "route_planning"}]
+        )
     with pytest.raises(ValueError, match="no rows"):
         vsibench_aggregate([])

@@ -15,7 +15,7 @@ from spacer_core.parsing import (
 )
 
 COMPLETION = (
-    "<think> first thought <map>{\"a\": [[1, 2]]}</map> wait <map>{\"a\": [[3, 4]]}</map> </think>"
+    '<think> first thought <map>{"a": [[1, 2]]}</map> wait <map>{"a": [[3, 4]]}</map> </think>'
     "<think>second</think>\n<answer> A </answer> trailing <answer>C</answer>"
 )
 
@@ -111,6 +111,8 @@ def test_parse_number(raw, expected):
     assert parse_number(raw) == pytest.approx(expected)
 
 
-@pytest.mark.parametrize("raw", ["a chair", "an apple", "A", "none", "", "about a metre", "1e999", "version v2"])
+@pytest.mark.parametrize(
+    "raw", ["a chair", "an apple", "A", "none", "", "about a metre", "1e999", "version v2"]
+)
 def test_parse_number_rejects_non_numbers(raw):
     assert parse_number(raw) is None

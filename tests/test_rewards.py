@@ -189,7 +189,9 @@ def test_reward_functions_with_trl_keywords():
     }
     prompts = ["q"] * 4
     assert format_reward(prompts, completions, **columns) == [1.0, 1.0, 1.0, 0.0]
-    assert accuracy_reward(prompts, completions, **columns) == pytest.approx([1.0 + GOOD_SCORE, 0.0, 1.0, 0.0])
+    assert accuracy_reward(prompts, completions, **columns) == pytest.approx(
+        [1.0 + GOOD_SCORE, 0.0, 1.0, 0.0]
+    )
     terms = score_completions(completions, **columns)
     assert [t.map_score for t in terms] == [pytest.approx(GOOD_SCORE), None, None, None]
 

@@ -17,11 +17,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     synth.add_argument("--scenes", type=int, default=10, help="number of scenes (default 10)")
     synth.add_argument("--out", required=True, help="output folder")
-    synth.add_argument("--seed", type=int, default=0, help="seed; the same seed gives the same data (default 0)")
+    synth.add_argument(
+        "--seed", type=int, default=0, help="seed; the same seed gives the same data (default 0)"
+    )
     synth.add_argument("--frames", type=int, default=16, help="frames per video (default 16)")
     synth.add_argument("--fps", type=int, default=2, help="video frame rate (default 2)")
     synth.add_argument("--size", type=int, default=256, help="frame side in pixels, even (default 256)")
-    synth.add_argument("--test-fraction", type=float, default=0.2, help="share of scenes in the test split (default 0.2)")
+    synth.add_argument(
+        "--test-fraction", type=float, default=0.2, help="share of scenes in the test split (default 0.2)"
+    )
     synth.add_argument("--workers", type=int, default=None, help="processes (default: one per CPU core)")
     synth.set_defaults(func=run_synth)
 
@@ -32,8 +36,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "any spatial video lacks a cognitive map.",
     )
     check.add_argument("--jsonl", required=True, help="dataset file (JSONL, or a JSON array)")
-    check.add_argument("--video-root", default=None, help="folder the records' paths are relative to (default: the file's folder)")
-    check.add_argument("--maps", default=None, help="cognitive_map.jsonl to check and match against the videos")
+    check.add_argument(
+        "--video-root",
+        default=None,
+        help="folder the records' paths are relative to (default: the file's folder)",
+    )
+    check.add_argument(
+        "--maps", default=None, help="cognitive_map.jsonl to check and match against the videos"
+    )
     check.add_argument("--exclude", default=None, help="file of scene names to leave out, one a line")
     check.set_defaults(func=run_check)
 
@@ -43,7 +53,11 @@ def run_synth(args: argparse.Namespace) -> int:
 
     from spacer_core.sim.synth import SynthConfig, synthesize
 
-    config = SynthConfig(args.scenes, args.seed, args.frames, args.fps, args.size, args.test_fraction)
+    try:
+        config = SynthConfig(args.scenes, args.seed, args.frames, args.fps, args.size, args.test_fraction)
+    except ValueError as err:
+        print(f"error: {err}")
+        return 2
     start = time.perf_counter()
     manifest = synthesize(args.out, config, workers=args.workers)
     items = manifest["items"]

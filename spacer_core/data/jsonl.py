@@ -24,7 +24,9 @@ def iter_records(path: str | Path) -> Iterator[tuple[str, Any, Problem | None]]:
         try:
             items = json.loads(text)
         except json.JSONDecodeError as err:
-            raise DataError([Problem(f"{path}:{err.lineno}", "<json>", f"invalid JSON array: {err.msg}")]) from None
+            raise DataError(
+                [Problem(f"{path}:{err.lineno}", "<json>", f"invalid JSON array: {err.msg}")]
+            ) from None
         for i, value in enumerate(items, 1):
             yield f"{path}[item {i}]", value, None
         return

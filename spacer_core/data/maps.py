@@ -29,7 +29,9 @@ def check_cognitive_maps(path: str | Path, grid: int = GRID) -> tuple[MapTable, 
         if not isinstance(video_id, str) or not video_id:
             problems.append(Problem(where, "video_id", f"expected a non-empty string, got {video_id!r}"))
         elif video_id in first_seen:
-            problems.append(Problem(where, "video_id", f"duplicate {video_id!r} (first at {first_seen[video_id]})"))
+            problems.append(
+                Problem(where, "video_id", f"duplicate {video_id!r} (first at {first_seen[video_id]})")
+            )
         try:
             cogmap = load_map(value.get("cognitive_map"))
         except ValueError as err:
@@ -40,10 +42,14 @@ def check_cognitive_maps(path: str | Path, grid: int = GRID) -> tuple[MapTable, 
         for cat, points in (cogmap or {}).items():
             off = [p for p in points if not (0 <= p[0] <= grid - 1 and 0 <= p[1] <= grid - 1)]
             if off:
-                problems.append(Problem(where, f"cognitive_map[{cat!r}]", f"points off the {grid}x{grid} grid: {off}"))
+                problems.append(
+                    Problem(where, f"cognitive_map[{cat!r}]", f"points off the {grid}x{grid} grid: {off}")
+                )
         objects = value.get("object_list")
         if not isinstance(objects, list) or not all(isinstance(o, str) for o in objects):
-            problems.append(Problem(where, "object_list", f"expected a list of category names, got {objects!r}"))
+            problems.append(
+                Problem(where, "object_list", f"expected a list of category names, got {objects!r}")
+            )
         if len(problems) == bad:
             first_seen[video_id] = where
             maps[video_id] = {"cognitive_map": cogmap, "object_list": objects}

@@ -50,7 +50,10 @@ PER_SCENE = {
     "obj_appearance_order": 1,
 }
 
-VISIBLE_FRACTION = 0.002  # an object is "seen" in a frame when it covers this share of the pixels
+# An object is visible in a frame when it covers VISIBLE_FRACTION of the pixels, and "seen" (may be
+# asked about, and is on the map) when it is visible in at least SEEN_FRAMES frames.
+VISIBLE_FRACTION = 0.003
+SEEN_FRAMES = 2
 MIN_DISTANCE = 0.3  # m: shortest asked absolute distance
 REL_DISTANCE_MARGIN = (0.3, 0.15)  # the closest choice wins by >= 0.3 m and >= 15 %
 MIN_LEG = 0.8  # m: shortest distance between objects that define a direction
@@ -89,14 +92,16 @@ def box_distance(a: dict[str, Any], b: dict[str, Any]) -> float:
     """Distance between the closest points of two (yawed) boxes; 0 when they touch or overlap."""
     if _axis_aligned(a) and _axis_aligned(b):
         gaps = []
-        for k, (ha, hb) in enumerate(zip(_half_xyz(a), _half_xyz(b))):
+        for k, (ha, hb) in enumerate(zip(_half_xyz(a), _half_xyz(b), strict=True)):
             gaps.append(max(0.0, abs(a["center"][k] - b["center"][k]) - ha - hb))
         return math.hypot(*gaps)
     # min |(ca + Ra u) - (cb + Rb v)| over u, v inside the half sizes: bounded least squares.
     ha, hb = np.array(a["size"]) / 2, np.array(b["size"]) / 2
     matrix = np.hstack([_rotation(a["yaw"]), -_rotation(b["yaw"])])
     target = np.array(b["center"], float) - np.array(a["center"], float)
-    res = lsq_linear(matrix, target, bounds=(np.concatenate([-ha, -hb]), np.concatenate([ha, hb])), method="bvls")
+    res = lsq_linear(
+        matrix, target, bounds=(np.concatenate([-ha, -hb]), np.concatenate([ha, hb])), method="bvls"
+    )
     return float(np.linalg.norm(matrix @ res.x - target))
 
 
@@ -126,19 +131,23 @@ class _SceneFacts:
     def __init__(self, scene: dict[str, Any]):
         self.scene = scene
         self.objects = scene["objects"]
-        w, l = scene["room"]["size"][:2]
-        self.bounds = tuple(scene["room"].get("bounds", [0.0, 0.0, w, l]))
+        w, length = scene["room"]["size"][:2]
+        self.bounds = tuple(scene["room"].get("bounds", [0.0, 0.0, w, length]))
         video = scene.get("video")
         self.fps = video["fps"] if video else None
-        # first[id] = (first frame with any pixel, first frame with >= VISIBLE_FRACTION of the pixels)
-        self.first: dict[int, tuple[int, int]] = {}
+        # Per object: first frame with any pixel, first frame where it is visible (absent: never).
+        self.first_pixel: dict[int, int] = {}
+        self.first_visible: dict[int, int] = {}
         if video:
             threshold = VISIBLE_FRACTION * video["size"][0] * video["size"][1]
+            seen = []
             for obj in self.objects:
                 pixels = np.asarray(video["visible_pixels"][str(obj["id"])])
-                if (pixels >= threshold).any():
-                    self.first[obj["id"]] = (int(np.argmax(pixels > 0)), int(np.argmax(pixels >= threshold)))
-            seen = [o for o in self.objects if o["id"] in self.first]
+                if (pixels > 0).any():
+                    self.first_pixel[obj["id"]] = int(np.argmax(pixels > 0))
+                if (pixels >= threshold).sum() >= min(SEEN_FRAMES, len(pixels)):
+                    self.first_visible[obj["id"]] = int(np.argmax(pixels >= threshold))
+                    seen.append(obj)
         else:  # annotations without a rendered video: every object counts as seen
             seen = list(self.objects)
         self.seen_ids = {o["id"] for o in seen}
@@ -146,10 +155,14 @@ class _SceneFacts:
         for obj in sorted(self.objects, key=lambda o: (o["category"], o["id"])):
             self.by_category.setdefault(obj["category"], []).append(obj)
         # Categories whose every instance was seen (counts and "closest instance" are then knowable).
-        self.fully_seen = [c for c, objs in self.by_category.items() if all(o["id"] in self.seen_ids for o in objs)]
+        self.fully_seen = [
+            c for c, objs in self.by_category.items() if all(o["id"] in self.seen_ids for o in objs)
+        ]
         self.unique = [c for c in self.fully_seen if len(self.by_category[c]) == 1]
         self.cogmap = maps_from_boxes(sorted(seen, key=lambda o: (o["category"], o["id"])), self.bounds)
-        self.map_text = "<map>" + json.dumps({c: [list(p) for p in pts] for c, pts in self.cogmap.items()}) + "</map>"
+        self.map_text = (
+            "<map>" + json.dumps({c: [list(p) for p in pts] for c, pts in self.cogmap.items()}) + "</map>"
+        )
 
     def one(self, category: str) -> dict[str, Any]:
         return self.by_category[category][0]
@@ -212,8 +225,11 @@ def _abs_distance(facts: _SceneFacts, rng: np.random.Generator, limit: int) -> l
                 f"the {a} and the {b} (in meters)?",
                 [],
                 f"{d:.1f}",
-                _think(facts, f"The {a} is at {facts.cell(facts.one(a))} and the {b} at {facts.cell(facts.one(b))}; "
-                       f"their closest points are about {d:.1f} m apart."),
+                _think(
+                    facts,
+                    f"The {a} is at {facts.cell(facts.one(a))} and the {b} at {facts.cell(facts.one(b))}; "
+                    f"their closest points are about {d:.1f} m apart.",
+                ),
             )
         )
     return out
@@ -232,16 +248,19 @@ def _size(facts: _SceneFacts, rng: np.random.Generator, limit: int) -> list[Ques
                 f"What is the length of the longest dimension (length, width, or height) of the {cat}, measured in centimeters?",
                 [],
                 str(cm),
-                _think(facts, f"{facts.at(cat).capitalize()} is about {w:.2f} x {d:.2f} x {h:.2f} m, "
-                       f"so its longest side is about {cm} cm."),
+                _think(
+                    facts,
+                    f"{facts.at(cat).capitalize()} is about {w:.2f} x {d:.2f} x {h:.2f} m, "
+                    f"so its longest side is about {cm} cm.",
+                ),
             )
         )
     return out
 
 
 def _room_size(facts: _SceneFacts, rng: np.random.Generator, limit: int) -> list[Question]:
-    w, l = facts.scene["room"]["size"][:2]
-    area = w * l
+    w, length = facts.scene["room"]["size"][:2]
+    area = w * length
     return [
         Question(
             "room_size_estimation",
@@ -249,7 +268,10 @@ def _room_size(facts: _SceneFacts, rng: np.random.Generator, limit: int) -> list
             "If multiple rooms are shown, estimate the size of the combined space.",
             [],
             f"{area:.1f}",
-            _think(facts, f"The room is about {w:.1f} m by {l:.1f} m, so its area is about {area:.1f} square meters."),
+            _think(
+                facts,
+                f"The room is about {w:.1f} m by {length:.1f} m, so its area is about {area:.1f} square meters.",
+            ),
         )
     ][:limit]
 
@@ -322,33 +344,54 @@ def _leg(facts: _SceneFacts, a: str, b: str) -> tuple[float, float]:
     return bx - ax, by - ay
 
 
+def _balanced(candidates: list[tuple[str, Any]], rng: np.random.Generator, limit: int) -> list[Any]:
+    """Up to ``limit`` candidates, each drawn from a uniformly chosen answer label, so that rare
+    answers (an object behind me, turning back) are asked about as often as common ones."""
+    groups: dict[str, list[Any]] = {}
+    for label, payload in candidates:
+        groups.setdefault(label, []).append(payload)
+    out = []
+    while groups and len(out) < limit:
+        label = sorted(groups)[int(rng.integers(len(groups)))]
+        out.append(groups[label].pop(0))
+        if not groups[label]:
+            del groups[label]
+    return out
+
+
 def _direction(kind: str) -> Callable[[_SceneFacts, np.random.Generator, int], list[Question]]:
     def generate(facts: _SceneFacts, rng: np.random.Generator, limit: int) -> list[Question]:
         triples = list(itertools.permutations(facts.unique, 3))
         rng.shuffle(triples)
-        out = []
-        for p, o, q in triples[:200]:
-            if len(out) >= limit:
-                break
+        candidates = []
+        for p, o, q in triples[:300]:
             facing, target = _leg(facts, p, o), _leg(facts, p, q)
             if math.hypot(*facing) < MIN_LEG or math.hypot(*target) < MIN_LEG:
                 continue
             angle = signed_angle(facing, target)
             label = _direction_label(angle, kind)
-            if label is None:
-                continue
+            if label is not None:
+                candidates.append((label, (p, o, q, angle, label)))
+        out = []
+        for p, o, q, angle, label in _balanced(candidates, rng, limit):
             options = list(_DIRECTION_OPTIONS[kind])
             rng.shuffle(options)
             side = "left" if angle > 0 else "right"
             out.append(
                 Question(
                     f"object_rel_direction_{kind}",
-                    f"If I am standing by the {p} and facing the {o}, " + _DIRECTION_ASK[kind].format(q=q, o=o)
-                    + " " + STANDING_NOTE.format(p=p) + _DIRECTION_NOTE[kind],
+                    f"If I am standing by the {p} and facing the {o}, "
+                    + _DIRECTION_ASK[kind].format(q=q, o=o)
+                    + " "
+                    + STANDING_NOTE.format(p=p)
+                    + _DIRECTION_NOTE[kind],
                     _letters(options),
                     chr(65 + options.index(label)),
-                    _think(facts, f"Standing at {facts.at(p)} facing {facts.at(o)}, {facts.at(q)} is about "
-                           f"{abs(angle):.0f} degrees to my {side}, so the answer is {label}."),
+                    _think(
+                        facts,
+                        f"Standing at {facts.at(p)} facing {facts.at(o)}, {facts.at(q)} is about "
+                        f"{abs(angle):.0f} degrees to my {side}, so the answer is {label}.",
+                    ),
                 )
             )
         return out
@@ -367,31 +410,37 @@ def _turn(angle: float) -> str | None:
 
 
 def _route(facts: _SceneFacts, rng: np.random.Generator, limit: int) -> list[Question]:
-    out = []
-    for _ in range(200):
+    candidates, tried = [], set()
+    for _ in range(300):
         n = int(rng.integers(3, 5))  # start, waypoints, destination: 1 or 2 turns
         if len(facts.unique) < n:
-            break
-        stops = [str(c) for c in rng.choice(facts.unique, size=n, replace=False)]
+            continue
+        stops = tuple(str(c) for c in rng.choice(facts.unique, size=n, replace=False))
+        if stops in tried:
+            continue
+        tried.add(stops)
         legs = [_leg(facts, a, b) for a, b in itertools.pairwise(stops)]
         if min(math.hypot(*leg) for leg in legs) < MIN_LEG:
             continue
         angles = [signed_angle(a, b) for a, b in itertools.pairwise(legs)]
         turns = [_turn(a) for a in angles]
-        if None in turns:
-            continue
+        if None not in turns:
+            answer = ", ".join(_TURNS[t] for t in turns)  # type: ignore[index]
+            candidates.append((answer, (stops, angles, turns, answer)))
+    out = []
+    for stops, angles, turns, answer in _balanced(candidates, rng, limit):
         steps, k = [f"1. Go forward until the {stops[1]}"], 2
         for stop in stops[2:]:
             steps += [f"{k}. [please fill in]", f"{k + 1}. Go forward until the {stop}"]
             k += 2
-        answer = ", ".join(_TURNS[t] for t in turns)  # type: ignore[index]
         others = [", ".join(c) for c in itertools.product(_TURNS.values(), repeat=len(turns))]
         others.remove(answer)
         options = [answer] + [str(c) for c in rng.choice(others, size=min(3, len(others)), replace=False)]
         rng.shuffle(options)
         derivation = " ".join(
             f"At the {stops[i + 1]} the {stops[i + 2]} is {abs(a):.0f} degrees to the {'left' if a > 0 else 'right'}: "
-            f"{_TURNS[t].lower()}." for i, (a, t) in enumerate(zip(angles, turns))
+            f"{_TURNS[t].lower()}."
+            for i, (a, t) in enumerate(zip(angles, turns, strict=True))
         )
         out.append(
             Question(
@@ -401,23 +450,25 @@ def _route(facts: _SceneFacts, rng: np.random.Generator, limit: int) -> list[Que
                 f"'turn back,' 'turn left,' or 'turn right.'): {' '.join(steps)}. You have reached the final destination.",
                 _letters(options),
                 chr(65 + options.index(answer)),
-                _think(facts, f"Route: {', '.join(facts.at(s) for s in stops)}. {derivation}"),
+                _think(facts, f"Route: {', '.join(facts.at(s) for s in stops)}. {derivation} So: {answer}."),
             )
         )
-        if len(out) >= limit:
-            break
     return out
 
 
 def _appearance(facts: _SceneFacts, rng: np.random.Generator, limit: int) -> list[Question]:
     if facts.fps is None:
         return []
-    # First appearance of a category: (first frame with any pixel, first clearly visible frame).
+    # A category first appears when its first instance becomes visible; for a clear order, no
+    # instance of the next category may show a single pixel before that.
     first = {}
     for cat, objs in facts.by_category.items():
-        spans = [facts.first[o["id"]] for o in objs if o["id"] in facts.first]
-        if spans:
-            first[cat] = (min(s[0] for s in spans), min(s[1] for s in spans))
+        visible = [facts.first_visible[o["id"]] for o in objs if o["id"] in facts.first_visible]
+        if visible:
+            first[cat] = (
+                min(facts.first_pixel[o["id"]] for o in objs if o["id"] in facts.first_pixel),
+                min(visible),
+            )
     out = []
     cats = sorted(first)
     for _ in range(100):

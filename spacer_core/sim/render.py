@@ -13,6 +13,7 @@ import math
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,29 @@ class Part:
     color: np.ndarray
     index: int  # position of the owning object in scene["objects"]
 
+    @cached_property
+    def cos_sin(self) -> tuple[float, float]:
+        return math.cos(self.yaw), math.sin(self.yaw)
+
+    @cached_property
+    def rot(self) -> np.ndarray:
+        c, s = self.cos_sin
+        return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+    @cached_property
+    def half_f(self) -> list[float]:
+        return [float(h) for h in self.half]
+
+    @cached_property
+    def corners(self) -> np.ndarray:
+        signs = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], float)
+        return self.center + (signs * self.half) @ self.rot.T
+
+    @cached_property
+    def face_light(self) -> np.ndarray:
+        """Brightness of the six faces (−x, +x, −y, +y, −z, +z: index 2k + positive side)."""
+        return _brightness(np.stack([sgn * self.rot[:, k] for k in range(3) for sgn in (-1.0, 1.0)]))
+
 
 def _shade(color: tuple[int, ...] | list[int], f: float) -> tuple[int, int, int]:
     return tuple(int(min(255, c * f)) for c in color)  # type: ignore[return-value]
@@ -53,16 +77,22 @@ _Box = tuple[float, float, float, float, float, float, tuple[int, int, int]]
 
 def _chair(w: float, d: float, h: float, c: tuple) -> list[_Box]:
     seat, t, legc = min(0.47, 0.55 * h), 0.04, _shade(c, 0.55)
-    legs = [(sx * w / 2 - (t if sx > 0 else 0), sx * w / 2 + (0 if sx > 0 else t)) for sx in (-1, 1)]
-    out = [(x0, x1, y0, y1, 0, seat - 0.05, legc) for x0, x1 in legs for y0, y1 in ((-d / 2, -d / 2 + t), (d / 2 - t, d / 2))]
-    return out + [(-w / 2, w / 2, -d / 2, d / 2, seat - 0.05, seat, c), (-w / 2, w / 2, -d / 2, -d / 2 + 0.06, seat, h, c)]
+    xs = ((-w / 2, -w / 2 + t), (w / 2 - t, w / 2))
+    ys = ((-d / 2, -d / 2 + t), (d / 2 - t, d / 2))
+    out = [(*x, *y, 0, seat - 0.05, legc) for x in xs for y in ys]
+    return out + [
+        (-w / 2, w / 2, -d / 2, d / 2, seat - 0.05, seat, c),
+        (-w / 2, w / 2, -d / 2, -d / 2 + 0.06, seat, h, c),
+    ]
 
 
 def _table(w: float, d: float, h: float, c: tuple) -> list[_Box]:
     t, i, legc = 0.07, 0.03, _shade(c, 0.6)
     xs = ((-w / 2 + i, -w / 2 + i + t), (w / 2 - i - t, w / 2 - i))
     ys = ((-d / 2 + i, -d / 2 + i + t), (d / 2 - i - t, d / 2 - i))
-    return [(*x, *y, 0, h - 0.05, legc) for x in xs for y in ys] + [(-w / 2, w / 2, -d / 2, d / 2, h - 0.05, h, c)]
+    return [(*x, *y, 0, h - 0.05, legc) for x in xs for y in ys] + [
+        (-w / 2, w / 2, -d / 2, d / 2, h - 0.05, h, c)
+    ]
 
 
 def _sofa(w: float, d: float, h: float, c: tuple) -> list[_Box]:
@@ -106,21 +136,41 @@ def _plant(w: float, d: float, h: float, c: tuple) -> list[_Box]:
     ]
 
 
-def _front_panel(w: float, d: float, h: float, c: tuple, handles: list[tuple[float, float, float, float]]) -> list[_Box]:
+def _front_panel(
+    w: float, d: float, h: float, c: tuple, handles: list[tuple[float, float, float, float]]
+) -> list[_Box]:
     """A body set back 2 cm from the front plus dark strips/handles on that front layer."""
     f = d / 2 - 0.02
-    return [(-w / 2, w / 2, -d / 2, f, 0, h, c)] + [(x0, x1, f, d / 2, z0, z1, _DARK) for x0, x1, z0, z1 in handles]
+    return [(-w / 2, w / 2, -d / 2, f, 0, h, c)] + [
+        (x0, x1, f, d / 2, z0, z1, _DARK) for x0, x1, z0, z1 in handles
+    ]
 
 
 def _cabinet(w: float, d: float, h: float, c: tuple) -> list[_Box]:
     return _front_panel(
-        w, d, h, c, [(-0.01, 0.01, 0.04 * h, 0.96 * h), (-0.09, -0.05, 0.45 * h, 0.6 * h), (0.05, 0.09, 0.45 * h, 0.6 * h)]
+        w,
+        d,
+        h,
+        c,
+        [
+            (-0.01, 0.01, 0.04 * h, 0.96 * h),
+            (-0.09, -0.05, 0.45 * h, 0.6 * h),
+            (0.05, 0.09, 0.45 * h, 0.6 * h),
+        ],
     )
 
 
 def _refrigerator(w: float, d: float, h: float, c: tuple) -> list[_Box]:
     return _front_panel(
-        w, d, h, c, [(-w / 2, w / 2, 0.62 * h, 0.635 * h), (0.32 * w, 0.38 * w, 0.68 * h, 0.9 * h), (0.32 * w, 0.38 * w, 0.3 * h, 0.55 * h)]
+        w,
+        d,
+        h,
+        c,
+        [
+            (-w / 2, w / 2, 0.62 * h, 0.635 * h),
+            (0.32 * w, 0.38 * w, 0.68 * h, 0.9 * h),
+            (0.32 * w, 0.38 * w, 0.3 * h, 0.55 * h),
+        ],
     )
 
 
@@ -206,15 +256,21 @@ def object_parts(obj: dict[str, Any], index: int) -> list[Part]:
 def camera_walk(scene: dict[str, Any], frames: int, rng: np.random.Generator) -> list[dict[str, Any]]:
     """Camera poses: a loop on a small ellipse around the room centre, looking across the centre,
     so that over one loop every wall (and what stands by it) is seen from the other side."""
-    w, l, _ = scene["room"]["size"]
-    cx, cy = w / 2 + rng.uniform(-0.03, 0.03) * w, l / 2 + rng.uniform(-0.03, 0.03) * l
+    w, length, _ = scene["room"]["size"]
+    cx, cy = w / 2 + rng.uniform(-0.03, 0.03) * w, length / 2 + rng.uniform(-0.03, 0.03) * length
     start, turn, look = rng.uniform(0, 2 * math.pi), rng.choice([-1.0, 1.0]), rng.uniform(-0.25, 0.25)
     poses = []
     for k in range(frames):
         phi = start + turn * 2 * math.pi * k / frames
-        pos = [cx + CAMERA_ORBIT * w * math.cos(phi), cy + CAMERA_ORBIT * l * math.sin(phi), EYE_HEIGHT]
+        pos = [cx + CAMERA_ORBIT * w * math.cos(phi), cy + CAMERA_ORBIT * length * math.sin(phi), EYE_HEIGHT]
         yaw = (phi + math.pi + look) % (2 * math.pi)
-        poses.append({"position": [round(v, 4) for v in pos], "yaw": round(yaw, 5), "pitch": round(math.radians(PITCH_DEG), 5)})
+        poses.append(
+            {
+                "position": [round(v, 4) for v in pos],
+                "yaw": round(yaw, 5),
+                "pitch": round(math.radians(PITCH_DEG), 5),
+            }
+        )
     return poses
 
 
@@ -245,30 +301,35 @@ class Renderer:
         light = _brightness(room_normals)  # surfaces 0-5: x=0, x=w, y=0, y=l walls, floor, ceiling
         colors = [_WALL] * 4 + [_FLOOR[0], _CEILING, _FLOOR[1], _BASEBOARD]
         shading = list(light) + [light[4], light[0]]  # 6: second floor tile, 7: baseboard
-        self.room_palette = np.array([np.array(c) * f for c, f in zip(colors, shading)], np.float32)
-        self.corners = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)], float)
+        self.room_palette = np.array(
+            [np.array(c) * f for c, f in zip(colors, shading, strict=True)], np.float32
+        )
 
     def _room(self, origin: np.ndarray, dirs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Depth and colour of the room's inside surfaces (the camera is inside the room box)."""
-        t = np.full(dirs[0].shape, np.inf, np.float32)
-        surface = np.zeros(t.shape, np.int8)  # index into _ROOM_SURFACES
+        o = [float(v) for v in origin]  # Python floats keep the arithmetic in float32
+        room = [float(v) for v in self.room]
         with np.errstate(divide="ignore", invalid="ignore"):
+            t_axes = []
             for k in range(3):
-                t_k = (np.where(dirs[k] > 0, self.room[k], 0.0) - origin[k]) / dirs[k]
-                closer = (t_k > 0) & (t_k < t)
-                t[closer] = t_k[closer]
-                surface[closer] = 2 * k + (dirs[k][closer] > 0)
-        p = [origin[k] + t * dirs[k] for k in range(3)]
+                t_k = np.where(dirs[k] > 0, np.float32(room[k] - o[k]), np.float32(-o[k])) / dirs[k]
+                t_axes.append(np.where(t_k > 0, t_k, np.float32(np.inf)))
+        t = np.minimum(np.minimum(t_axes[0], t_axes[1]), t_axes[2])
+        # Surfaces: 0/1 walls x=0/x=w, 2/3 walls y=0/y=l, 4 floor, 5 ceiling (2k + positive direction).
+        surface = np.where(
+            t == t_axes[0], dirs[0] > 0, np.where(t == t_axes[1], 2 + (dirs[1] > 0), 4 + (dirs[2] > 0))
+        ).astype(np.int8)
+        p = [o[k] + t * dirs[k] for k in range(3)]
         floor = surface == 4
-        tile = ((np.floor(p[0] / _TILE) + np.floor(p[1] / _TILE)) % 2).astype(np.int8)
-        surface[floor] = np.where(tile[floor] > 0, 6, 4)
-        surface[(surface < 4) & (p[2] < 0.1)] = 7
+        tile = (np.floor(p[0] / _TILE) + np.floor(p[1] / _TILE)) % 2 > 0
+        surface[floor & tile] = 6  # the darker floor tiles
+        surface[(surface < 4) & (p[2] < 0.1)] = 7  # baseboard
         rgb = self.room_palette[surface]
-        width = _EDGE_PX * t / self.focal
+        width = np.float32(_EDGE_PX / self.focal) * t
         # Room corners: two coordinates at the room's limits; floor tile seams.
-        near = sum((np.abs(p[k] - self.room[k] / 2) >= self.room[k] / 2 - width).astype(np.int8) for k in range(3))
+        near = sum((np.abs(p[k] - room[k] / 2) >= room[k] / 2 - width).view(np.int8) for k in range(3))
         seam = np.minimum(*(np.abs(p[k] / _TILE - np.round(p[k] / _TILE)) for k in range(2))) * _TILE
-        rgb[(near >= 2) | ((surface == 4) | (surface == 6)) & (seam < 0.6 * width)] *= 0.6
+        rgb[(near >= 2) | (floor & (seam < 0.6 * width))] *= 0.6
         return t, rgb
 
     def render(self, pose: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
@@ -281,9 +342,7 @@ class Renderer:
         ids = np.full(depth.shape, -1, np.int32)
         s = self.size
         for part in self.parts:
-            c, si = math.cos(part.yaw), math.sin(part.yaw)
-            rot = np.array([[c, -si, 0.0], [si, c, 0.0], [0.0, 0.0, 1.0]])
-            world = part.center + (self.corners * part.half) @ rot.T - origin
+            world = part.corners - origin
             z = world @ fwd
             if (z <= 0.01).all():
                 continue
@@ -297,14 +356,16 @@ class Renderer:
             else:  # straddles the camera plane: test every pixel
                 i0, i1, j0, j1 = 0, s, 0, s
             dx, dy, dz = (d[i0:i1, j0:j1] for d in dirs)
+            c, si = part.cos_sin
             d_local = (c * dx + si * dy, c * dy - si * dx, dz)  # rays in the box frame
-            o_local = (origin - part.center) @ rot
+            # Python floats keep the arithmetic in float32 (numpy scalars would promote to float64).
+            o_local = [float(v) for v in (origin - part.center) @ part.rot]
             # Slab test, one axis at a time.
             with np.errstate(divide="ignore", invalid="ignore"):
                 slabs = []
                 for k in range(3):
                     inv = 1.0 / d_local[k]
-                    a, b = (-part.half[k] - o_local[k]) * inv, (part.half[k] - o_local[k]) * inv
+                    a, b = (-part.half_f[k] - o_local[k]) * inv, (part.half_f[k] - o_local[k]) * inv
                     slabs.append((np.minimum(a, b), np.maximum(a, b)))
             t_near = np.maximum(np.maximum(slabs[0][0], slabs[1][0]), slabs[2][0])
             t_far = np.minimum(np.minimum(slabs[0][1], slabs[1][1]), slabs[2][1])
@@ -321,24 +382,20 @@ class Renderer:
             p = o_local + th[:, None] * dl
             edge = _edge_mask(p, part.half, _EDGE_PX * th / self.focal)
             win[hit] = th
-            rgb[i0:i1, j0:j1][hit] = part.color * (self._face_light(rot)[face] * np.where(edge, 0.55, 1.0))[:, None]
+            rgb[i0:i1, j0:j1][hit] = part.color * (part.face_light[face] * np.where(edge, 0.55, 1.0))[:, None]
             ids[i0:i1, j0:j1][hit] = part.index
         fog = 1.0 / (1.0 + 0.03 * depth)
         frame = np.clip(rgb * fog[..., None], 0, 255).astype(np.uint8)
         return frame, ids
-
-    @staticmethod
-    def _face_light(rot: np.ndarray) -> np.ndarray:
-        """Brightness of the six faces of a box (−x, +x, −y, +y, −z, +z order as 2k + positive)."""
-        normals = np.stack([sgn * rot[:, k] for k in range(3) for sgn in (-1.0, 1.0)])
-        return _brightness(normals)
 
 
 def _brightness(normals: np.ndarray) -> np.ndarray:
     return _AMBIENT + (1 - _AMBIENT) * (normals @ _LIGHT)
 
 
-def render_frames(scene: dict[str, Any], poses: list[dict[str, Any]], size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+def render_frames(
+    scene: dict[str, Any], poses: list[dict[str, Any]], size: int = 256
+) -> tuple[np.ndarray, np.ndarray]:
     """All frames (F×H×W×3 uint8) and each object's visible pixel count per frame (objects × F)."""
     renderer = Renderer(scene, size)
     frames = np.empty((len(poses), size, size, 3), np.uint8)
@@ -357,12 +414,21 @@ def write_mp4(frames: np.ndarray, path: str | Path, fps: int) -> None:
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"crf": "20", "preset": "fast"}
+        stream.options = {"crf": "20", "preset": "veryfast"}
+        stream.thread_count = 1  # pool workers already use every core
         for frame in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
+
+
+def check_video_params(frames: int, fps: int, size: int) -> None:
+    """ValueError unless the video settings can be rendered and encoded (yuv420p needs even sides)."""
+    if size % 2 or size < 16:
+        raise ValueError(f"video size must be an even number of pixels >= 16, got {size}")
+    if frames < 1 or fps < 1:
+        raise ValueError(f"frames and fps must be positive, got frames={frames}, fps={fps}")
 
 
 def render_scene(
@@ -376,10 +442,7 @@ def render_scene(
 ) -> np.ndarray:
     """Render ``scene`` to ``video_path`` and record the walk and visibility in ``scene["video"]``
     (``rel_path`` is the video path stored there, relative to the dataset root). Returns the frames."""
-    if size % 2 or size < 16:
-        raise ValueError(f"video size must be an even number of pixels >= 16, got {size}")
-    if frames < 1 or fps < 1:
-        raise ValueError(f"frames and fps must be positive, got frames={frames}, fps={fps}")
+    check_video_params(frames, fps, size)
     poses = camera_walk(scene, frames, np.random.default_rng(seed))
     images, visible = render_frames(scene, poses, size)
     write_mp4(images, video_path, fps)
@@ -393,3 +456,21 @@ def render_scene(
         "visible_pixels": {str(obj["id"]): visible[i].tolist() for i, obj in enumerate(scene["objects"])},
     }
     return images
+
+
+def contact_sheet(frames: np.ndarray, cols: int = 4, fps: float | None = None):
+    """The frames tiled into one PIL image (row-major), labelled with their time when ``fps`` is given."""
+    from PIL import Image, ImageDraw
+
+    n, h, w = frames.shape[:3]
+    rows = -(-n // cols)
+    sheet = Image.new("RGB", (cols * w, rows * h), (255, 255, 255))
+    draw = ImageDraw.Draw(sheet)
+    for k, frame in enumerate(frames):
+        x, y = (k % cols) * w, (k // cols) * h
+        sheet.paste(Image.fromarray(frame), (x, y))
+        if fps:
+            label = f"{k / fps:.1f} s"
+            draw.rectangle((x, y, x + 7 * len(label) + 6, y + 14), fill=(0, 0, 0))
+            draw.text((x + 3, y + 2), label, fill=(255, 255, 255))
+    return sheet

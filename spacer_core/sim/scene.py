@@ -59,14 +59,14 @@ VOCABULARY: dict[str, Category] = {
     ]
 }
 
-ROOM_SIDE = (3.5, 7.0)  # metres, each horizontal side
+ROOM_SIDE = (4.0, 7.5)  # metres, each horizontal side
 ROOM_HEIGHT = (2.6, 3.1)
 EYE_HEIGHT = 1.5  # camera height above the floor (m)
 # The camera walks an ellipse around the room centre with these semi-axes (fractions of the sides);
-# objects taller than eye height - 0.3 m keep out of it (plus CAMERA_CLEARANCE) so that the camera
-# never enters an object.
+# no object may stand within CAMERA_CLEARANCE of that walk (the camera never enters or skims an
+# object, and nothing fills the foreground of every frame).
 CAMERA_ORBIT = 0.12
-CAMERA_CLEARANCE = 0.45
+CAMERA_CLEARANCE = 0.35
 GAP = 0.08  # minimum free space between object footprints
 DOOR_SWING = 0.8  # floor kept free in front of a door
 
@@ -117,17 +117,16 @@ def _region(obj: dict[str, Any]) -> _Box:
 class _Layout:
     """Rejection-sampling placement of objects in one room."""
 
-    def __init__(self, rng: np.random.Generator, w: float, l: float, h: float, eye: float):
-        self.rng, self.w, self.l, self.h = rng, w, l, h
+    def __init__(self, rng: np.random.Generator, w: float, length: float, h: float):
+        self.rng, self.width, self.length, self.height = rng, w, length, h
         self.objects: list[dict[str, Any]] = []
         self.blocked: list[_Box] = []
-        ox, oy = CAMERA_ORBIT * w + CAMERA_CLEARANCE, CAMERA_ORBIT * l + CAMERA_CLEARANCE
-        # Tall objects (top above eye - 0.3 m) may not enter the camera's walkway.
-        self.walkway = _Box(w / 2 - ox, l / 2 - oy, eye - 0.3, w / 2 + ox, l / 2 + oy, h)
+        ox, oy = CAMERA_ORBIT * w + CAMERA_CLEARANCE, CAMERA_ORBIT * length + CAMERA_CLEARANCE
+        self.walkway = _Box(w / 2 - ox, length / 2 - oy, 0.0, w / 2 + ox, length / 2 + oy, h)
 
     def _fits(self, obj: dict[str, Any], extra: _Box | None = None) -> bool:
         box = _region(obj)
-        if box.x0 < 0 or box.y0 < 0 or box.x1 > self.w or box.y1 > self.l or box.z1 > self.h:
+        if box.x0 < 0 or box.y0 < 0 or box.x1 > self.width or box.y1 > self.length or box.z1 > self.height:
             return False
         if box.hits(self.walkway, 0.0) or any(box.hits(b, GAP) for b in self.blocked):
             return False
@@ -142,7 +141,14 @@ class _Layout:
 
     def _new(self, cat: Category) -> dict[str, Any]:
         size = [_round(_uniform(self.rng, r)) for r in (cat.width, cat.depth, cat.height)]
-        return {"id": -1, "category": cat.name, "center": [0.0, 0.0, 0.0], "size": size, "yaw": 0.0, "color": list(cat.color)}
+        return {
+            "id": -1,
+            "category": cat.name,
+            "center": [0.0, 0.0, 0.0],
+            "size": size,
+            "yaw": 0.0,
+            "color": list(cat.color),
+        }
 
     def _against_wall(self, obj: dict[str, Any], wall: int, along: float, bottom: float) -> None:
         """Back of the object against wall 0 (y=0), 1 (x=w), 2 (y=l) or 3 (x=0); front into the room."""
@@ -151,8 +157,8 @@ class _Layout:
         inset = depth / 2 + (0.0 if bottom > 0 or obj["size"][1] < 0.1 else 0.03)
         x, y = {
             0: (along, inset),
-            1: (self.w - inset, along),
-            2: (along, self.l - inset),
+            1: (self.width - inset, along),
+            2: (along, self.length - inset),
             3: (inset, along),
         }[wall]
         obj["yaw"] = wall * math.pi / 2
@@ -166,7 +172,7 @@ class _Layout:
             extra = None
             if cat.placement in (WALL, FLOOR):
                 wall = int(rng.integers(4))
-                side = self.w if wall % 2 == 0 else self.l
+                side = self.width if wall % 2 == 0 else self.length
                 half = obj["size"][0] / 2
                 if side - 2 * half < 0.2:
                     continue
@@ -186,10 +192,10 @@ class _Layout:
             else:
                 obj["yaw"] = int(rng.integers(4)) * math.pi / 2
                 hx, hy = footprint_half(obj)
-                if self.w - 2 * hx < 0.1 or self.l - 2 * hy < 0.1:
+                if self.width - 2 * hx < 0.1 or self.length - 2 * hy < 0.1:
                     continue
-                x = _uniform(rng, (hx + 0.05, self.w - hx - 0.05))
-                y = _uniform(rng, (hy + 0.05, self.l - hy - 0.05))
+                x = _uniform(rng, (hx + 0.05, self.width - hx - 0.05))
+                y = _uniform(rng, (hy + 0.05, self.length - hy - 0.05))
                 obj["center"] = [_round(x, 0.001), _round(y, 0.001), _round(obj["size"][2] / 2, 0.001)]
             if self._fits(obj, extra):
                 self._add(obj, extra)
@@ -223,6 +229,7 @@ class _Layout:
 
 def _choose_counts(rng: np.random.Generator) -> list[tuple[str, int]]:
     """Which categories a room has and how many of each (before placement may drop some)."""
+
     def count(cat: Category) -> int:  # half of the multi-instance categories still get one instance
         if cat.max_count == 1 or rng.random() < 0.5:
             return 1
@@ -241,11 +248,13 @@ def _choose_counts(rng: np.random.Generator) -> list[tuple[str, int]]:
 def generate_scene(seed: int | list[int], scene_id: str = "scene_0000") -> dict[str, Any]:
     """A random furnished room, fully determined by ``seed`` (an int or a list of ints)."""
     rng = np.random.default_rng(seed)
-    w, l = (_round(_uniform(rng, ROOM_SIDE), 0.1) for _ in range(2))
+    w, length = (_round(_uniform(rng, ROOM_SIDE), 0.1) for _ in range(2))
     h = _round(_uniform(rng, ROOM_HEIGHT), 0.1)
-    layout = _Layout(rng, w, l, h, EYE_HEIGHT)
+    layout = _Layout(rng, w, length, h)
     # Big and wall-bound things first, small free-standing ones last: fewer rejections.
-    counts = sorted(_choose_counts(rng), key=lambda nc: (VOCABULARY[nc[0]].placement == FREE, nc[0] == "chair"))
+    counts = sorted(
+        _choose_counts(rng), key=lambda nc: (VOCABULARY[nc[0]].placement == FREE, nc[0] == "chair")
+    )
     for name, n in counts:
         cat = VOCABULARY[name]
         tables = [o for o in layout.objects if o["category"] == "table"]
@@ -255,6 +264,6 @@ def generate_scene(seed: int | list[int], scene_id: str = "scene_0000") -> dict[
             layout.place(cat)
     return {
         "scene_id": scene_id,
-        "room": {"size": [w, l, h], "bounds": [0.0, 0.0, w, l]},
+        "room": {"size": [w, length, h], "bounds": [0.0, 0.0, w, length]},
         "objects": layout.objects,
     }

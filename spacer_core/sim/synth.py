@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -23,7 +24,7 @@ from typing import Any
 from tqdm import tqdm
 
 from spacer_core.sim.questions import Question, generate_questions, scene_map
-from spacer_core.sim.render import render_scene
+from spacer_core.sim.render import check_video_params, render_scene
 from spacer_core.sim.scene import generate_scene
 from spacer_core.sim.writers import (
     cognitive_map_record,
@@ -43,10 +44,18 @@ class SynthConfig:
     size: int = 256
     test_fraction: float = 0.2
 
+    def __post_init__(self) -> None:
+        if self.scenes < 1:
+            raise ValueError(f"need at least one scene, got {self.scenes}")
+        if not 0 <= self.test_fraction < 1:
+            raise ValueError(f"test fraction must be in [0, 1), got {self.test_fraction}")
+        check_video_params(self.frames, self.fps, self.size)
+
 
 @dataclass(frozen=True)
 class _SceneResult:
     scene_id: str
+    video_path: str
     cogmap: dict[str, list[tuple[int, int]]]
     questions: list[Question]
 
@@ -61,9 +70,11 @@ def _build_scene(job: tuple[int, SynthConfig, str]) -> _SceneResult:
     sid = scene_name(index)
     scene = generate_scene([config.seed, index, 0], sid)
     rel = f"videos/{sid}.mp4"
-    render_scene(scene, Path(out) / rel, rel, config.frames, config.fps, config.size, seed=[config.seed, index, 1])
+    render_scene(
+        scene, Path(out) / rel, rel, config.frames, config.fps, config.size, seed=[config.seed, index, 1]
+    )
     (Path(out) / "scenes" / f"{sid}.json").write_text(json.dumps(scene, indent=1) + "\n", encoding="utf-8")
-    return _SceneResult(sid, scene_map(scene), generate_questions(scene, [config.seed, index, 2]))
+    return _SceneResult(sid, rel, scene_map(scene), generate_questions(scene, [config.seed, index, 2]))
 
 
 def _remove_stale(folder: Path, keep: set[str], suffix: str) -> None:
@@ -73,10 +84,10 @@ def _remove_stale(folder: Path, keep: set[str], suffix: str) -> None:
             path.unlink()
 
 
-def synthesize(out: str | Path, config: SynthConfig, workers: int | None = None, progress: bool = True) -> dict[str, Any]:
+def synthesize(
+    out: str | Path, config: SynthConfig, workers: int | None = None, progress: bool = True
+) -> dict[str, Any]:
     """Write a dataset of ``config.scenes`` scenes under ``out``; returns the manifest."""
-    if config.scenes < 1:
-        raise ValueError(f"need at least one scene, got {config.scenes}")
     out = Path(out)
     (out / "scenes").mkdir(parents=True, exist_ok=True)
     (out / "videos").mkdir(parents=True, exist_ok=True)
@@ -86,26 +97,17 @@ def synthesize(out: str | Path, config: SynthConfig, workers: int | None = None,
 
     jobs = [(i, config, str(out)) for i in range(config.scenes)]
     workers = max(1, min(workers or os.cpu_count() or 1, config.scenes))
-    bar = tqdm(total=config.scenes, desc="synth scenes", unit="scene", disable=not progress)
-    if workers == 1:
-        results = []
-        for job in jobs:
-            results.append(_build_scene(job))
-            bar.update()
-    else:
-        with get_context("spawn").Pool(workers) as pool:
-            results = []
-            for result in pool.imap(_build_scene, jobs):
-                results.append(result)
-                bar.update()
-    bar.close()
+    with ExitStack() as stack:
+        imap = map if workers == 1 else stack.enter_context(get_context("spawn").Pool(workers)).imap
+        done = imap(_build_scene, jobs)
+        results = list(tqdm(done, total=len(jobs), desc="synth scenes", unit="scene", disable=not progress))
 
     test_ids = split_scenes([r.scene_id for r in results], config.test_fraction)
     train, test, maps = [], [], []
     for result in results:
         categories = list(result.cogmap)
         for q in result.questions:
-            record = dataset_record(len(train) + len(test), result.scene_id, f"videos/{result.scene_id}.mp4", q, categories)
+            record = dataset_record(len(train) + len(test), result.scene_id, result.video_path, q, categories)
             (test if result.scene_id in test_ids else train).append(record)
         maps.append(cognitive_map_record(result.scene_id, result.cogmap))
     write_jsonl(train, out / "train.jsonl")

@@ -44,16 +44,13 @@ def cognitive_map_record(video_id: str, cogmap: dict[str, list[tuple[int, int]]]
     }
 
 
-def write_jsonl(records: Iterable[dict[str, Any]], path: str | Path) -> int:
-    n = 0
+def write_jsonl(records: Iterable[dict[str, Any]], path: str | Path) -> None:
     with open(path, "w", encoding="utf-8") as f:
         for record in records:
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
-            n += 1
-    return n
 
 
-def write_vsibench_parquet(records: Sequence[dict[str, Any]], path: str | Path) -> int:
+def write_vsibench_parquet(records: Sequence[dict[str, Any]], path: str | Path) -> None:
     """VSI-Bench test-split columns; ``options`` is an empty list for numerical questions."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -82,7 +79,6 @@ def write_vsibench_parquet(records: Sequence[dict[str, Any]], path: str | Path) 
         schema=schema,
     )
     pq.write_table(table, str(path))
-    return len(records)
 
 
 def split_scenes(scene_ids: Sequence[str], test_fraction: float) -> set[str]:

@@ -29,6 +29,8 @@ from spacer_core.train.rollout_log import RolloutLog
 from spacer_core.train.visual import VisualRow, encode_rows, model_kwargs
 from spacer_core.video import Clip, load_clip
 
+VISION_TOKENS = ("<|vision_start|>", "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>")
+
 
 @dataclass
 class GroupRules:
@@ -96,6 +98,11 @@ class SGRLVRTrainer(GRPOTrainer):
         self.video_kwargs = dict(video_kwargs or {})
         self.rollout_log = rollout_log
         self._video_token_id = self.model.config.video_token_id
+        # A sampled vision placeholder token in a completion would make the log-prob pass look for
+        # video features that do not exist; never sample them.
+        tok = self.processing_class.tokenizer
+        vision = [tok.convert_tokens_to_ids(t) for t in VISION_TOKENS]
+        self.generation_config.suppress_tokens = sorted({*(self.generation_config.suppress_tokens or []), *vision})
         self._visual_rows: list[VisualRow | None] | None = None  # rows being generated / scored
         self._pending_log: list[dict] | None = None
 

@@ -1,0 +1,112 @@
+"""`spacer eval --bench NAME …` (run a benchmark) and `spacer eval compare RUN_A RUN_B …` (table of deltas)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+BENCHMARK_NAMES = "sim, vsibench, stibench, sparbench, videomme, tempcompass, longvideobench"
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "eval", help="evaluate a model on a benchmark (resumable), or compare runs",
+        description="Runs a benchmark from local files (layouts: docs/eval.md), writing OUT/results.jsonl "
+        "(one row per item, as soon as it is scored), OUT/summary.json and OUT/summary.md. "
+        "Use `spacer eval compare RUN_A RUN_B …` to compare finished runs. Under `accelerate launch` "
+        "the items are sharded by rank and rank 0 merges the results.",
+    )
+    parser.add_argument("--bench", help=f"benchmark: {BENCHMARK_NAMES}")
+    parser.add_argument("--data-root", default=None,
+                        help="benchmark files (default for sim: the bundled assets/sim; required for the others)")
+    parser.add_argument("--model", default="tiny", help="tiny (embedded), a checkpoint folder or a hub id")
+    parser.add_argument("--out", help="output folder")
+    parser.add_argument("--limit", type=positive_int, default=None, help="only the first N items")
+    parser.add_argument("--batch-size", type=positive_int, default=1, help="questions per generate call (default 1)")
+    parser.add_argument("--mode", default=None, choices=["thinking_map", "thinking", "direct"],
+                        help="prompt mode (default: thinking_map for sim/vsibench, thinking for the others)")
+    parser.add_argument("--resume", action="store_true", help="continue a run in OUT, skipping items already scored")
+    parser.add_argument("--max-new-tokens", type=positive_int, default=None, help="default: 1024 (16 in direct mode)")
+    parser.add_argument("--temperature", type=float, default=0.0,
+                        help="0 = greedy (default: reproducible and resumable; SpaceR's 0.01 is greedy but "
+                        "for near-ties)")
+    parser.add_argument("--device", default=None, help="default: cuda:LOCAL_RANK when sharded on GPUs, else auto")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+
+    sub = parser.add_subparsers(dest="eval_command", metavar="compare",
+                                help="optional: `spacer eval compare RUN_A RUN_B …` compares finished runs instead")
+    compare = sub.add_parser("compare", help="per-type scores of runs side by side with deltas (markdown)",
+                             description="Reads RUN/summary.json of each run; deltas are against the first run.")
+    compare.add_argument("runs", nargs="+", metavar="RUN", help="run folders (or their summary.json)")
+    compare.add_argument("--out", dest="compare_out", default=None, help="also write the table to this file")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.eval_command == "compare":
+        return run_compare(args)
+    if not args.bench or not args.out:
+        print("error: spacer eval needs --bench and --out (or: spacer eval compare RUN_A RUN_B)", file=sys.stderr)
+        return 2
+    from pathlib import Path
+
+    from spacer_core.eval import BenchmarkError, RunError, dist_env, evaluate, get_benchmark
+
+    try:
+        bench = get_benchmark(args.bench)
+        root = args.data_root or bench.default_root
+        if root is None:
+            raise BenchmarkError(f"--data-root is required for {args.bench} (its layout: docs/eval.md)")
+        items = bench.load(Path(root))
+    except BenchmarkError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.limit is not None:
+        items = items[: args.limit]
+    if not items:
+        print(f"error: no items to evaluate in {root}", file=sys.stderr)
+        return 2
+
+    import torch
+
+    from spacer_core.infer import SpatialReasoner
+
+    rank, world, local_rank = dist_env()
+    device = args.device or (f"cuda:{local_rank}" if world > 1 and torch.cuda.is_available() else "auto")
+    reasoner = SpatialReasoner.from_pretrained(args.model, device=device, temperature=args.temperature)
+    gen = {} if args.max_new_tokens is None else {"max_new_tokens": args.max_new_tokens}
+    setup = {"model": args.model, "data_root": str(root), "limit": args.limit}
+    try:
+        summary = evaluate(bench, items, reasoner, args.out, mode=args.mode, batch_size=args.batch_size,
+                           resume=args.resume, rank=rank, world_size=world, setup=setup, gen=gen,
+                           progress=not args.no_progress)
+    except RunError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if summary is not None:
+        print(f"{bench.title}: overall {summary['overall']:.1f} on {summary['n']} items "
+              f"({summary['errors']} errors); see {Path(args.out) / 'summary.md'}")
+    return 0
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from spacer_core.eval import compare_runs
+
+    try:
+        table = compare_runs(args.runs)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(table, end="")
+    if args.compare_out:
+        Path(args.compare_out).write_text(table)
+    return 0

@@ -1,0 +1,120 @@
+"""Markdown for eval runs: one run's summary.md, and `spacer eval compare` tables with deltas."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+
+def _fmt(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}"
+
+
+def _frames(video: Mapping[str, Any]) -> str:
+    count = f"{video['nframes']} frames" if video.get("nframes") else \
+        f"≤{video.get('max_frames')} frames at {video.get('fps')} fps"
+    return f"{count}, ≤{video.get('max_pixels')} pixels per frame"
+
+
+def _decoding(gen: Mapping[str, Any]) -> str:
+    how = f"sampling, temperature {gen.get('temperature')}" if gen.get("do_sample") else "greedy"
+    return f"{how}, max {gen.get('max_new_tokens')} new tokens"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
+    return lines + ["| " + " | ".join(r) + " |" for r in rows]
+
+
+def render_summary(summary: Mapping[str, Any]) -> str:
+    """summary.md: the setup, the per-type table and the benchmark's extra sections."""
+    setup = summary.get("setup", {})
+    lines = [f"# {summary.get('title', summary['benchmark'])}: {_fmt(summary['overall'])}", ""]
+    settings = [
+        ("model", str(setup.get("model", "?"))),
+        ("mode", str(setup.get("mode", "?"))),
+        ("frames", _frames(setup.get("video", {}))),
+        ("decoding", _decoding(setup.get("generation", {}))),
+        ("items", f"{summary['n']} ({summary.get('errors', 0)} errors, scored 0)"),
+        ("data", str(setup.get("data_root", "?"))),
+        ("finished", str(setup.get("finished", "?"))),
+    ]
+    lines += ["| setting | value |", "|---|---|"] + [f"| {k} | {v} |" for k, v in settings] + [""]
+    counts = summary.get("counts", {})
+    per_type = summary.get("per_type", {})
+    rows = [[t, str(counts.get(t, "")), _fmt(v)] for t, v in sorted(per_type.items())]
+    rows.append(["**overall**", str(summary["n"]), f"**{_fmt(summary['overall'])}**"])
+    lines += ["## Scores by question type (×100)", ""] + _table(["question type", "n", "score"], rows) + [""]
+    if summary.get("tasks"):
+        rows = [[t, _fmt(v)] for t, v in summary["tasks"].items()]
+        lines += ["## Tasks (overall = their mean)", ""] + _table(["task", "score"], rows) + [""]
+    if summary.get("tiers"):
+        rows = [[t, _fmt(v)] for t, v in summary["tiers"].items()]
+        lines += ["## Tiers", ""] + _table(["tier", "score"], rows) + [""]
+    for group, values in (summary.get("groups") or {}).items():
+        rows = [[str(k), _fmt(v)] for k, v in sorted(values.items())]
+        lines += [f"## By {group}", ""] + _table([group, "score"], rows) + [""]
+    if summary.get("map"):
+        m = summary["map"]
+        mean = "–" if m["mean"] is None else f"{m['mean']:.3f}"
+        lines += ["## Cognitive maps", "", f"Mean map score {mean} over {m['count']} completions that drew a map.", ""]
+    return "\n".join(lines)
+
+
+def load_summary(run: str | Path) -> dict[str, Any]:
+    """A run's summary.json, from the run folder or the file itself."""
+    path = Path(run)
+    if path.is_dir():
+        path = path / "summary.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise ValueError(f"{path}: cannot read the run summary ({err.strerror or err})") from None
+    except ValueError as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from None
+
+
+def _labels(runs: Sequence[str | Path]) -> list[str]:
+    """Short column names: the run folder names, made unique with their parents when needed."""
+    paths = [Path(r).resolve() for r in runs]
+    paths = [p.parent if p.is_file() else p for p in paths]
+    labels = [p.name for p in paths]
+    for i, label in enumerate(labels):
+        if labels.count(label) > 1:
+            labels[i] = f"{paths[i].parent.name}/{label}"
+    return labels
+
+
+def compare_runs(runs: Sequence[str | Path]) -> str:
+    """A markdown table: overall and each question type, one column per run, and the delta of every
+    run after the first against the first."""
+    if len(runs) < 2:
+        raise ValueError("compare needs at least two runs")
+    summaries = [load_summary(r) for r in runs]
+    labels = _labels(runs)
+    types: list[str] = []
+    for s in summaries:
+        types += [t for t in s.get("per_type", {}) if t not in types]
+    header = ["question type", labels[0]]
+    for label in labels[1:]:
+        header += [label, f"Δ {label}"]
+    base = summaries[0]
+
+    def cells(get) -> list[str]:
+        out = [_fmt(get(base))]
+        for s in summaries[1:]:
+            a, b = get(base), get(s)
+            out += [_fmt(b), "–" if a is None or b is None else f"{b - a:+.1f}"]
+        return out
+
+    rows = [["**overall**", *cells(lambda s: s.get("overall"))]]
+    rows += [[t, *cells(lambda s, t=t: s.get("per_type", {}).get(t))] for t in sorted(types)]
+    benches = sorted({s.get("benchmark", "?") for s in summaries})
+    lines = [f"# Compare: {', '.join(benches)} (scores ×100; Δ against {labels[0]})", ""]
+    if len(benches) > 1:
+        lines += ["Note: these runs are on different benchmarks.", ""]
+    lines += [f"- {label}: {s.get('setup', {}).get('model', '?')}, mode {s.get('setup', {}).get('mode', '?')}, "
+              f"{s.get('n', '?')} items" for label, s in zip(labels, summaries, strict=True)]
+    return "\n".join(lines + [""] + _table(header, rows)) + "\n"

@@ -1,0 +1,82 @@
+"""Training configuration: our fields beside TRL's GRPOConfig / SFTConfig, from YAML + command line.
+
+`spacer train --config FILE [--stage sft|rl] [--resume] [--any_field VALUE ...]`: the YAML sets
+defaults for both dataclasses, the command line overrides any field (TRL's `TrlParser`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from spacer_core.train.grpo import GroupRules
+
+
+@dataclass
+class SpacerArgs:
+    """Our part of a training config (TRL's config holds the optimisation and generation fields)."""
+
+    stage: str = field(default="rl", metadata={"help": "rl (SG-RLVR) or sft (cold start)"})
+    model: str = field(default="tiny", metadata={"help": "tiny, a checkpoint folder or a hub id"})
+    model_dtype: str = field(default="auto", metadata={"help": "auto, float32, bfloat16 or float16"})
+    attn: str = field(default="auto", metadata={"help": "auto, sdpa, eager or flash_attention_2"})
+    train_file: str = field(default="assets/sim/train.jsonl", metadata={"help": "SpaceR-151k style JSONL"})
+    video_root: str | None = field(default=None, metadata={"help": "media root (default: the JSONL's folder)"})
+    maps_file: str | None = field(default=None, metadata={
+        "help": "cognitive_map.jsonl (default: the one beside the JSONL, if any)"})
+    exclude_file: str | None = field(default=None, metadata={"help": "scene names to leave out, one per line"})
+    limit: int | None = field(default=None, metadata={"help": "use only the first N records"})
+    # Video sampling (qwen-vl-utils semantics, see spacer_core.video.load_clip).
+    nframes: int | None = field(default=None, metadata={"help": "fixed frame count (else fps-based)"})
+    video_fps: float = field(default=2.0, metadata={"help": "frames per second to sample"})
+    max_frames: int = field(default=16, metadata={"help": "at most this many frames (SpaceR: 16)"})
+    min_pixels: int = field(default=128 * 28 * 28, metadata={"help": "per-frame pixel floor"})
+    max_pixels: int = field(default=768 * 28 * 28, metadata={"help": "per-frame pixel cap"})
+    # SG-RLVR group rules (method.md).
+    temporal: bool = field(default=True, metadata={"help": "T-GRPO shuffled-frame rollouts and bonus"})
+    temporal_alpha: float = 0.3
+    temporal_ratio: float = field(default=1.0, metadata={
+        "help": "bonus if p >= ratio * p_shuffled; SpaceR's released code uses 0.8, Video-R1 says 1.0"})
+    length_rule: bool = field(default=True, metadata={"help": "length bonus for correct completions"})
+    length_low: int = 320
+    length_high: int = 512
+    length_bonus: float = 0.2
+    min_acc: float = 0.1
+
+    def __post_init__(self):
+        if self.stage not in ("rl", "sft"):
+            raise ValueError(f"stage must be 'rl' or 'sft', got {self.stage!r}")
+
+    def video_kwargs(self) -> dict:
+        if self.nframes:
+            frames = dict(nframes=self.nframes)
+        else:
+            frames = dict(fps=self.video_fps, max_frames=self.max_frames)
+        return dict(**frames, min_pixels=self.min_pixels, max_pixels=self.max_pixels)
+
+    def rules(self) -> GroupRules:
+        return GroupRules(self.temporal, self.temporal_alpha, self.temporal_ratio, self.length_rule,
+                          self.length_low, self.length_high, self.length_bonus, self.min_acc)
+
+    def maps_path(self) -> str | None:
+        if self.maps_file:
+            return self.maps_file
+        beside = Path(self.train_file).parent / "cognitive_map.jsonl"
+        return str(beside) if beside.exists() else None
+
+
+def parse(config_file: str | None, stage: str | None, overrides: list[str]):
+    """(SpacerArgs, GRPOConfig | SFTConfig) from a YAML file, a stage and ``--field value`` overrides."""
+    import yaml
+    from trl import GRPOConfig, SFTConfig, TrlParser
+
+    if stage is None:
+        stage = "rl"
+        if config_file:
+            with open(config_file) as f:
+                stage = (yaml.safe_load(f) or {}).get("stage", "rl")
+    trl_config = {"rl": GRPOConfig, "sft": SFTConfig}.get(stage)
+    if trl_config is None:
+        raise ValueError(f"--stage must be 'rl' or 'sft', got {stage!r}")
+    argv = (["--config", config_file] if config_file else []) + list(overrides) + ["--stage", stage]
+    return TrlParser((SpacerArgs, trl_config)).parse_args_and_config(argv)

@@ -1,0 +1,73 @@
+"""SpaceR-151k-style records (validated by `spacer_core.data`) → rows for the GRPO and SFT trainers.
+
+Prompts follow SpaceR: spatial video items that carry a true map get the map-imagination prompt
+listing the scene's categories; all other items get the plain thinking prompt. The answer-type
+suffix follows the item's problem type.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from spacer_core.data.records import SPATIAL_SOURCE
+from spacer_core.parsing import extract_answer
+from spacer_core.prompts import build_prompt
+
+
+def prompt_mode(record: dict[str, Any]) -> str:
+    has_map = bool(record.get("cognitive_map"))
+    return "thinking_map" if has_map and record.get("data_source") == SPATIAL_SOURCE else "thinking"
+
+
+def map_categories(record: dict[str, Any]) -> list[str]:
+    return list(record.get("map_categories") or record.get("cognitive_map") or [])
+
+
+def prompt_text(record: dict[str, Any]) -> str:
+    mode = prompt_mode(record)
+    return build_prompt(record["problem"], record.get("options") or None, record["problem_type"], mode,
+                        map_categories(record) if mode == "thinking_map" else None)
+
+
+def user_turn(record: dict[str, Any]) -> list[dict]:
+    """The conversational prompt: the video (by path) then the question text."""
+    media = {"type": "video", "video": record["media_path"]}
+    return [{"role": "user", "content": [media, {"type": "text", "text": prompt_text(record)}]}]
+
+
+def grpo_rows(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows for `SGRLVRTrainer`; the true map travels as JSON ("" when the item has none)."""
+    rows = []
+    for r in records:
+        if r["data_type"] != "video":
+            raise ValueError(f"problem {r['problem_id']}: data_type {r['data_type']!r} — this trainer takes "
+                             "video items only (image items: not supported yet)")
+        true_map = r.get("cognitive_map") if prompt_mode(r) == "thinking_map" else None
+        rows.append({
+            "prompt": user_turn(r),
+            "solution": r["solution"],
+            "problem_type": r["problem_type"],
+            "cognitive_map": json.dumps(true_map) if true_map else "",
+            "map_categories": map_categories(r) if true_map else [],
+            "problem_id": str(r["problem_id"]),
+            "question_type": r.get("question_type", ""),
+        })
+    return rows
+
+
+def sft_target(record: dict[str, Any]) -> str:
+    """``<think>{reasoning}</think>\\n<answer>{X}</answer>`` from a record's reasoning and solution."""
+    answer = extract_answer(record["solution"]) or record["solution"].strip()
+    return f"<think>{record['reasoning'].strip()}</think>\n<answer>{answer}</answer>"
+
+
+def sft_rows(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows for the SFT cold start: prompt + target; every record needs a ``reasoning`` field."""
+    missing = [str(r["problem_id"]) for r in records if not r.get("reasoning")]
+    if missing:
+        raise ValueError(f"SFT needs a 'reasoning' field on every record; {len(missing)} lack it "
+                         f"(problem_id {', '.join(missing[:5])}{', …' if len(missing) > 5 else ''})")
+    return [{"prompt": user_turn(r), "completion": sft_target(r), "problem_id": str(r["problem_id"])}
+            for r in records]

@@ -1,0 +1,95 @@
+"""One entry point for both stages: load data and model, build the trainer, train, save.
+
+Works the same under ``accelerate launch`` (DDP; DeepSpeed/FSDP through accelerate configs).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from spacer_core.data import load_dataset_jsonl
+from spacer_core.train.config import SpacerArgs
+from spacer_core.train.dataset import grpo_rows, sft_rows
+
+logger = logging.getLogger(__name__)
+
+
+def load_records(spacer: SpacerArgs) -> list[dict]:
+    records = load_dataset_jsonl(spacer.train_file, spacer.video_root, spacer.maps_path(), spacer.exclude_file)
+    return records[: spacer.limit] if spacer.limit else records
+
+
+def resume_checkpoint(output_dir: str, resume: bool) -> str | None:
+    """The newest checkpoint to resume from; refuses to silently train over existing checkpoints."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    last = get_last_checkpoint(output_dir) if Path(output_dir).is_dir() else None
+    if resume and last is None:
+        raise FileNotFoundError(f"--resume: no checkpoint-* folder in {output_dir}")
+    if not resume and last is not None:
+        raise FileExistsError(f"{output_dir} already holds {Path(last).name}; pass --resume to continue it, "
+                              "or choose another --output_dir")
+    return last
+
+
+def train(spacer: SpacerArgs, config, resume: bool = False) -> Path:
+    """Train one stage; returns the folder with the final model and processor."""
+    from datasets import Dataset
+
+    from spacer_core.models import load_model
+
+    checkpoint = resume_checkpoint(config.output_dir, resume)
+    model, processor = load_model(spacer.model, device="cpu" if config.use_cpu else "auto",
+                                  dtype=spacer.model_dtype, attn=spacer.attn)
+    model.train()
+    records = load_records(spacer)
+    if spacer.stage == "sft":
+        trainer = _sft_trainer(spacer, config, model, processor, Dataset.from_list(sft_rows(records)))
+    else:
+        trainer = _grpo_trainer(spacer, config, model, processor, Dataset.from_list(grpo_rows(records)), checkpoint)
+    trainer.train(resume_from_checkpoint=checkpoint)
+    out = Path(config.output_dir) / "final"
+    trainer.save_model(str(out))
+    if trainer.accelerator.is_main_process:
+        processor.save_pretrained(out)
+        _copy_video_defaults(spacer.model, out)
+    return out
+
+
+def _grpo_trainer(spacer, config, model, processor, dataset, checkpoint):
+    from spacer_core.rewards import accuracy_reward, format_reward
+    from spacer_core.train.grpo import SGRLVRTrainer, length_reward, temporal_reward
+    from spacer_core.train.rollout_log import RolloutLog
+
+    log = RolloutLog(config.output_dir)
+    if checkpoint is not None:
+        step = int(Path(checkpoint).name.split("-")[-1])
+        log.truncate_from(step)  # lines written after the checkpoint are regenerated
+    elif log.path.exists():
+        log.path.unlink()
+    return SGRLVRTrainer(
+        model=model, processing_class=processor, args=config, train_dataset=dataset,
+        reward_funcs=[format_reward, accuracy_reward, temporal_reward, length_reward],
+        rules=spacer.rules(), video_kwargs=spacer.video_kwargs(), rollout_log=log,
+    )
+
+
+def _sft_trainer(spacer, config, model, processor, dataset):
+    from trl import SFTTrainer
+
+    from spacer_core.train.sft import VideoSFTCollator
+
+    config.remove_unused_columns = False
+    config.dataset_kwargs = {**(config.dataset_kwargs or {}), "skip_prepare_dataset": True}
+    return SFTTrainer(model=model, processing_class=processor, args=config, train_dataset=dataset,
+                      data_collator=VideoSFTCollator(processor, spacer.video_kwargs()))
+
+
+def _copy_video_defaults(model_name: str, out: Path) -> None:
+    """Keep the checkpoint's recommended video settings (spacer_video.json) with the trained model."""
+    from spacer_core.models import resolve_path
+
+    src = Path(resolve_path(model_name)) / "spacer_video.json"
+    if src.is_file():
+        (out / src.name).write_text(src.read_text())

@@ -1,0 +1,248 @@
+"""The eval runner on the sim benchmark: exact rows and totals, error rows, resume after SIGKILL,
+shards merged by rank 0, `spacer eval` and `spacer eval compare`."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import LogitsProcessor, LogitsProcessorList
+
+from spacer_core.cli import main
+from spacer_core.commands.eval import BENCHMARK_NAMES
+from spacer_core.eval import BENCHMARKS, RunError, compare_runs, evaluate, get_benchmark, read_rows
+from spacer_core.eval.runner import merge_shards
+from spacer_core.infer import SpatialReasoner
+from spacer_core.models import TINY_MODEL_DIR
+from tests.test_eval_metrics import official_aggregate, official_score
+
+N = 8  # items in the reference run
+GEN = {"max_new_tokens": 6}
+TIMING = ("seconds",)
+
+
+class ForceText(LogitsProcessor):
+    """Greedy decoding writes ``ids`` and then EOS, whatever the model would say (the position is
+    found from how much of ``ids`` the sequence already ends with)."""
+
+    def __init__(self, ids: list[int], eos: int):
+        self.ids = [*ids, eos]
+
+    def __call__(self, input_ids, scores):
+        tail = input_ids[0].tolist()
+        done = max(k for k in range(len(self.ids)) if k == 0 or tail[-k:] == self.ids[:k])
+        forced = torch.full_like(scores, float("-inf"))
+        forced[:, self.ids[done]] = 0.0
+        return forced
+
+
+@pytest.fixture(scope="module")
+def sim_root(tmp_path_factory) -> Path:
+    from spacer_core.sim.synth import SynthConfig, synthesize
+
+    root = tmp_path_factory.mktemp("sim")
+    synthesize(root, SynthConfig(scenes=3, frames=8, size=64, test_fraction=0.34), workers=1, progress=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def items(sim_root):
+    return get_benchmark("sim").load(sim_root)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tiny, tmp_path_factory) -> Path:
+    """A checkpoint folder: the tiny model with larger random weights, so that its greedy answers
+    vary from item to item (the shipped untrained weights repeat one token)."""
+    model = copy.deepcopy(tiny[0])
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() >= 2:
+                p.normal_(0.0, 0.3, generator=gen)
+    out = tmp_path_factory.mktemp("scrambled")
+    model.save_pretrained(out)
+    tiny[1].save_pretrained(out)
+    shutil.copy(TINY_MODEL_DIR / "spacer_video.json", out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def reasoner(model_dir):
+    return SpatialReasoner.from_pretrained(model_dir, temperature=0)
+
+
+@pytest.fixture(scope="module")
+def reference(items, reasoner, tmp_path_factory):
+    """An uninterrupted run over the first N items, one at a time."""
+    out = tmp_path_factory.mktemp("reference")
+    summary = evaluate(get_benchmark("sim"), items[:N], reasoner, out, gen=GEN, progress=False)
+    return read_rows(out / "results.jsonl"), summary
+
+
+def strip(rows):
+    return [{k: v for k, v in r.items() if k not in TIMING} for r in rows]
+
+
+def totals(summary):
+    return {k: summary[k] for k in ("overall", "per_type", "counts", "tasks", "n", "errors", "map")}
+
+
+def test_rows_hold_every_item_scored_exactly(items, tiny, sim_root, tmp_path):
+    reasoner = SpatialReasoner(*tiny, temperature=0)
+    scenes = {Path(it.video).stem for it in items}
+    assert len(scenes) == 1  # one test scene: one true map for every item
+    maps = [json.loads(line) for line in (sim_root / "cognitive_map.jsonl").read_text().splitlines()]
+    true_map = next(m["cognitive_map"] for m in maps if m["video_id"] in scenes)
+    text = f"<think><map>{json.dumps(true_map)}</map></think><answer>3</answer>"
+    ids = reasoner.processor.tokenizer(text, add_special_tokens=False)["input_ids"]
+    force = LogitsProcessorList([ForceText(ids, eos=2)])
+    summary = evaluate(get_benchmark("sim"), items[:6], reasoner, tmp_path, batch_size=6, progress=False,
+                       gen={"max_new_tokens": len(ids) + 4, "logits_processor": force},
+                       setup={"model": "tiny"})
+    rows = read_rows(tmp_path / "results.jsonl")
+    assert [r["id"] for r in rows] == [it.id for it in items[:6]]
+    for row, item in zip(rows, items, strict=False):
+        assert row["raw"] == text and row["completion_tokens"] == len(ids) + 1  # EOS counted
+        assert row["prediction"] == "3" and row["ground_truth"] == item.ground_truth
+        assert row["score"] == pytest.approx(official_score(text, item.ground_truth, item.question_type))
+        assert row["map_score"] == pytest.approx(1.0) and row["error"] is None
+    assert any(r["score"] > 0 for r in rows) and any(r["score"] == 0 for r in rows)
+    assert summary["overall"] == pytest.approx(official_aggregate(rows))
+    assert summary["map"] == {"mean": pytest.approx(1.0), "count": 6}
+    assert summary["n"] == 6 and summary["errors"] == 0
+    saved = json.loads((tmp_path / "summary.json").read_text())
+    assert saved["overall"] == pytest.approx(summary["overall"])
+    assert saved["setup"]["mode"] == "thinking_map" and saved["setup"]["video"]["nframes"] == 8
+    assert "logits_processor" not in saved["setup"]["generation"]
+    md = (tmp_path / "summary.md").read_text()
+    assert f"**{summary['overall']:.1f}**" in md and "object_counting" in md and "Mean map score 1.000" in md
+
+
+def test_unreadable_videos_become_error_rows(items, tiny, tmp_path):
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64)
+    chosen = [copy.copy(it) for it in items[:3]]
+    chosen[1].video = str(broken)
+    summary = evaluate(get_benchmark("sim"), chosen, SpatialReasoner(*tiny, temperature=0), tmp_path / "run",
+                       gen={"max_new_tokens": 2}, progress=False)
+    rows = read_rows(tmp_path / "run" / "results.jsonl")
+    assert [r["error"] is None for r in rows] == [True, False, True]
+    assert "broken.mp4" in rows[1]["error"] and rows[1]["score"] == 0.0
+    assert (summary["n"], summary["errors"]) == (3, 1)
+
+
+def test_results_need_resume_and_the_same_setup(items, tiny, tmp_path):
+    reasoner = SpatialReasoner(*tiny, temperature=0)
+    bench = get_benchmark("sim")
+    first = evaluate(bench, items[:2], reasoner, tmp_path, gen={"max_new_tokens": 2}, progress=False)
+    run_json = (tmp_path / "run.json").read_text()
+    with pytest.raises(RunError, match="already exists: pass --resume"):
+        evaluate(bench, items[:2], reasoner, tmp_path, gen={"max_new_tokens": 2}, progress=False)
+    with pytest.raises(RunError, match=f"item id '{items[0].id}' appears more than once"):
+        evaluate(bench, [items[0], items[1], items[0]], reasoner, tmp_path / "dup", progress=False)
+    with pytest.raises(RunError, match=r"setup changed \(mode: 'thinking_map' -> 'direct'"):
+        evaluate(bench, items[:2], reasoner, tmp_path, mode="direct", gen={"max_new_tokens": 2}, resume=True,
+                 progress=False)
+    assert (tmp_path / "run.json").read_text() == run_json  # the refused runs left the folder alone
+    again = evaluate(bench, items[:2], reasoner, tmp_path, gen={"max_new_tokens": 2}, resume=True, progress=False)
+    assert totals(again) == totals(first) and len(read_rows(tmp_path / "results.jsonl")) == 2
+
+
+def test_resume_drops_a_torn_last_line(items, reasoner, reference, tmp_path):
+    rows, summary = reference
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[:4])
+                                           + json.dumps(rows[4])[:25])
+    resumed = evaluate(get_benchmark("sim"), items[:N], reasoner, tmp_path, gen=GEN, resume=True, progress=False)
+    assert strip(read_rows(tmp_path / "results.jsonl")) == strip(rows)
+    assert totals(resumed) == totals(summary)
+    (tmp_path / "results.jsonl").write_text('{"id": "1"}\nnot json\n{"id": "2"}\n')
+    with pytest.raises(RunError, match=r"results.jsonl:2: not a JSON row"):
+        read_rows(tmp_path / "results.jsonl")
+
+
+def test_killed_run_resumes_to_the_same_rows_and_totals(sim_root, model_dir, reference, tmp_path):
+    rows, summary = reference
+    assert len({r["raw"] for r in rows}) > N // 2  # varied answers: the comparison below is not trivial
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "spacer_core.cli", "eval", "--bench", "sim", "--data-root", str(sim_root),
+           "--model", str(model_dir), "--out", str(out), "--limit", str(N), "--max-new-tokens", "6",
+           "--no-progress"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    results = out / "results.jsonl"
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        if results.exists() and results.read_bytes().count(b"\n") >= 2:
+            os.kill(proc.pid, signal.SIGKILL)
+            break
+        time.sleep(0.01)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    assert 2 <= len(read_rows(results)) < N
+    assert main([*cmd[3:], "--resume"]) == 0
+    assert strip(read_rows(results)) == strip(rows)
+    assert totals(json.loads((out / "summary.json").read_text())) == totals(summary)
+
+
+def test_shards_merge_into_the_rows_of_one_process(items, reasoner, reference, tmp_path):
+    rows, summary = reference
+    bench = get_benchmark("sim")
+    kw = dict(gen=GEN, progress=False, world_size=2)
+    assert evaluate(bench, items[:N], reasoner, tmp_path, rank=1, **kw) is None
+    rank1 = read_rows(tmp_path / "results.rank1-of-2.jsonl")
+    assert [r["id"] for r in rank1] == [it.id for it in items[1:N:2]]
+    merged = evaluate(bench, items[:N], reasoner, tmp_path, rank=0, **kw)
+    assert strip(read_rows(tmp_path / "results.jsonl")) == strip(rows)
+    assert totals(merged) == totals(summary)
+
+
+def test_merge_gives_up_on_a_missing_shard(items, tmp_path):
+    (tmp_path / "results.rank0-of-2.jsonl").write_text("".join(json.dumps({"id": it.id}) + "\n" for it in items[0:4:2]))
+    with pytest.raises(RunError, match=r"results.rank1-of-2.jsonl has 0 of its 2 rows.*rank 1"):
+        merge_shards(items[:4], tmp_path, 2, wait_timeout=0.2, poll=0.05)
+
+
+def _summary(path: Path, overall: float, per_type: dict[str, float]) -> Path:
+    path.mkdir()
+    (path / "summary.json").write_text(json.dumps({"benchmark": "vsibench", "overall": overall, "per_type": per_type,
+                                                   "n": 10, "setup": {"model": path.name, "mode": "thinking"}}))
+    return path
+
+
+def test_compare_puts_runs_side_by_side_with_deltas(tmp_path, capsys):
+    a = _summary(tmp_path / "base", 40.0, {"object_counting": 50.0, "route_planning": 30.0})
+    b = _summary(tmp_path / "tuned", 45.5, {"object_counting": 47.25, "room_size_estimation": 12.0})
+    table = compare_runs([a, b])
+    assert "| question type | base | tuned | Δ tuned |" in table
+    assert "| **overall** | 40.0 | 45.5 | +5.5 |" in table
+    assert "| object_counting | 50.0 | 47.2 | -2.8 |" in table  # 47.25 − 50 = −2.75
+    assert "| route_planning | 30.0 | – | – |" in table
+    assert "| room_size_estimation | – | 12.0 | – |" in table
+    assert main(["eval", "compare", str(a), str(b / "summary.json"), "--out", str(tmp_path / "cmp.md")]) == 0
+    assert capsys.readouterr().out == table == (tmp_path / "cmp.md").read_text()
+    assert main(["eval", "compare", str(a), str(tmp_path / "nowhere")]) == 2
+    assert "nowhere" in capsys.readouterr().err
+
+
+def test_eval_command(sim_root, tmp_path, capsys):
+    assert set(BENCHMARK_NAMES.split(", ")) == set(BENCHMARKS)  # the help lists every benchmark
+    code = main(["eval", "--bench", "sim", "--data-root", str(sim_root), "--out", str(tmp_path / "run"),
+                 "--limit", "2", "--max-new-tokens", "2", "--mode", "direct", "--no-progress"])
+    assert code == 0
+    assert "overall" in capsys.readouterr().out
+    assert len(read_rows(tmp_path / "run" / "results.jsonl")) == 2
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["setup"]["mode"] == "direct"
+    assert main(["eval", "--bench", "vsibench", "--out", str(tmp_path / "v")]) == 2
+    assert "--data-root is required for vsibench" in capsys.readouterr().err
+    assert main(["eval", "--bench", "nope", "--out", str(tmp_path / "v")]) == 2
+    assert "unknown benchmark 'nope'" in capsys.readouterr().err
+    assert main(["eval", "--out", str(tmp_path / "v")]) == 2
