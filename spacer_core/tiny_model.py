@@ -10,6 +10,7 @@ generated here from the project's own vocabulary (prompts, tags, maps, spatial q
 from __future__ import annotations
 
 import itertools
+import json
 import random
 from pathlib import Path
 
@@ -45,6 +46,10 @@ CHAT_TEMPLATE = (
     "{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
+
+# The tiny model's video defaults (read by spacer_core.infer.VideoSettings.for_model): 8 frames of
+# at most 112×112 pixels, so that a CPU step stays around a second.
+VIDEO_DEFAULTS = {"nframes": 8, "min_pixels": 4 * 28 * 28, "max_pixels": 112 * 112}
 
 # Toy sizes; the architecture (windowed ViT + patch merger + M-RoPE decoder) is the real one.
 DEFAULT_SIZES = dict(
@@ -215,4 +220,5 @@ def build_tiny_model(out_dir: str | Path, seed: int = 0, **sizes) -> Path:
     )
     model.save_pretrained(out)
     processor.save_pretrained(out)
+    (out / "spacer_video.json").write_text(json.dumps(VIDEO_DEFAULTS, indent=2) + "\n")
     return out

@@ -32,7 +32,9 @@ class SpacerArgs:
     max_frames: int = field(default=16, metadata={"help": "at most this many frames (SpaceR: 16)"})
     min_pixels: int = field(default=128 * 28 * 28, metadata={"help": "per-frame pixel floor"})
     max_pixels: int = field(default=768 * 28 * 28, metadata={"help": "per-frame pixel cap"})
-    # SG-RLVR group rules (method.md).
+    # SG-RLVR rules (method.md).
+    map_reward: bool = field(default=True, metadata={
+        "help": "map gate: score <map> against the true map (off: plain accuracy, same prompts)"})
     temporal: bool = field(default=True, metadata={"help": "T-GRPO shuffled-frame rollouts and bonus"})
     temporal_alpha: float = 0.3
     temporal_ratio: float = field(default=1.0, metadata={

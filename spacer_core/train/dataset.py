@@ -37,14 +37,15 @@ def user_turn(record: dict[str, Any]) -> list[dict]:
     return [{"role": "user", "content": [media, {"type": "text", "text": prompt_text(record)}]}]
 
 
-def grpo_rows(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows for `SGRLVRTrainer`; the true map travels as JSON ("" when the item has none)."""
+def grpo_rows(records: Sequence[dict[str, Any]], map_reward: bool = True) -> list[dict[str, Any]]:
+    """Rows for `SGRLVRTrainer`; the true map travels as JSON ("" when the item has none, or when
+    ``map_reward`` is off: the prompts stay the same, the map gate never opens)."""
     rows = []
     for r in records:
         if r["data_type"] != "video":
             raise ValueError(f"problem {r['problem_id']}: data_type {r['data_type']!r} — this trainer takes "
                              "video items only (image items: not supported yet)")
-        true_map = r.get("cognitive_map") if prompt_mode(r) == "thinking_map" else None
+        true_map = r.get("cognitive_map") if map_reward and prompt_mode(r) == "thinking_map" else None
         rows.append({
             "prompt": user_turn(r),
             "solution": r["solution"],

@@ -47,7 +47,7 @@ def train(spacer: SpacerArgs, config, resume: bool = False) -> Path:
     if spacer.stage == "sft":
         trainer = _sft_trainer(spacer, config, model, processor, Dataset.from_list(sft_rows(records)))
     else:
-        trainer = _grpo_trainer(spacer, config, model, processor, Dataset.from_list(grpo_rows(records)), checkpoint)
+        trainer = _grpo_trainer(spacer, config, model, processor, Dataset.from_list(grpo_rows(records, spacer.map_reward)), checkpoint)
     trainer.train(resume_from_checkpoint=checkpoint)
     out = Path(config.output_dir) / "final"
     trainer.save_model(str(out))

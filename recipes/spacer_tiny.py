@@ -1,0 +1,199 @@
+"""spacer-tiny: train the embedded default on CPU (SFT, then SG-RLVR) and run the miniature ablation.
+
+Every stage is a `spacer` command (printed as it runs), so the recipe can be followed by hand:
+
+  1. spacer data synth      train split + a held-out test split (separate scenes)
+  2. spacer model tiny      the untrained tiny Qwen2.5-VL
+  3. spacer train (sft)     cold start on templated think/map/answer targets
+  4. spacer train (rl) ×3   from the same SFT start, same steps and seed:
+                              grpo      format + accuracy
+                              grpo_map  + map reward (the map gate)
+                              sg_rlvr   + map + temporal (T-GRPO) + length
+  5. spacer eval            every stage on the held-out split
+  6. report                 docs/tiny-ablation.md + docs/img/tiny_ablation.png
+  7. ship                   --ship copies the SG-RLVR model to assets/tiny-model
+
+Usage: python recipes/spacer_tiny.py [--rl-steps 60] [--ship]   (or `make tiny-model`)
+Stages whose output already exists are skipped, so an interrupted run continues.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNS = ROOT / "runs" / "tiny"
+DATA = RUNS / "data"
+SPACER = [sys.executable, "-m", "spacer_core.cli"]
+ARMS = {
+    "grpo": ["--map_reward", "false", "--temporal", "false", "--length_rule", "false"],
+    "grpo_map": ["--temporal", "false", "--length_rule", "false"],
+    "sg_rlvr": [],
+}
+LABELS = {"untrained": "untrained", "sft": "SFT only", "grpo": "SFT + GRPO (format + accuracy)",
+          "grpo_map": "SFT + GRPO + map reward", "sg_rlvr": "SFT + SG-RLVR (map + temporal + length)"}
+
+
+def run(*args: str, log: Path | None = None) -> float:
+    """Run a spacer command; returns its wall time."""
+    print("$ spacer " + " ".join(args), flush=True)
+    start = time.time()
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    with open(log, "w") if log else open(os.devnull, "w") as out:
+        subprocess.run([*SPACER, *args], check=True, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    return time.time() - start
+
+
+def stage(done: Path, timings: dict, name: str, *args: str, log: Path | None = None) -> None:
+    if done.exists():
+        print(f"[skip] {name}: {done.relative_to(ROOT)} exists", flush=True)
+        return
+    timings[name] = run(*args, log=log)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scenes", type=int, default=60)
+    parser.add_argument("--rl-steps", type=int, default=60)
+    parser.add_argument("--eval-limit", type=int, default=None, help="evaluate on the first N test items")
+    parser.add_argument("--ship", action="store_true", help="copy the SG-RLVR model to assets/tiny-model")
+    opts = parser.parse_args()
+    RUNS.mkdir(parents=True, exist_ok=True)
+    timings_file = RUNS / "timings.json"
+    timings = json.loads(timings_file.read_text()) if timings_file.exists() else {}
+
+    stage(DATA / "test.jsonl", timings, "synth", "data", "synth", "--scenes", str(opts.scenes), "--out", str(DATA),
+          "--seed", "1")
+    stage(RUNS / "untrained" / "config.json", timings, "build", "model", "tiny", "--out", str(RUNS / "untrained"))
+    stage(RUNS / "sft" / "final" / "config.json", timings, "sft", "train", "--config", "configs/tiny/sft.yaml",
+          log=RUNS / "sft.log")
+    for arm, flags in ARMS.items():
+        stage(RUNS / arm / "final" / "config.json", timings, f"rl_{arm}", "train", "--config", "configs/tiny/rl.yaml",
+              "--output_dir", str(RUNS / arm), "--max_steps", str(opts.rl_steps), *flags, log=RUNS / f"{arm}.log")
+    limit = ["--limit", str(opts.eval_limit)] if opts.eval_limit else []
+    for name in ["untrained", "sft", *ARMS]:
+        model = RUNS / name if name == "untrained" else RUNS / name / "final"
+        stage(RUNS / "eval" / name / "summary.json", timings, f"eval_{name}", "eval", "--bench", "sim",
+              "--data-root", str(DATA), "--model", str(model), "--out", str(RUNS / "eval" / name),
+              "--batch-size", "8", "--max-new-tokens", "288", "--no-progress", *limit)
+    timings_file.write_text(json.dumps(timings, indent=2))
+    report(timings)
+    if opts.ship:
+        ship(RUNS / "sg_rlvr" / "final")
+
+
+# --- report -------------------------------------------------------------------------------------
+
+
+def chance_by_type() -> dict[str, float]:
+    """Per-type chance (multiple choice: 1/#options) or prior (numerical: MRA of always answering
+    the training split's median for the type), averaged over the held-out items — scored by the
+    same metric as the models."""
+    from spacer_core.metrics import mean_relative_accuracy
+    from spacer_core.parsing import extract_answer
+
+    def rows(name):
+        return [json.loads(line) for line in (DATA / name).read_text().splitlines()]
+
+    train = rows("train.jsonl")
+    median = {t: statistics.median(float(extract_answer(r["solution"])) for r in train if r["question_type"] == t)
+              for t in {r["question_type"] for r in train if r["problem_type"] == "numerical"}}
+    scores: dict[str, list[float]] = {}
+    for r in rows("test.jsonl"):
+        t = r["question_type"]
+        if r["problem_type"] == "multiple choice":
+            s = 1.0 / len(r["options"])
+        else:
+            s = mean_relative_accuracy(median[t], float(extract_answer(r["solution"])))
+        scores.setdefault(t, []).append(100 * s)
+    return {t: sum(v) / len(v) for t, v in scores.items()}
+
+
+def run_stats(name: str) -> dict:
+    from spacer_core.eval.runner import read_rows
+    from spacer_core.rewards import format_ok
+
+    summary = json.loads((RUNS / "eval" / name / "summary.json").read_text())
+    rows = read_rows(RUNS / "eval" / name / "results.jsonl")
+    spatial = [r for r in rows if r.get("question_type")]
+    return {
+        "summary": summary,
+        "format_valid": 100 * sum(format_ok(r["raw"] or "") for r in rows) / len(rows),
+        "map_rate": 100 * sum("<map>" in (r["raw"] or "") and "</map>" in r["raw"] for r in spatial) / len(spatial),
+        "map_score": summary["map"]["mean"],
+    }
+
+
+def report(timings: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = ["untrained", "sft", *ARMS]
+    stats = {n: run_stats(n) for n in names}
+    chance = chance_by_type()
+    types = list(stats["sft"]["summary"]["per_type"])
+    head = ["question type", "chance/prior", *[LABELS[n] for n in names]]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for t in types:
+        cells = [f"{stats[n]['summary']['per_type'].get(t, 0.0):.1f}" for n in names]
+        lines.append(f"| {t} | {chance.get(t, 0.0):.1f} | " + " | ".join(cells) + " |")
+    overall_chance = statistics.mean(chance[t] for t in types)
+    lines.append(f"| **overall** (mean of types) | {overall_chance:.1f} | "
+                 + " | ".join(f"**{stats[n]['summary']['overall']:.1f}**" for n in names) + " |")
+    lines.append("| format-valid completions (%) | | " + " | ".join(f"{stats[n]['format_valid']:.0f}" for n in names) + " |")
+    lines.append("| completions with a map (%) | | " + " | ".join(f"{stats[n]['map_rate']:.0f}" for n in names) + " |")
+    lines.append("| mean map score (when gated) | | " + " | ".join(
+        "–" if stats[n]["map_score"] is None else f"{stats[n]['map_score']:.2f}" for n in names) + " |")
+
+    fig, ax = plt.subplots(figsize=(11, 4.5))
+    width = 0.8 / (len(names) + 1)
+    xs = range(len(types))
+    ax.bar([x - 0.4 + width / 2 for x in xs], [chance.get(t, 0) for t in types], width, label="chance/prior",
+           color="#bbbbbb")
+    for i, n in enumerate(names):
+        ax.bar([x - 0.4 + width * (i + 1.5) for x in xs], [stats[n]["summary"]["per_type"].get(t, 0) for t in types],
+               width, label=LABELS[n])
+    ax.set_xticks(list(xs), [t.replace("object_", "").replace("_", "\n") for t in types], fontsize=8)
+    ax.set_ylabel("score (accuracy / MRA, ×100)")
+    ax.set_title(f"spacer-tiny ablation on {stats['sft']['summary']['n']} held-out sim items")
+    ax.legend(fontsize=7, ncol=3)
+    fig.tight_layout()
+    img = ROOT / "docs" / "img" / "tiny_ablation.png"
+    img.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(img, dpi=110)
+
+    total = sum(timings.values())
+    timing_lines = [f"| {k} | {v / 60:.1f} min |" for k, v in timings.items()]
+    out = ROOT / "docs" / "tiny-ablation.md.generated"
+    out.write_text("\n".join([
+        "<!-- generated by recipes/spacer_tiny.py: tables and timings -->",
+        *lines, "", "![ablation](img/tiny_ablation.png)", "",
+        "| stage | wall time |", "|---|---|", *timing_lines, f"| **total** | **{total / 60:.1f} min** |", "",
+    ]))
+    print(out.read_text())
+
+
+def ship(model_dir: Path) -> None:
+    dest = ROOT / "assets" / "tiny-model"
+    keep = {"config.json", "generation_config.json", "model.safetensors", "processor_config.json", "tokenizer.json",
+            "tokenizer_config.json", "chat_template.jinja", "spacer_video.json"}
+    for f in dest.iterdir():
+        f.unlink()
+    for f in model_dir.iterdir():
+        if f.name in keep:
+            shutil.copy2(f, dest / f.name)
+    print(f"shipped {model_dir} -> {dest}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""The one model the app serves, loaded once in a background thread so that the page opens at once."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from spacer_core.infer import SpatialReasoner
+
+# Every event that runs the model shares this concurrency id (limit 1): one model call at a time.
+MODEL_QUEUE = "model"
+
+
+class ModelNotReady(RuntimeError):
+    """The model failed to load; the message says why."""
+
+
+class ModelHost:
+    """Starts loading ``name`` (tiny, a checkpoint folder or a hub id) when created; `get` waits for it."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self._reasoner: SpatialReasoner | None = None
+        self._error: str | None = None
+        self._started = time.monotonic()
+        self._loaded_in: float | None = None
+        self._ready = threading.Event()
+        threading.Thread(target=self._load, name=f"load {name}", daemon=True).start()
+
+    def _load(self) -> None:
+        try:
+            from spacer_core.infer import SpatialReasoner
+
+            self._reasoner = SpatialReasoner.from_pretrained(self.name)
+        except Exception as err:  # shown in the header and raised to every model call
+            self._error = f"{type(err).__name__}: {err}"
+        finally:
+            self._loaded_in = time.monotonic() - self._started
+            self._ready.set()
+
+    @property
+    def ready(self) -> bool:
+        return self._ready.is_set()
+
+    def get(self, timeout: float | None = None) -> SpatialReasoner:
+        """The loaded reasoner (waits for loading to finish); raises ModelNotReady if it failed."""
+        if not self._ready.wait(timeout):
+            raise ModelNotReady(f"model {self.name} is still loading")
+        if self._reasoner is None:
+            raise ModelNotReady(f"model {self.name} could not be loaded: {self._error}")
+        return self._reasoner
+
+    def status(self) -> str:
+        """One line of Markdown for the page header."""
+        if not self.ready:
+            return f"Loading model **{self.name}** … ({time.monotonic() - self._started:.0f} s)"
+        if self._reasoner is None:
+            return f"⚠ Model **{self.name}** could not be loaded: `{self._error}`"
+        model, video = self._reasoner.model, self._reasoner.video
+        params = sum(p.numel() for p in model.parameters())
+        size = f"{params / 1e9:.1f} B" if params >= 1e9 else f"{params / 1e6:.1f} M"
+        frames = f"{video.nframes} frames" if video.nframes else f"≤ {video.max_frames} frames at {video.fps:g} fps"
+        return (f"● Model **{self.name}** ready · {size} parameters · {model.device} · "
+                f"default {frames} · loaded in {self._loaded_in:.0f} s")
