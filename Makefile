@@ -33,5 +33,8 @@ lab: setup
 bench: setup
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
+tiny-model: setup
+	$(PY) recipes/spacer_tiny.py --ship
+
 clean:
 	rm -rf .venv .pytest_cache build *.egg-info

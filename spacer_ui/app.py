@@ -53,10 +53,10 @@ def build_app(model: str = "tiny", *, runs_dir: str | Path = "runs", max_upload_
                 ask.build(host, model, max_upload_mb)
             with gr.Tab("Maps", id="maps"):
                 maps.build()
-            with gr.Tab("Evaluate", id="evaluate"):
-                evaluate.build(host, roots, model)
-            with gr.Tab("Rollouts", id="rollouts"):
-                rollouts.build(roots)
+            with gr.Tab("Evaluate", id="evaluate") as tab:
+                evaluate.build(host, roots, model, tab)
+            with gr.Tab("Rollouts", id="rollouts") as tab:
+                rollouts.build(roots, tab)
         # The header shows the loading state until the model is ready, then the timer stops.
         timer = gr.Timer(1.0)
         timer.tick(lambda: (host.status(), gr.Timer(active=not host.ready)), None, [status, timer],

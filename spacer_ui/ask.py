@@ -153,21 +153,20 @@ def build(host: ModelHost, model: str, max_upload_mb: int) -> None:
                                  placeholder="A. left\nB. right", elem_id="ask-options")
             mode = gr.Radio(MODES, value="thinking_map", label="Mode", elem_id="ask-mode")
             with gr.Accordion("Generation settings", open=False):
-                frames = gr.Slider(2, 32, step=2, value=defaults.nframes or 16, label="Frames sampled (evenly)")
+                frames = gr.Slider(2, 32, step=2, value=defaults.nframes or 16, label="Frames sampled (evenly)",
+                                   elem_id="ask-nframes")
                 max_new = gr.Slider(16, 2048, step=16, value=DEFAULT_MAX_NEW_TOKENS["thinking_map"],
-                                    label="Max new tokens")
+                                    label="Max new tokens", elem_id="ask-max-new")
                 temperature = gr.Slider(0.0, 1.5, step=0.01, value=DEFAULT_TEMPERATURE, label="Temperature",
-                                        info="0 = greedy; SpaceR evaluates with 0.01")
+                                        info="0 = greedy; SpaceR evaluates with 0.01", elem_id="ask-temperature")
                 categories = gr.Textbox(label="Categories to map (comma-separated)",
                                         placeholder="default: a generic indoor list")
             ask_btn = gr.Button("Ask", variant="primary", size="lg", elem_id="ask-button")
         with gr.Column(scale=3, min_width=420):
             status = gr.Markdown("Pick a sample or upload a video, then press **Ask**.", elem_id="ask-status",
                                  elem_classes=["status"])
-            strip = gr.Gallery(label="Frames the model sees (time in the video)", columns=8, rows=1, height=150,
-                               object_fit="contain", allow_preview=True, elem_id="ask-frames")
             with gr.Row(equal_height=True):
-                answer = gr.Textbox(label="Answer", interactive=False, scale=1, min_width=120,
+                answer = gr.Textbox(label="Answer", interactive=False, scale=1, min_width=120, placeholder="–",
                                     elem_id="ask-answer", elem_classes=["answer"])
                 verdict = gr.Markdown(elem_id="ask-verdict", elem_classes=["verdict"])
             highlighted = gr.HighlightedText(label="Reasoning, as it is generated: <think>, <map> and <answer> "
@@ -176,18 +175,22 @@ def build(host: ModelHost, model: str, max_upload_mb: int) -> None:
             with gr.Accordion("Raw completion", open=False):
                 reasoning = gr.Textbox(label="Completion as generated", lines=4, max_lines=16,
                                        interactive=False, elem_id="ask-reasoning")
+    strip = gr.Gallery(label="Frames the model sees (time in the video)", columns=8, height=190,
+                       object_fit="contain", allow_preview=True, elem_id="ask-frames")
     with gr.Row(equal_height=False):
-        with gr.Column(scale=3, min_width=420):
+        with gr.Column(scale=1, min_width=420):
             plot = gr.Plot(label="Cognitive map (10×10 grid, top view)", elem_id="ask-map")
-        with gr.Column(scale=2, min_width=340):
+        with gr.Column(scale=1, min_width=340):
             breakdown = gr.Dataframe(headers=BREAKDOWN_HEADERS, label="Map score by category (weights: share of "
                                      "true objects)", interactive=False, wrap=True, max_height=460,
+                                     column_widths=["22%", "9%", "10%", "14%", "12%", "33%"],
                                      elem_id="ask-breakdown")
 
-    sample.input(pick_sample, sample, [video, question, options, categories], queue=False)
-    video.upload(lambda: None, None, sample, queue=False)  # an uploaded video has no true map
-    video.clear(lambda: None, None, sample, queue=False)
-    mode.input(lambda m: DEFAULT_MAX_NEW_TOKENS[m], mode, max_new, queue=False)
+    ui_only = {"queue": False, "api_visibility": "private"}
+    sample.input(pick_sample, sample, [video, question, options, categories], **ui_only)
+    video.upload(lambda: None, None, sample, **ui_only)  # an uploaded video has no true map
+    video.clear(lambda: None, None, sample, **ui_only)
+    mode.input(lambda m: DEFAULT_MAX_NEW_TOKENS[m], mode, max_new, **ui_only)
     ask_btn.click(make_ask(host, max_upload_mb),
                   [video, question, options, mode, frames, max_new, temperature, categories, sample],
                   [reasoning, answer, plot, verdict, highlighted, breakdown, strip, status],

@@ -21,6 +21,7 @@ from spacer_ui.paths import PathRefused, Roots
 RESULT_FILES = ("summary.md", "summary.json", "results.jsonl", "run.json")
 COMPARE_WITH = 3  # earlier runs of the same benchmark shown next to a run
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+PROGRESS = gr.Progress(track_tqdm=True)  # Gradio fills a handler's Progress default; this one follows tqdm
 
 
 def finished_runs(roots: Roots) -> list[Path]:
@@ -52,8 +53,7 @@ def _chart(summary: dict[str, Any]):
     fig.add_vline(x=summary["overall"], line_dash="dash", line_color="#ef4444",
                   annotation_text=f"overall {summary['overall']:.1f}", annotation_position="top")
     fig.update_layout(template="plotly_white", height=max(260, 34 * len(types) + 90),
-                      margin={"l": 10, "r": 20, "t": 40, "b": 30}, xaxis={"range": [0, 100], "title": "score ×100"},
-                      title=f"{summary.get('title', summary['benchmark'])}: scores by question type")
+                      margin={"l": 10, "r": 20, "t": 30, "b": 30}, xaxis={"range": [0, 100], "title": "score ×100"})
     return fig
 
 
@@ -100,7 +100,7 @@ def _run_choices(roots: Roots) -> list[tuple[str, str]]:
 
 def make_run(host: ModelHost, roots: Roots, model: str):
     def run(bench_name: str, data_root: str, limit: float | None, batch_size: float, mode: str,
-            max_new_tokens: float | None, run_name: str, progress=gr.Progress(track_tqdm=True)):
+            max_new_tokens: float | None, run_name: str, progress=PROGRESS):
         """Run a benchmark into the runs folder; returns the same views as `show_run`."""
         try:
             bench = get_benchmark(bench_name)
@@ -138,8 +138,8 @@ def make_run(host: ModelHost, roots: Roots, model: str):
     return run
 
 
-def build(host: ModelHost, roots: Roots, model: str) -> None:
-    """The tab's components and events (call inside a gr.Tab)."""
+def build(host: ModelHost, roots: Roots, model: str, tab: gr.Tab) -> None:
+    """The tab's components and events (call inside ``tab``; its list of runs refreshes when selected)."""
     sim = get_benchmark("sim")
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=320, elem_classes=["panel"]):
@@ -148,9 +148,10 @@ def build(host: ModelHost, roots: Roots, model: str) -> None:
                                    info=f"Folders under {roots.shown(roots.assets)}/ or {roots.shown(roots.runs)}/ "
                                         "only; layouts in docs/eval.md")
             with gr.Row():
-                limit = gr.Number(10, precision=0, minimum=1, label="Limit (first N items; empty = all)",
+                limit = gr.Number(10, precision=0, minimum=1, label="Limit", info="first N items; empty: all",
                                   elem_id="eval-limit")
-                batch = gr.Number(1, precision=0, minimum=1, maximum=64, label="Batch size")
+                batch = gr.Number(1, precision=0, minimum=1, maximum=64, label="Batch size",
+                                  info="questions per generate call")
             mode = gr.Radio(MODES, value=sim.default_mode, label="Mode")
             max_new = gr.Number(None, precision=0, minimum=1, label="Max new tokens",
                                 info="empty: the mode's default (1024; 16 in direct mode)", elem_id="eval-max-new")
@@ -160,15 +161,13 @@ def build(host: ModelHost, roots: Roots, model: str) -> None:
         with gr.Column(scale=3, min_width=420):
             status = gr.Markdown("Decoding is greedy, as `spacer eval` by default. Runs share the model queue "
                                  "with the Ask tab.", elem_classes=["status"], elem_id="eval-status")
-            with gr.Row(equal_height=True):
-                previous = gr.Dropdown(_run_choices(roots), value=None, label="Show a finished run", scale=4,
-                                       elem_id="eval-previous")
-                refresh = gr.Button("↻ Refresh list", size="sm", scale=1, min_width=100)
+            previous = gr.Dropdown(_run_choices(roots), value=None, label="Finished runs in the runs folder",
+                                   elem_id="eval-previous")
             headline = gr.Markdown(elem_id="eval-headline")
             with gr.Row(equal_height=False):
-                table = gr.Dataframe(headers=["question type", "n", "score ×100"], interactive=False,
+                table = gr.Dataframe(headers=["question type", "n", "score ×100"], interactive=False, scale=2,
                                      label="Scores by question type", elem_id="eval-table")
-                chart = gr.Plot(label="Scores by question type", elem_id="eval-chart")
+                chart = gr.Plot(label="Scores by question type", scale=3, elem_id="eval-chart")
             comparison = gr.Markdown(elem_id="eval-compare")
             files = gr.File(label="Result files", file_count="multiple", interactive=False, elem_id="eval-files")
 
@@ -179,8 +178,8 @@ def build(host: ModelHost, roots: Roots, model: str) -> None:
 
     views = [headline, table, chart, comparison, files]
     bench.input(on_bench, bench, [data_root, mode], queue=False, api_visibility="private")
-    refresh.click(lambda: gr.update(choices=_run_choices(roots)), None, previous, queue=False,
-                  api_visibility="private")
+    tab.select(lambda: gr.update(choices=_run_choices(roots)), None, previous, queue=False, api_visibility="private")
     previous.input(lambda run: show_run(run, roots), previous, views, api_visibility="private")
     go.click(make_run(host, roots, model), [bench, data_root, limit, batch, mode, max_new, run_name],
-             [*views, previous, status], api_name="evaluate", concurrency_id=MODEL_QUEUE, concurrency_limit=1)
+             [*views, previous, status], api_name="evaluate", concurrency_id=MODEL_QUEUE, concurrency_limit=1,
+             show_progress_on=chart)

@@ -10,7 +10,7 @@ from spacer_core.cogmap import GRID, MapScore, map_figure
 
 # Colours of the tagged parts of a completion (HighlightedText labels).
 TAG_COLORS = {"think": "#dbeafe", "map": "#fde68a", "answer": "#bbf7d0"}
-BREAKDOWN_HEADERS = ["category", "true", "predicted", "accuracy", "weight", "matched pairs (pred ↔ true: score)"]
+BREAKDOWN_HEADERS = ["category", "true", "pred.", "accuracy", "weight", "matched pairs (pred ↔ true: score)"]
 _TAG = re.compile(r"</?(think|map|answer)>")
 
 
@@ -60,5 +60,5 @@ def breakdown_rows(details: MapScore) -> list[list[Any]]:
     rows = []
     for c in details.categories:
         pairs = ", ".join(f"#{i + 1}↔#{j + 1}: {s:.2f}" for i, j, _, s in c.pairs) or "–"
-        rows.append([c.category, c.n_true, c.n_pred, round(c.accuracy, 3), round(c.weight, 3), pairs])
+        rows.append([c.category, c.n_true, c.n_pred, round(c.accuracy, 3), f"{c.weight:.0%}", pairs])
     return rows

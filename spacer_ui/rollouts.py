@@ -17,8 +17,9 @@ from spacer_core.train.rollout_log import FILENAME, RolloutLog
 from spacer_ui.paths import PathRefused, Roots
 from spacer_ui.render import TAG_COLORS, map_plot, segments, visible
 
-COLUMNS = ["rollout", "reward", "advantage", "format", "answer acc.", "map score", "accuracy", "temporal bonus",
-           "length bonus", "tokens", "answer", "frame order", "completion"]
+COLUMNS = ["rollout", "reward", "adv.", "format", "answer", "map", "acc.", "temporal", "length", "tokens",
+           "parsed", "frame order", "completion"]
+WIDTHS = ["9%", "6%", "6%", "6%", "6%", "5%", "5%", "7%", "6%", "5%", "6%", "9%", "24%"]
 # Curves over steps: (label, rows to average, field).
 CURVES = [("reward (ordered)", False, "reward"), ("accuracy (ordered)", False, "accuracy"),
           ("accuracy (shuffled frames)", True, "accuracy"), ("format", False, "format"),
@@ -229,18 +230,16 @@ class RolloutsView:
         return segments(visible(named[row][1]["completion"]))
 
 
-def build(roots: Roots) -> None:
-    """The tab's components and events (call inside a gr.Tab)."""
+def build(roots: Roots, tab: gr.Tab) -> None:
+    """The tab's components and events (call inside ``tab``; its list of runs refreshes when selected)."""
     view = RolloutsView(roots)
     runs = training_runs(roots)
     default_train = roots.shown(roots.assets / "sim" / "train.jsonl")
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=320, elem_classes=["panel"]):
-            with gr.Row(equal_height=True):
-                run = gr.Dropdown(runs, value=runs[0] if runs else None, allow_custom_value=True, scale=4,
-                                  label="Training output folder", elem_id="roll-run",
-                                  info=f"a `spacer train` output_dir under {roots.shown(roots.runs)}/")
-                refresh = gr.Button("↻", size="sm", scale=0, min_width=40)
+            run = gr.Dropdown(runs, value=runs[0] if runs else None, allow_custom_value=True,
+                              label="Training output folder", elem_id="roll-run",
+                              info=f"a `spacer train` output_dir under {roots.shown(roots.runs)}/")
             train_file = gr.Textbox(default_train, label="Training data (questions and true maps)",
                                     elem_id="roll-train")
             go = gr.Button("Open", variant="primary", elem_id="roll-open")
@@ -251,14 +250,16 @@ def build(roots: Roots) -> None:
         step = gr.Slider(0, 1, step=1, value=0, label="Step", interactive=False, scale=3, elem_id="roll-step")
         group = gr.Dropdown([], label="Prompt in this step", scale=2, elem_id="roll-group")
     question = gr.Markdown(elem_id="roll-question")
-    rollouts = gr.Dataframe(headers=COLUMNS, label="Completions of this prompt (click a row to read it in full)",
-                            interactive=False, wrap=True, max_chars=160, elem_id="roll-table")
-    full = gr.HighlightedText(label="Selected completion", color_map=TAG_COLORS, combine_adjacent=True,
-                              elem_id="roll-full")
+    rollouts = gr.Dataframe(headers=COLUMNS, label="Completions of this prompt. reward = format + acc. (the "
+                            "answer score after the map gate) + temporal + length bonus; adv. = advantage. Click a "
+                            "row to read it in full.", interactive=False, wrap=True, max_chars=160, column_widths=WIDTHS,
+                            elem_id="roll-table")
+    full = gr.HighlightedText(label="Selected completion (click a row above)", color_map=TAG_COLORS,
+                              combine_adjacent=True, elem_id="roll-full")
     maps = gr.Plot(label="Maps", elem_id="roll-maps")
 
     per_step = [group, question, rollouts, maps]
-    refresh.click(lambda: gr.update(choices=training_runs(roots)), None, run, queue=False, api_visibility="private")
+    tab.select(lambda: gr.update(choices=training_runs(roots)), None, run, queue=False, api_visibility="private")
     go.click(view.open, [run, train_file], [summary, curve_plot, step, *per_step], api_name="rollouts")
     step.release(view.step, [run, train_file, step, group], per_step, api_visibility="private")
     group.input(view.step, [run, train_file, step, group], per_step, api_visibility="private")
