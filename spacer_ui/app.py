@@ -66,19 +66,23 @@ def build_app(model: str = "tiny", *, runs_dir: str | Path = "runs", max_upload_
     return app
 
 
+def parse_auth(auth: str | None) -> tuple[str, str] | None:
+    """("USER", "PASS") from "USER:PASS" (the password may contain ':'); None without auth."""
+    if not auth:
+        return None
+    user, sep, password = auth.partition(":")
+    if not sep or not user or not password:
+        raise ValueError("--auth must be USER:PASS")
+    return user, password
+
+
 def serve(app: gr.Blocks, *, host: str = "127.0.0.1", port: int = 7860, auth: str | None = None,
           prevent_thread_lock: bool = False, quiet: bool = False) -> str:
     """Launch an app from `build_app`; returns its local URL. Only the bundled assets and the runs
     folder are served (besides Gradio's own upload cache); ``auth`` is "USER:PASS"."""
     roots: Roots = app.spacer_roots
-    credentials = None
-    if auth:
-        user, sep, password = auth.partition(":")
-        if not sep or not user or not password:
-            raise ValueError("--auth must be USER:PASS")
-        credentials = (user, password)
     app.queue(default_concurrency_limit=4)
-    app.launch(server_name=host, server_port=port, auth=credentials, prevent_thread_lock=prevent_thread_lock,
+    app.launch(server_name=host, server_port=port, auth=parse_auth(auth), prevent_thread_lock=prevent_thread_lock,
                allowed_paths=roots.readable, blocked_paths=roots.blocked(), max_file_size=app.spacer_max_upload_mb
                * 2**20, theme=_theme(), css=CSS, quiet=quiet, show_error=True, ssr_mode=False,
                footer_links=["api", "gradio"])
@@ -87,5 +91,6 @@ def serve(app: gr.Blocks, *, host: str = "127.0.0.1", port: int = 7860, auth: st
 
 def launch(args: argparse.Namespace) -> None:
     """`spacer ui`: build the app for ``args.model`` and serve it until interrupted."""
+    parse_auth(args.auth)  # a malformed --auth fails before the model starts loading
     app = build_app(args.model, runs_dir=getattr(args, "runs_dir", "runs"), max_upload_mb=args.max_upload_mb)
     serve(app, host=args.host, port=args.port, auth=args.auth)

@@ -132,7 +132,7 @@ def make_ask(host: ModelHost, max_upload_mb: int):
             details = []
         figure = map_plot(result.map, true, title)
         yield (result.raw, result.answer, figure, _verdict(item, result), segments(visible(result.raw)),
-               details, gr.skip(), _status(result))
+               details, strip, _status(result))
 
     return ask
 
@@ -165,6 +165,8 @@ def build(host: ModelHost, model: str, max_upload_mb: int) -> None:
         with gr.Column(scale=3, min_width=420):
             status = gr.Markdown("Pick a sample or upload a video, then press **Ask**.", elem_id="ask-status",
                                  elem_classes=["status"])
+            strip = gr.Gallery(label="Frames the model sees (time in the video)", columns=4, height=370,
+                               object_fit="contain", allow_preview=True, elem_id="ask-frames")
             with gr.Row(equal_height=True):
                 answer = gr.Textbox(label="Answer", interactive=False, scale=1, min_width=120, placeholder="–",
                                     elem_id="ask-answer", elem_classes=["answer"])
@@ -175,8 +177,6 @@ def build(host: ModelHost, model: str, max_upload_mb: int) -> None:
             with gr.Accordion("Raw completion", open=False):
                 reasoning = gr.Textbox(label="Completion as generated", lines=4, max_lines=16,
                                        interactive=False, elem_id="ask-reasoning")
-    strip = gr.Gallery(label="Frames the model sees (time in the video)", columns=8, height=190,
-                       object_fit="contain", allow_preview=True, elem_id="ask-frames")
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=420):
             plot = gr.Plot(label="Cognitive map (10×10 grid, top view)", elem_id="ask-map")

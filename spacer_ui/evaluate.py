@@ -155,7 +155,7 @@ def build(host: ModelHost, roots: Roots, model: str, tab: gr.Tab) -> None:
             mode = gr.Radio(MODES, value=sim.default_mode, label="Mode")
             max_new = gr.Number(None, precision=0, minimum=1, label="Max new tokens",
                                 info="empty: the mode's default (1024; 16 in direct mode)", elem_id="eval-max-new")
-            run_name = gr.Textbox(label="Run name", placeholder="automatic: benchmark-model-mode-time",
+            run_name = gr.Textbox(label="Run name", placeholder="automatic: benchmark-model-mode-time", elem_id="eval-name",
                                   info=f"results go to {roots.shown(roots.eval_dir)}/NAME")
             go = gr.Button("Run evaluation", variant="primary", elem_id="eval-run")
         with gr.Column(scale=3, min_width=420):
@@ -165,8 +165,8 @@ def build(host: ModelHost, roots: Roots, model: str, tab: gr.Tab) -> None:
                                    elem_id="eval-previous")
             headline = gr.Markdown(elem_id="eval-headline")
             with gr.Row(equal_height=False):
-                table = gr.Dataframe(headers=["question type", "n", "score ×100"], interactive=False, scale=2,
-                                     label="Scores by question type", elem_id="eval-table")
+                table = gr.Dataframe(headers=["question type", "n", "score"], interactive=False, scale=2,
+                                     label="Scores by question type (×100)", elem_id="eval-table")
                 chart = gr.Plot(label="Scores by question type", scale=3, elem_id="eval-chart")
             comparison = gr.Markdown(elem_id="eval-compare")
             files = gr.File(label="Result files", file_count="multiple", interactive=False, elem_id="eval-files")

@@ -7,7 +7,7 @@ import json
 
 import gradio as gr
 
-from spacer_core.cogmap import CogMap, load_map, parse_map, score_map_details
+from spacer_core.cogmap import GRID, CogMap, load_map, parse_map, score_map_details
 from spacer_ui.render import map_plot
 from spacer_ui.samples import scene_maps
 
@@ -15,12 +15,13 @@ HEADERS = ["category", "true", "predicted", "greedy", "optimal", "greedy pairs",
 
 
 def example_completion(scene: str | None) -> str:
-    """A made-up completion to try the scorer on: the scene's true map with every object moved one
-    cell to the right (clamped to the grid) and the last category left out."""
+    """A made-up completion to try the scorer on: the scene's true map with every object moved two
+    cells to the right (clamped to the grid; greedy and optimal matching then often differ) and the
+    first category left out."""
     true = scene_maps().get(scene or "")
     if not true:
         return '<think><map>{"chair": [[2, 3], [7, 7]], "table": [[4, 4]]}</map></think><answer>2</answer>'
-    moved = {cat: [[min(x + 1, 9), y] for x, y in pts] for cat, pts in list(true.items())[:-1]}
+    moved = {cat: [[min(x + 2, GRID - 1), y] for x, y in pts] for cat, pts in list(true.items())[1:]}
     return f"<think>Let me map the room.\n<map>{json.dumps(moved)}</map>\nDone.</think><answer>A</answer>"
 
 

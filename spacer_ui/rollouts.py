@@ -19,7 +19,7 @@ from spacer_ui.render import TAG_COLORS, map_plot, segments, visible
 
 COLUMNS = ["rollout", "reward", "adv.", "format", "answer", "map", "acc.", "temporal", "length", "tokens",
            "parsed", "frame order", "completion"]
-WIDTHS = ["9%", "6%", "6%", "6%", "6%", "5%", "5%", "7%", "6%", "5%", "6%", "9%", "24%"]
+WIDTHS = ["9%", "6%", "6%", "6%", "6%", "5%", "5%", "7%", "6%", "6%", "6%", "9%", "23%"]
 # Curves over steps: (label, rows to average, field).
 CURVES = [("reward (ordered)", False, "reward"), ("accuracy (ordered)", False, "accuracy"),
           ("accuracy (shuffled frames)", True, "accuracy"), ("format", False, "format"),
@@ -129,7 +129,7 @@ def maps_grid(rows: list[dict], problem: dict | None):
     named = _ordered_first(rows)
     ordered = [x for x in named if not x[1]["shuffled"]]
     shuffled = [x for x in named if x[1]["shuffled"]]
-    cols = max(len(ordered), len(shuffled), 1)
+    cols = max(len(ordered), len(shuffled), 4)  # at least 4 across, so that small groups stay small
     grid = [ordered] + ([shuffled] if shuffled else [])
     titles = []
     for line in grid:
@@ -149,7 +149,8 @@ def maps_grid(rows: list[dict], problem: dict | None):
                 trace.showlegend = bool(trace.name) and trace.name not in shown and trace.showlegend is not False
                 shown.add(trace.name)
                 fig.add_trace(trace, row=i, col=j)
-    fig.update_xaxes(range=[0, GRID], dtick=1, showticklabels=False, showgrid=True, zeroline=False)
+    fig.update_xaxes(range=[0, GRID], dtick=1, showticklabels=False, showgrid=True, zeroline=False,
+                     constrain="domain")
     fig.update_yaxes(range=[0, GRID], dtick=1, showticklabels=False, showgrid=True, zeroline=False)
     for k in range(1, len(grid) * cols + 1):  # square cells
         fig.update_layout({f"yaxis{'' if k == 1 else k}": {"scaleanchor": f"x{'' if k == 1 else k}"}})

@@ -43,6 +43,16 @@ def mp4_file(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def sim_root(tmp_path_factory) -> Path:
+    """A small `spacer data synth` output: 3 scenes (2 train, 1 test), 8 frames of 64×64."""
+    from spacer_core.sim.synth import SynthConfig, synthesize
+
+    root = tmp_path_factory.mktemp("sim")
+    synthesize(root, SynthConfig(scenes=3, frames=8, size=64, test_fraction=0.34), workers=1, progress=False)
+    return root
+
+
+@pytest.fixture(scope="session")
 def tiny():
     """The embedded tiny model and its processor (loaded once per test session)."""
     from spacer_core.models import load_model

@@ -26,15 +26,6 @@ SMALL = VideoSettings(nframes=4, min_pixels=28 * 28 * 4, max_pixels=112 * 112)
 
 
 @pytest.fixture(scope="module")
-def sim_root(tmp_path_factory) -> Path:
-    from spacer_core.sim.synth import SynthConfig, synthesize
-
-    root = tmp_path_factory.mktemp("sim")
-    synthesize(root, SynthConfig(scenes=3, frames=8, size=64, test_fraction=0.34), workers=1, progress=False)
-    return root
-
-
-@pytest.fixture(scope="module")
 def clip_mp4(tmp_path_factory) -> Path:
     return write_mp4(tmp_path_factory.mktemp("clip") / "clip.mp4", num_frames=12, size=(64, 96), fps=4)
 

@@ -46,15 +46,6 @@ class ForceText(LogitsProcessor):
 
 
 @pytest.fixture(scope="module")
-def sim_root(tmp_path_factory) -> Path:
-    from spacer_core.sim.synth import SynthConfig, synthesize
-
-    root = tmp_path_factory.mktemp("sim")
-    synthesize(root, SynthConfig(scenes=3, frames=8, size=64, test_fraction=0.34), workers=1, progress=False)
-    return root
-
-
-@pytest.fixture(scope="module")
 def items(sim_root):
     return get_benchmark("sim").load(sim_root)
 

@@ -37,11 +37,8 @@ SPACER = [sys.executable, "-m", "spacer_core.cli"]
 
 
 @pytest.fixture(scope="module")
-def sim(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("sim")
-    subprocess.run([*SPACER, "data", "synth", "--scenes", "2", "--out", str(out), "--seed", "3"],
-                   check=True, capture_output=True)
-    return out
+def sim(sim_root) -> Path:
+    return sim_root
 
 
 @pytest.fixture(scope="module")

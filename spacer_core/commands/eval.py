@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data-root", default=None,
                         help="benchmark files (default for sim: the bundled assets/sim; required for the others)")
     parser.add_argument("--model", default="tiny", help="tiny (embedded), a checkpoint folder or a hub id")
-    parser.add_argument("--out", help="output folder")
+    parser.add_argument("--out", help="output folder (default: runs/eval/BENCH-DATE-TIME; required when sharded)")
     parser.add_argument("--limit", type=positive_int, default=None, help="only the first N items")
     parser.add_argument("--batch-size", type=positive_int, default=1, help="questions per generate call (default 1)")
     parser.add_argument("--mode", default=None, choices=["thinking_map", "thinking", "direct"],
@@ -52,12 +52,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.eval_command == "compare":
         return run_compare(args)
-    if not args.bench or not args.out:
-        print("error: spacer eval needs --bench and --out (or: spacer eval compare RUN_A RUN_B)", file=sys.stderr)
+    if not args.bench:
+        print("error: spacer eval needs --bench (or: spacer eval compare RUN_A RUN_B)", file=sys.stderr)
         return 2
+    import time
     from pathlib import Path
 
     from spacer_core.eval import BenchmarkError, RunError, dist_env, evaluate, get_benchmark
+
+    if not args.out:
+        if dist_env()[1] > 1:
+            print("error: --out is required when the run is sharded over several processes", file=sys.stderr)
+            return 2
+        args.out = f"runs/eval/{args.bench}-{time.strftime('%Y%m%d-%H%M%S')}"
 
     try:
         bench = get_benchmark(args.bench)
