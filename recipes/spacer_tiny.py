@@ -4,7 +4,9 @@ Every stage is a `spacer` command (printed as it runs), so the recipe can be fol
 
   1. spacer data synth      train split + a held-out test split (separate scenes)
   2. spacer model tiny      the untrained tiny Qwen2.5-VL
-  3. spacer train (sft)     cold start on templated think/map/answer targets
+  3. spacer train (sft) ×2  cold start on templated think/map/answer targets: 3 epochs at lr 2e-3,
+                            then 150 more steps from there at lr 5e-4 (a warm restart; one 3-epoch run
+                            still ended most answers right after "<answer>")
   4. spacer train (rl) ×3   from the same SFT start, same steps and seed:
                               grpo      format + accuracy
                               grpo_map  + map reward (the map gate)
@@ -38,7 +40,7 @@ ARMS = {
     "grpo_map": ["--temporal", "false", "--length_rule", "false"],
     "sg_rlvr": [],
 }
-LABELS = {"untrained": "untrained", "sft": "SFT only", "grpo": "SFT + GRPO (format + accuracy)",
+LABELS = {"untrained": "untrained", "sft2": "SFT only", "grpo": "SFT + GRPO (format + accuracy)",
           "grpo_map": "SFT + GRPO + map reward", "sg_rlvr": "SFT + SG-RLVR (map + temporal + length)"}
 
 
@@ -75,11 +77,14 @@ def main() -> None:
     stage(RUNS / "untrained" / "config.json", timings, "build", "model", "tiny", "--out", str(RUNS / "untrained"))
     stage(RUNS / "sft" / "final" / "config.json", timings, "sft", "train", "--config", "configs/tiny/sft.yaml",
           log=RUNS / "sft.log")
+    stage(RUNS / "sft2" / "final" / "config.json", timings, "sft2", "train", "--config", "configs/tiny/sft.yaml",
+          "--model", str(RUNS / "sft" / "final"), "--learning_rate", "5e-4", "--warmup_steps", "0",
+          "--max_steps", "150", "--output_dir", str(RUNS / "sft2"), log=RUNS / "sft2.log")
     for arm, flags in ARMS.items():
         stage(RUNS / arm / "final" / "config.json", timings, f"rl_{arm}", "train", "--config", "configs/tiny/rl.yaml",
               "--output_dir", str(RUNS / arm), "--max_steps", str(opts.rl_steps), *flags, log=RUNS / f"{arm}.log")
     limit = ["--limit", str(opts.eval_limit)] if opts.eval_limit else []
-    for name in ["untrained", "sft", *ARMS]:
+    for name in ["untrained", "sft2", *ARMS]:
         model = RUNS / name if name == "untrained" else RUNS / name / "final"
         stage(RUNS / "eval" / name / "summary.json", timings, f"eval_{name}", "eval", "--bench", "sim",
               "--data-root", str(DATA), "--model", str(model), "--out", str(RUNS / "eval" / name),
@@ -138,10 +143,10 @@ def report(timings: dict) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = ["untrained", "sft", *ARMS]
+    names = ["untrained", "sft2", *ARMS]
     stats = {n: run_stats(n) for n in names}
     chance = chance_by_type()
-    types = list(stats["sft"]["summary"]["per_type"])
+    types = list(stats["sft2"]["summary"]["per_type"])
     head = ["question type", "chance/prior", *[LABELS[n] for n in names]]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for t in types:

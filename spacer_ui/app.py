@@ -92,5 +92,5 @@ def serve(app: gr.Blocks, *, host: str = "127.0.0.1", port: int = 7860, auth: st
 def launch(args: argparse.Namespace) -> None:
     """`spacer ui`: build the app for ``args.model`` and serve it until interrupted."""
     parse_auth(args.auth)  # a malformed --auth fails before the model starts loading
-    app = build_app(args.model, runs_dir=getattr(args, "runs_dir", "runs"), max_upload_mb=args.max_upload_mb)
+    app = build_app(args.model, runs_dir=args.runs_dir, max_upload_mb=args.max_upload_mb)
     serve(app, host=args.host, port=args.port, auth=args.auth)

@@ -108,20 +108,25 @@ def make_ask(host: ModelHost, max_upload_mb: int):
             clip = settings.load(path)
             strip = _frame_strip(path, settings)
         except VideoError as err:
-            raise gr.Error(f"{Path(path).name} is not a video this app can read: {err.reason}") from None
+            name = Path(path).name
+            raise gr.Error(f"{name} is not a video this app can read ({err.reason.replace(path, name)})") from None
         yield ("", "", None, "", [], [], strip, f"Generating from {clip.num_frames} frames …")
         opts = _options(options)
         problem_type = item.problem_type if item is not None else None
         last = 0.0
         result: Result | None = None
-        for step in reasoner.stream(clip, question, opts, mode, _categories(categories), problem_type,
-                                    max_new_tokens=int(max_new_tokens), temperature=float(temperature)):
-            if isinstance(step, Result):
-                result = step
-            elif time.monotonic() - last > STREAM_EVERY:
-                last = time.monotonic()
-                yield (step, gr.skip(), gr.skip(), gr.skip(), segments(visible(step)), gr.skip(), gr.skip(),
-                       f"Generating … {len(step)} characters")
+        steps = reasoner.stream(clip, question, opts, mode, _categories(categories), problem_type,
+                                max_new_tokens=int(max_new_tokens), temperature=float(temperature))
+        try:
+            for step in steps:
+                if isinstance(step, Result):
+                    result = step
+                elif time.monotonic() - last > STREAM_EVERY:
+                    last = time.monotonic()
+                    yield (step, gr.skip(), gr.skip(), gr.skip(), segments(visible(step)), gr.skip(), gr.skip(),
+                           f"Generating … {len(step)} characters")
+        except ValueError as err:  # a question the prompt cannot hold (e.g. more than 26 options)
+            raise gr.Error(str(err)) from None
         assert result is not None  # stream() always ends with the Result
         true = item.true_map if item is not None else None
         if true is not None:
@@ -194,4 +199,4 @@ def build(host: ModelHost, model: str, max_upload_mb: int) -> None:
     ask_btn.click(make_ask(host, max_upload_mb),
                   [video, question, options, mode, frames, max_new, temperature, categories, sample],
                   [reasoning, answer, plot, verdict, highlighted, breakdown, strip, status],
-                  api_name="ask", concurrency_id=MODEL_QUEUE, concurrency_limit=1)
+                  api_name="ask", concurrency_id=MODEL_QUEUE, concurrency_limit=1, show_progress_on=status)

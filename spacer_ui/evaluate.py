@@ -4,7 +4,6 @@ runs of the same benchmark in the runs folder, and the result files to download.
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime
 from pathlib import Path
@@ -80,7 +79,7 @@ def show_run(run: str | Path | None, roots: Roots):
     earlier = [p for p in finished_runs(roots) if p != path and _benchmark(p) == summary["benchmark"]
                and (p / "summary.json").stat().st_mtime <= (path / "summary.json").stat().st_mtime]
     if earlier:
-        comparison = compare_runs([*earlier[-COMPARE_WITH:], path])
+        comparison = compare_runs([*earlier[-COMPARE_WITH:], path]).replace("# ", "#### ", 1)  # a sub-heading here
     else:
         comparison = "No earlier run of this benchmark in the runs folder to compare with."
     files = [str(path / f) for f in RESULT_FILES if (path / f).is_file()]
@@ -89,8 +88,8 @@ def show_run(run: str | Path | None, roots: Roots):
 
 def _benchmark(run: Path) -> str | None:
     try:
-        return json.loads((run / "summary.json").read_text()).get("benchmark")
-    except (OSError, ValueError):
+        return load_summary(run).get("benchmark")
+    except ValueError:  # unreadable: left out of comparisons
         return None
 
 

@@ -92,5 +92,5 @@ def build() -> None:
     outputs = [summary, greedy_plot, optimal_plot, table, parsed]
     example.click(example_completion, scene, completion, queue=False, api_visibility="private").then(
         score, [completion, scene, pasted], outputs, api_visibility="private")
-    go.click(score, [completion, scene, pasted], outputs, api_name="score_map")
+    go.click(score, [completion, scene, pasted], outputs, api_name="score_map", show_progress_on=summary)
     scene.input(score, [completion, scene, pasted], outputs, api_visibility="private")

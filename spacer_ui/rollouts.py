@@ -261,7 +261,8 @@ def build(roots: Roots, tab: gr.Tab) -> None:
 
     per_step = [group, question, rollouts, maps]
     tab.select(lambda: gr.update(choices=training_runs(roots)), None, run, queue=False, api_visibility="private")
-    go.click(view.open, [run, train_file], [summary, curve_plot, step, *per_step], api_name="rollouts")
+    go.click(view.open, [run, train_file], [summary, curve_plot, step, *per_step], api_name="rollouts",
+             show_progress_on=summary)
     step.release(view.step, [run, train_file, step, group], per_step, api_visibility="private")
     group.input(view.step, [run, train_file, step, group], per_step, api_visibility="private")
     rollouts.select(view.completion, [run, step, group], full, api_visibility="private")

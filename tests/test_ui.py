@@ -93,14 +93,13 @@ def ask_args(item, **kw):
     return {**args, **kw}
 
 
-def test_ask_streams_the_libraries_completion_with_answer_and_map(client, sample, tiny):
+def test_ask_streams_the_libraries_completion_with_answer_and_map(client, sample):
     job = client.submit(**ask_args(sample), api_name="/ask")
     reasoning, answer, figure, verdict, highlighted, breakdown, frames, status = job.result(timeout=120)
 
     # Greedy decoding: the app's completion is the library's for the same question and frames.
-    model, processor = tiny
     clip = replace(VideoSettings.for_model("tiny"), nframes=4).load(sample.video)
-    expected = SpatialReasoner(model, processor).answer(
+    expected = SpatialReasoner.from_pretrained("tiny").answer(
         clip, sample.question, sample.options, "thinking_map", sample.categories, sample.problem_type,
         max_new_tokens=ASK_TOKENS, temperature=0.0)
     assert reasoning == expected.raw

@@ -26,7 +26,7 @@ from trl import GRPOTrainer
 
 from spacer_core.rewards import RewardTerms, completion_text, length_bonus, score_completion, temporal_bonus
 from spacer_core.train.rollout_log import RolloutLog
-from spacer_core.train.visual import VisualRow, encode_rows, model_kwargs
+from spacer_core.train.visual import VisualRow, encode_rows, mm_token_types, video_tensors
 from spacer_core.video import Clip, load_clip
 
 VISION_TOKENS = ("<|vision_start|>", "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>")
@@ -127,16 +127,11 @@ class SGRLVRTrainer(GRPOTrainer):
 
     def _generation_fields(self, rows: Sequence[VisualRow | None], prompt_ids: list[list[int]]) -> dict:
         """Video fields for TRL's generate call (it left-pads list-of-list fields itself)."""
-        present = [r for r in rows if r is not None]
-        if not present:
-            return {}
-        vid = self._video_token_id
-        return {
-            "pixel_values_videos": torch.cat([r.pixel_values_videos for r in present]),
-            "video_grid_thw": torch.cat([r.video_grid_thw for r in present]),
-            "second_per_grid_ts": torch.cat([r.second_per_grid_ts for r in present]),
-            "mm_token_type_ids": [[2 if t == vid else 0 for t in ids] for ids in prompt_ids],
-        }
+        video = video_tensors(rows)
+        if video:
+            video["mm_token_type_ids"] = [mm_token_types(torch.tensor(ids), self._video_token_id).tolist()
+                                          for ids in prompt_ids]
+        return video
 
     # --- video in every log-prob pass -------------------------------------------------------
 
@@ -156,12 +151,11 @@ class SGRLVRTrainer(GRPOTrainer):
         for start in range(0, input_ids.size(0), batch_size):
             end = min(start + batch_size, input_ids.size(0))
             ids = input_ids[start:end]
-            video = model_kwargs(rows[start:end], ids, self._video_token_id)
-            mm_types = video.pop("mm_token_type_ids", None)
+            video = video_tensors(rows[start:end])
             lp, ent, ax = super()._get_per_token_logps_and_entropies(
                 functools.partial(model, **video), ids, attention_mask[start:end], logits_to_keep,
                 batch_size=end - start, compute_entropy=compute_entropy, compute_aux_loss=compute_aux_loss,
-                mm_token_type_ids=mm_types, **kwargs)
+                mm_token_type_ids=mm_token_types(ids, self._video_token_id) if video else None, **kwargs)
             logps.append(lp)
             entropies.append(ent)
             aux.append(ax)

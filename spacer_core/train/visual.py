@@ -58,12 +58,8 @@ def encode_rows(processor, texts: Sequence[str], clips: Sequence[Clip | None], d
     return [ids[i] for i in index], [visual[i] for i in index]
 
 
-def model_kwargs(rows: Sequence[VisualRow | None], input_ids: torch.Tensor, video_token_id: int) -> dict:
-    """Keyword arguments that give a Qwen2/2.5-VL forward pass the video of ``rows``.
-
-    ``mm_token_type_ids`` (2 marks video tokens) is rebuilt from the ids: without it transformers
-    silently falls back to 1-D positions instead of M-RoPE.
-    """
+def video_tensors(rows: Sequence[VisualRow | None]) -> dict:
+    """The rows' video tensors concatenated as a Qwen2/2.5-VL forward pass takes them ({} if none)."""
     present = [r for r in rows if r is not None]
     if not present:
         return {}
@@ -71,5 +67,10 @@ def model_kwargs(rows: Sequence[VisualRow | None], input_ids: torch.Tensor, vide
         "pixel_values_videos": torch.cat([r.pixel_values_videos for r in present]),
         "video_grid_thw": torch.cat([r.video_grid_thw for r in present]),
         "second_per_grid_ts": torch.cat([r.second_per_grid_ts for r in present]),
-        "mm_token_type_ids": (input_ids == video_token_id).int() * 2,
     }
+
+
+def mm_token_types(input_ids: torch.Tensor, video_token_id: int) -> torch.Tensor:
+    """``mm_token_type_ids`` (2 marks video tokens), rebuilt from the ids: without it transformers
+    silently falls back to 1-D positions instead of M-RoPE."""
+    return (input_ids == video_token_id).int() * 2
