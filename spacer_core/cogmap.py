@@ -5,7 +5,6 @@ A cognitive map is ``dict[category, list[(x, y)]]`` on an N×N grid (N = 10), as
 
 from __future__ import annotations
 
-import colorsys
 import json
 import math
 import re
@@ -447,11 +446,20 @@ def load_map(value: Any, field: str = "cognitive_map") -> CogMap | None:
 
 
 def category_color(name: str) -> str:
-    """A stable colour for a category: the hue comes from a CRC of its normalised name, so
-    "Chairs" and "chair" match across maps, figures and processes."""
-    hue = zlib.crc32(normalize_category(name).encode()) % 360 / 360.0
-    r, g, b = colorsys.hls_to_rgb(hue, 0.45, 0.75)
-    return f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}"
+    """A stable colour for a category ("Chairs" and "chair" match across maps, figures and
+    processes): the common indoor categories get distinct colours of plotly's Dark24 palette in a
+    fixed order; any other name gets one of the remaining colours by a CRC of its name."""
+    from plotly.colors import qualitative
+
+    from spacer_core.prompts import GENERIC_INDOOR_CATEGORIES
+
+    palette = qualitative.Dark24
+    name = normalize_category(name)
+    known = [normalize_category(c) for c in GENERIC_INDOOR_CATEGORIES]
+    if name in known:
+        return palette[known.index(name)]
+    spare = len(palette) - len(known)
+    return palette[len(known) + zlib.crc32(name.encode()) % spare]
 
 
 class _Layer(NamedTuple):

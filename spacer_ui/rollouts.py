@@ -5,6 +5,7 @@ advantages, temporal and length bonuses, and their maps drawn against the true m
 from __future__ import annotations
 
 import functools
+import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -183,9 +184,14 @@ class RolloutsView:
             raise gr.Error(f"{run} has no {FILENAME}: is it a `spacer train` (rl stage) output folder?")
         return folder
 
-    def _data(self, train_file: str) -> dict[str, dict]:
+    def _data(self, run: str, train_file: str) -> dict[str, dict]:
+        """The run's questions and true maps: from ``train_file``, else from the training data the
+        run recorded in its ``spacer_args.json``."""
         if not (train_file or "").strip():
-            return {}
+            recorded = self._folder(run) / "spacer_args.json"
+            if not recorded.is_file():
+                return {}
+            train_file = json.loads(recorded.read_text()).get("train_file", "")
         try:
             return load_problems(self.roots.resolve(train_file, "training data", kind="file"))
         except PathRefused as err:
@@ -214,7 +220,7 @@ class RolloutsView:
                    for g, rows in groups.items()]
         key = int(group) if group is not None and group.isdigit() and int(group) in groups else next(iter(groups))
         rows = groups[key]
-        problem = self._data(train_file).get(str(rows[0]["problem_id"]))
+        problem = self._data(run, train_file).get(str(rows[0]["problem_id"]))
         return (gr.update(choices=choices, value=str(key)), _question(problem, rows, str(rows[0]["problem_id"])),
                 table(rows), maps_grid(rows, problem))
 
@@ -235,14 +241,13 @@ def build(roots: Roots, tab: gr.Tab) -> None:
     """The tab's components and events (call inside ``tab``; its list of runs refreshes when selected)."""
     view = RolloutsView(roots)
     runs = training_runs(roots)
-    default_train = roots.shown(roots.assets / "sim" / "train.jsonl")
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=320, elem_classes=["panel"]):
             run = gr.Dropdown(runs, value=runs[0] if runs else None, allow_custom_value=True,
                               label="Training output folder", elem_id="roll-run",
                               info=f"a `spacer train` output_dir under {roots.shown(roots.runs)}/")
-            train_file = gr.Textbox(default_train, label="Training data (questions and true maps)",
-                                    elem_id="roll-train")
+            train_file = gr.Textbox("", label="Training data (questions and true maps)", elem_id="roll-train",
+                                    placeholder="default: the run's own training data (spacer_args.json)")
             go = gr.Button("Open", variant="primary", elem_id="roll-open")
             summary = gr.Markdown(elem_classes=["status"], elem_id="roll-summary")
         with gr.Column(scale=3, min_width=420):

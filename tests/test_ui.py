@@ -215,3 +215,6 @@ def test_rollouts_show_a_training_runs_log(client, training):
     curve = json.loads(curves["plot"])
     assert {tr["name"] for tr in curve["data"]} >= {"reward (ordered)", "accuracy (shuffled frames)"}
     assert all(len(tr["x"]) == len(steps) for tr in curve["data"])
+    # Without a training file the tab reads the one the run recorded (spacer_args.json).
+    recorded = client.predict(run=str(folder), train_file="", api_name="/rollouts")
+    assert recorded[4] == question

@@ -40,6 +40,7 @@ def train(spacer: SpacerArgs, config, resume: bool = False) -> Path:
     from spacer_core.models import load_model
 
     checkpoint = resume_checkpoint(config.output_dir, resume)
+    _record_args(spacer, Path(config.output_dir))
     model, processor = load_model(spacer.model, device="cpu" if config.use_cpu else "auto",
                                   dtype=spacer.model_dtype, attn=spacer.attn)
     model.train()
@@ -84,6 +85,18 @@ def _sft_trainer(spacer, config, model, processor, dataset):
     config.dataset_kwargs = {**(config.dataset_kwargs or {}), "skip_prepare_dataset": True}
     return SFTTrainer(model=model, processing_class=processor, args=config, train_dataset=dataset,
                       data_collator=VideoSFTCollator(processor, spacer.video_kwargs()))
+
+
+def _record_args(spacer: SpacerArgs, out: Path) -> None:
+    """Our config beside TRL's training_args.bin (the app's Rollouts tab reads train_file from it)."""
+    import dataclasses
+    import json
+
+    from accelerate import PartialState
+
+    if PartialState().is_main_process:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "spacer_args.json").write_text(json.dumps(dataclasses.asdict(spacer), indent=2) + "\n")
 
 
 def _copy_video_defaults(model_name: str, out: Path) -> None:
