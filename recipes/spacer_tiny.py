@@ -170,7 +170,7 @@ def report(timings: dict) -> None:
                width, label=LABELS[n])
     ax.set_xticks(list(xs), [t.replace("object_", "").replace("_", "\n") for t in types], fontsize=8)
     ax.set_ylabel("score (accuracy / MRA, ×100)")
-    ax.set_title(f"spacer-tiny ablation on {stats['sft']['summary']['n']} held-out sim items")
+    ax.set_title(f"spacer-tiny ablation on {stats['sft2']['summary']['n']} held-out sim items")
     ax.legend(fontsize=7, ncol=3)
     fig.tight_layout()
     img = ROOT / "docs" / "img" / "tiny_ablation.png"

@@ -1,0 +1,88 @@
+"""The GPU benchmark's CPU dry run: toy shapes, the same code paths as on a GPU, well-formed figures."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIGURE = re.compile(r"^([a-z0-9_]+): (-?\d+(?:\.\d+)?(?:e[+-]?\d+)?) (\S+)(?: \((.+)\))?$")
+SKIPPED = re.compile(r"^([a-z0-9_]+): skipped \((.+)\)$")
+SUMMARY = re.compile(r"^summary:((?: [a-z_]+=\S+)+)$")
+EXPECTED = [
+    "matmul_peak", "rollout_hf", "eval_batch1", "eval_batch8", "eval_batch8_speedup",
+    "update_generation", "update_ref_logprobs", "update_policy_forward", "update_policy_backward",
+    "update_optimizer", "update_other", "update_step", "update_forward_flops", "update_mfu_train", "update_mfu_step",
+]
+
+
+@pytest.fixture(scope="module")
+def dry_run() -> list[str]:
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "bench_gpu.py"), "--size", "toy", "--device", "cpu"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout.strip().splitlines()
+
+
+def parse(lines: list[str]) -> tuple[dict[str, tuple[float, str, str]], dict[str, str], dict[str, str]]:
+    figures, skipped = {}, {}
+    for line in lines[:-1]:
+        if line.startswith("# "):
+            continue
+        if m := FIGURE.match(line):
+            figures[m[1]] = (float(m[2]), m[3], m[4] or "")
+        elif m := SKIPPED.match(line):
+            skipped[m[1]] = m[2]
+        else:
+            pytest.fail(f"malformed output line: {line!r}")
+    summary = SUMMARY.match(lines[-1])
+    assert summary, f"last line is not the summary: {lines[-1]!r}"
+    return figures, skipped, dict(kv.split("=", 1) for kv in summary[1].split())
+
+
+def test_dry_run_prints_every_figure_positive_and_a_summary(dry_run):
+    figures, skipped, summary = parse(dry_run)
+    assert set(EXPECTED) <= set(figures), set(EXPECTED) - set(figures)
+    assert not set(figures) & set(skipped)
+    for name in EXPECTED:
+        assert figures[name][0] > 0, (name, figures[name])
+    assert figures["rollout_hf"][1] == "tokens/s" and figures["update_mfu_train"][1] == "%"
+    # The summary repeats the figures it names, as printed.
+    assert float(summary["hf_tokens_per_s"]) == figures["rollout_hf"][0]
+    assert float(summary["step_s"]) == figures["update_step"][0]
+    assert summary["size"] == "toy" and summary["device"] == "cpu"
+
+
+def test_vllm_is_measured_or_skipped_with_a_reason(dry_run):
+    figures, skipped, summary = parse(dry_run)
+    if importlib.util.find_spec("vllm") is None:
+        assert "not installed" in skipped["rollout_vllm"]
+        assert summary["vllm_tokens_per_s"] == "skipped" and summary["vllm_over_hf"] == "skipped"
+    else:  # vLLM present but no CUDA device in this dry run
+        assert "rollout_vllm" in skipped
+
+
+def test_work_is_fixed_so_rates_compare(dry_run):
+    """Every rollout and eval answer runs to its full token budget (random weights could stop at EOS),
+    and one update generates G trained + G/2 shuffled-frame rollouts (T-GRPO)."""
+    figures, _, _ = parse(dry_run)
+    assert re.search(r"G=8 x 16 new tokens", figures["rollout_hf"][2])
+    for name in ("eval_batch1", "eval_batch8"):
+        assert "64 new tokens" in figures[name][2]  # 8 items x 8 tokens
+    assert "12 rollouts (8 trained + 4 shuffled-frame), 192 new tokens" in figures["update_step"][2]
+
+
+def test_update_phases_are_disjoint_parts_of_the_step(dry_run):
+    figures, _, _ = parse(dry_run)
+    parts = ["update_generation", "update_ref_logprobs", "update_policy_forward", "update_policy_backward",
+             "update_optimizer"]
+    # update_other is the step minus the timed parts: it stays positive only if no phase is counted twice.
+    assert 0 < figures["update_other"][0] < figures["update_step"][0]
+    assert sum(figures[p][0] for p in parts) < figures["update_step"][0]
+    # Backward (with gradient checkpointing: recompute + 2x the forward FLOPs) outlasts the forward.
+    assert figures["update_policy_backward"][0] > figures["update_policy_forward"][0]
