@@ -13,9 +13,9 @@ Every stage is a `spacer` command (printed as it runs), so the recipe can be fol
                               sg_rlvr   + map + temporal (T-GRPO) + length
   5. spacer eval            every stage on the held-out split
   6. report                 docs/tiny-ablation.md + docs/img/tiny_ablation.png
-  7. ship                   --ship copies the SG-RLVR model to assets/tiny-model
+  7. ship                   --ship ARM copies that arm's model to assets/tiny-model
 
-Usage: python recipes/spacer_tiny.py [--rl-steps 60] [--ship]   (or `make tiny-model`)
+Usage: python recipes/spacer_tiny.py [--rl-steps 30] [--ship grpo_map]   (or `make tiny-model`)
 Stages whose output already exists are skipped, so an interrupted run continues.
 """
 
@@ -64,9 +64,10 @@ def stage(done: Path, timings: dict, name: str, *args: str, log: Path | None = N
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenes", type=int, default=60)
-    parser.add_argument("--rl-steps", type=int, default=60)
+    parser.add_argument("--rl-steps", type=int, default=30)
     parser.add_argument("--eval-limit", type=int, default=None, help="evaluate on the first N test items")
-    parser.add_argument("--ship", action="store_true", help="copy the SG-RLVR model to assets/tiny-model")
+    parser.add_argument("--ship", choices=list(ARMS), default=None,
+                        help="copy this arm's model to assets/tiny-model (shipped: grpo_map, see docs/tiny-ablation.md)")
     opts = parser.parse_args()
     RUNS.mkdir(parents=True, exist_ok=True)
     timings_file = RUNS / "timings.json"
@@ -92,7 +93,7 @@ def main() -> None:
     timings_file.write_text(json.dumps(timings, indent=2))
     report(timings)
     if opts.ship:
-        ship(RUNS / "sg_rlvr" / "final")
+        ship(RUNS / opts.ship / "final")
 
 
 # --- report -------------------------------------------------------------------------------------

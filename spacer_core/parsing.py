@@ -30,12 +30,18 @@ def _first_block(text: str, tags: tuple[str, str]) -> str | None:
 
 
 def _last_block(text: str, tags: tuple[str, str]) -> str | None:
+    """The last complete block: the last opening tag that has a closing tag after it, up to the
+    first closing tag after it. Stray closing tags after the block (a model repeating
+    "2.0</answer>2.0</answer>…") are not part of it, as with SpaceR's non-greedy regex."""
     open_tag, close_tag = tags
-    end = text.rfind(close_tag)
-    if end < 0:
+    last_close = text.rfind(close_tag)
+    if last_close < 0:
         return None
-    start = text.rfind(open_tag, 0, end)
-    return None if start < 0 else text[start + len(open_tag) : end].strip()
+    start = text.rfind(open_tag, 0, last_close)
+    if start < 0:
+        return None
+    start += len(open_tag)
+    return text[start : text.find(close_tag, start)].strip()
 
 
 def extract_think(text: str) -> str | None:

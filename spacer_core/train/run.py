@@ -51,6 +51,7 @@ def train(spacer: SpacerArgs, config, resume: bool = False) -> Path:
         trainer = _grpo_trainer(spacer, config, model, processor, Dataset.from_list(grpo_rows(records, spacer.map_reward)), checkpoint)
     trainer.train(resume_from_checkpoint=checkpoint)
     out = Path(config.output_dir) / "final"
+    trainer.model.config.use_cache = True  # trainers switch the KV cache off; inference wants it
     trainer.save_model(str(out))
     if trainer.accelerator.is_main_process:
         processor.save_pretrained(out)
