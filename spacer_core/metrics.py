@@ -8,12 +8,15 @@ from collections.abc import Iterable, Mapping
 from functools import cache
 from typing import Any
 
+import numpy as np
+
 from spacer_core.parsing import answer_text, parse_number, vsibench_normalize
 
 # VSI-Bench's confidence thresholds θ ∈ {0.50, 0.55, …, 0.95}; an answer passes θ when its
-# relative error is ≤ 1 − θ. Tolerances are written as exact decimals plus a 1e-9 slack so
-# that boundary cases (error exactly 0.05, 0.10, …) pass as "≤" says, despite float rounding.
-MRA_TOLERANCES = tuple(round(1 - (0.50 + 0.05 * k), 2) for k in range(10))
+# relative error is ≤ 1 − θ. Computed in float64 exactly as the official code does
+# (1 − np.linspace(0.5, 0.95, 10), compared without slack), so that boundary cases round the
+# same way and scores equal the official ones to the last bit.
+MRA_TOLERANCES = tuple(1.0 - float(c) for c in np.linspace(0.5, 0.95, 10))
 
 MULTIPLE_CHOICE_TYPES = frozenset(
     {
@@ -59,7 +62,7 @@ def mean_relative_accuracy(pred: float | int | str | None, target: float | int |
     if t == 0:
         return float(p == 0)
     err = abs(p - t) / abs(t)
-    return sum(err <= tol + 1e-9 for tol in MRA_TOLERANCES) / len(MRA_TOLERANCES)
+    return sum(err <= tol for tol in MRA_TOLERANCES) / len(MRA_TOLERANCES)
 
 
 def word_error_rate(hypothesis: str, reference: str) -> float:

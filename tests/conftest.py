@@ -53,8 +53,16 @@ def sim_root(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def untrained_tiny_dir(tmp_path_factory) -> Path:
+    """A freshly built, untrained tiny model (the shipped one in assets/ is trained)."""
+    from spacer_core.tiny_model import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "untrained")
+
+
+@pytest.fixture(scope="session")
 def tiny():
-    """The embedded tiny model and its processor (loaded once per test session)."""
+    """The embedded (shipped, trained) tiny model and its processor, loaded once per test session."""
     from spacer_core.models import load_model
 
     return load_model("tiny")

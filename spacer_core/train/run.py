@@ -1,6 +1,7 @@
 """One entry point for both stages: load data and model, build the trainer, train, save.
 
-Works the same under ``accelerate launch`` (DDP; DeepSpeed/FSDP through accelerate configs).
+Works the same under ``accelerate launch`` (DDP; DeepSpeed/FSDP through accelerate configs) and
+``torchrun`` (the CPU DDP path the tests exercise).
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ def train(spacer: SpacerArgs, config, resume: bool = False) -> Path:
     from spacer_core.models import load_model
 
     checkpoint = resume_checkpoint(config.output_dir, resume)
-    _record_args(spacer, Path(config.output_dir))
+    if config.process_index == 0:  # TrainingArguments sets up the (distributed) state here
+        _record_args(spacer, Path(config.output_dir))
     model, processor = load_model(spacer.model, device="cpu" if config.use_cpu else "auto",
                                   dtype=spacer.model_dtype, attn=spacer.attn)
     model.train()
@@ -65,11 +67,12 @@ def _grpo_trainer(spacer, config, model, processor, dataset, checkpoint):
     from spacer_core.train.rollout_log import RolloutLog
 
     log = RolloutLog(config.output_dir)
-    if checkpoint is not None:
-        step = int(Path(checkpoint).name.split("-")[-1])
-        log.truncate_from(step)  # lines written after the checkpoint are regenerated
-    elif log.path.exists():
-        log.path.unlink()
+    if config.process_index == 0:
+        if checkpoint is not None:
+            step = int(Path(checkpoint).name.split("-")[-1])
+            log.truncate_from(step)  # lines written after the checkpoint are regenerated
+        elif log.path.exists():
+            log.path.unlink()
     return SGRLVRTrainer(
         model=model, processing_class=processor, args=config, train_dataset=dataset,
         reward_funcs=[format_reward, accuracy_reward, temporal_reward, length_reward],
@@ -93,11 +96,8 @@ def _record_args(spacer: SpacerArgs, out: Path) -> None:
     import dataclasses
     import json
 
-    from accelerate import PartialState
-
-    if PartialState().is_main_process:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "spacer_args.json").write_text(json.dumps(dataclasses.asdict(spacer), indent=2) + "\n")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "spacer_args.json").write_text(json.dumps(dataclasses.asdict(spacer), indent=2) + "\n")
 
 
 def _copy_video_defaults(model_name: str, out: Path) -> None:
