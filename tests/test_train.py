@@ -271,7 +271,8 @@ def test_two_process_ddp_runs_two_steps(sim, tmp_path):
     out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "spacer_core.cli", "train",
            "--config", "configs/sg_rlvr_tiny.yaml", "--train_file", str(sim / "train.jsonl"),
-           "--output_dir", str(out), "--max_steps", "2", "--max_completion_length", "8", "--save_steps", "2"]
+           "--output_dir", str(out), "--max_steps", "2", "--max_completion_length", "8", "--save_steps", "2",
+           "--per_device_train_batch_size", "2"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # two processes on two cores
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600, env=env)
     assert res.returncode == 0, res.stderr[-3000:]
@@ -279,8 +280,10 @@ def test_two_process_ddp_runs_two_steps(sim, tmp_path):
     state = json.loads((out / "checkpoint-2" / "trainer_state.json").read_text())
     assert state["global_step"] == 2
     steps = RolloutLog(out).by_step()
-    # 2 processes × 4 rows = 2 groups of G = 4 per step, each with G/2 shuffled rollouts, logged once by rank 0.
+    # 2 processes × 2 rows = one group of G = 4 that spans both ranks: its rewards are gathered
+    # across processes, rank 0 runs its G/2 shuffled rollouts (rank 1 joins the generate call with a
+    # throwaway rollout), and rank 0 logs the whole group once.
     assert sorted(steps) == [0, 1]
     for rows in steps.values():
-        assert sorted((r["group"], r["shuffled"]) for r in rows) == sorted(
-            [(g, False) for g in (0, 1) for _ in range(4)] + [(g, True) for g in (0, 1) for _ in range(2)])
+        assert sorted((r["group"], r["shuffled"]) for r in rows) == [(0, False)] * 4 + [(0, True)] * 2
+        assert len({r["problem_id"] for r in rows}) == 1

@@ -10,8 +10,10 @@ checkpoints, DDP/DeepSpeed — is TRL's):
   policy, old-policy and reference passes all see the video.
 - ``_generate_and_score_completions`` / ``_compute_loss``: the rows' `VisualRow` list rides along
   with the batch (TRL shuffles and splits lists with the tensors).
-- ``_calculate_rewards``: scores every completion once, runs the shuffled-frame rollouts (scored,
-  never trained on), and applies the temporal and length rules per group before TRL normalises.
+- ``_calculate_rewards``: scores every completion (for the group rules and the rollout log; TRL's
+  reward functions then score them again, which costs microseconds), runs the shuffled-frame
+  rollouts in training (scored, never trained on), and applies the temporal and length rules per
+  group before TRL normalises.
 """
 
 from __future__ import annotations
@@ -186,7 +188,8 @@ class SGRLVRTrainer(GRPOTrainer):
         terms = [score_completion(completion_text(c), x["solution"], x["problem_type"], x.get("cognitive_map"),
                                   x.get("map_categories") or None) for c, x in zip(completions, inputs, strict=True)]
         offset = self.accelerator.process_index * len(prompts)
-        shuffled = self._shuffled_rollouts(inputs, prompts, offset, G) if self.rules.temporal else {}
+        # T-GRPO shapes training rewards only; evaluation scores the ordered completions as they are.
+        shuffled = self._shuffled_rollouts(inputs, prompts, offset, G) if self.rules.temporal and mode == "train" else {}
         lengths = [len(ids) for ids in completion_ids_list]
 
         # Group rules need whole groups, which may span processes: gather, apply, take our slice.
@@ -218,14 +221,19 @@ class SGRLVRTrainer(GRPOTrainer):
         the process holding their first row."""
         n_shuf = max(G // 2, 1)
         starts = [i for i in range(len(prompts)) if (offset + i) % G == 0 and _video_path(prompts[i])]
-        if not starts:
-            return {}
+        # Under ZeRO-3/FSDP every rank must join every generate call: a rank that owns no group
+        # (its rows all belong to groups started on another rank) generates one throwaway rollout.
+        throwaway = not starts
+        if throwaway:
+            starts, n_shuf = [next(i for i, p in enumerate(prompts) if _video_path(p))], 1
         clips = self._load_clips([prompts[i] for i in starts])
         rows_prompts, rows_clips, orders = [], [], []
         for i, clip in zip(starts, clips, strict=True):
             # Seeded by (seed, step, row): reproducible, and the same after a resume.
             gen = torch.Generator().manual_seed(self.args.seed + 1_000_003 * self.state.global_step + offset + i)
-            order = torch.randperm(clip.num_frames, generator=gen).tolist()
+            order = list(range(clip.num_frames))
+            while order == sorted(order):  # a "shuffle" that keeps the order would test nothing
+                order = torch.randperm(clip.num_frames, generator=gen).tolist()
             permuted = clip.permuted(order)
             rows_prompts += [prompts[i]] * n_shuf
             rows_clips += [permuted] * n_shuf
@@ -233,6 +241,8 @@ class SGRLVRTrainer(GRPOTrainer):
         prompt_ids, rows = self._encode(rows_prompts, rows_clips)
         completion_ids, _ = self._generate_single_turn(prompt_ids, None, self._generation_fields(rows, prompt_ids),
                                                        n_shuf)
+        if throwaway:
+            return {}
         texts = self.processing_class.batch_decode(completion_ids, skip_special_tokens=True)
         out: dict[int, list[dict]] = {}
         for k, (i, order) in enumerate(zip(starts, orders, strict=True)):

@@ -1,6 +1,8 @@
 """The rollout log: ``rollouts.jsonl`` in a training output folder, one line per completion.
 
-Each optimisation step's lines are appended with a single write and fsync'd, so a crash leaves at
+Lines are written per generation batch, tagged with the optimizer step it was generated at (with
+the default one generation per step, one block per step). ``reward`` in a line is the unweighted
+sum of its terms. Each block is appended with a single write and fsync'd, so a crash leaves at
 most one incomplete last line, which readers skip. On resume from a checkpoint at step k, lines of
 steps >= k (written after that checkpoint) are dropped, so the log continues with no duplicated
 or missing steps.
