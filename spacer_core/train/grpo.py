@@ -195,14 +195,15 @@ class SGRLVRTrainer(GRPOTrainer):
         # Group rules need whole groups, which may span processes: gather, apply, take our slice.
         all_acc = [a for part in gather_object([[t.accuracy for t in terms]]) for a in part]
         all_len = [n for part in gather_object([lengths]) for n in part]
-        all_shuffled: dict[int, list[dict]] = {}
-        for part in gather_object([shuffled]):
+        # Only the shuffled accuracies travel; the texts stay local until the rollout log is gathered.
+        all_shuffled: dict[int, list[float]] = {}
+        for part in gather_object([{g: [s["accuracy"] for s in rows] for g, rows in shuffled.items()}]):
             all_shuffled.update(part)
         temporal, length = [0.0] * len(all_acc), [0.0] * len(all_acc)
         for g0 in range(0, len(all_acc), G):
             acc = all_acc[g0:g0 + G]
             if g0 // G in all_shuffled:
-                temporal[g0:g0 + G] = temporal_bonus(acc, [s["accuracy"] for s in all_shuffled[g0 // G]],
+                temporal[g0:g0 + G] = temporal_bonus(acc, all_shuffled[g0 // G],
                                                      self.rules.temporal_alpha, self.rules.temporal_ratio,
                                                      self.rules.min_acc)
             if self.rules.length:
@@ -262,7 +263,7 @@ class SGRLVRTrainer(GRPOTrainer):
         metrics["sg_rlvr/all_correct_group_rate"].append(sum(min(g) >= 1 for g in groups) / len(groups))
         if all_shuffled:
             metrics["sg_rlvr/temporal_bonus_rate"].append(sum(t > 0 for t in temporal) / len(temporal))
-            shuffled_acc = [s["accuracy"] for grp in all_shuffled.values() for s in grp]
+            shuffled_acc = [a for accs in all_shuffled.values() for a in accs]
             metrics["sg_rlvr/shuffled_accuracy"].append(sum(shuffled_acc) / len(shuffled_acc))
         scores = [t.map_score for t in terms if t.map_score is not None]
         if scores:

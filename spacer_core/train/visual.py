@@ -38,23 +38,25 @@ def encode_rows(processor, texts: Sequence[str], clips: Sequence[Clip | None], d
     passes of the image processor. Returns ``(prompt_ids, rows)``: unpadded token ids per row and
     a `VisualRow` (or None for text-only rows) per row.
     """
-    keys = [(t, id(c)) for t, c in zip(texts, clips, strict=True)]
-    unique: dict[tuple, int] = {}
-    for key in keys:
-        unique.setdefault(key, len(unique))
-    order = list(unique)
-    first_clip = {key: clip for key, clip in zip(keys, clips, strict=True)}
-    batch = encode(processor, [k[0] for k in order], [first_clip[k] for k in order])
+    unique: dict[tuple, int] = {}  # (text, clip identity) -> position in the encoded batch
+    index, texts_u, clips_u = [], [], []
+    for text, clip in zip(texts, clips, strict=True):
+        key = (text, id(clip))  # clips come from load_clip's cache: one object per file and settings
+        if key not in unique:
+            unique[key] = len(texts_u)
+            texts_u.append(text)
+            clips_u.append(clip)
+        index.append(unique[key])
+    batch = encode(processor, texts_u, clips_u)
     ids = [row[mask.bool()].tolist() for row, mask in zip(batch["input_ids"], batch["attention_mask"], strict=True)]
-    visual: list[VisualRow | None] = [None] * len(order)
+    visual: list[VisualRow | None] = [None] * len(texts_u)
     if "video_grid_thw" in batch:
         sizes = batch["video_grid_thw"].prod(-1).tolist()
         patches = torch.split(batch["pixel_values_videos"], sizes)
-        with_video = [i for i, k in enumerate(order) if first_clip[k] is not None]
+        with_video = [i for i, clip in enumerate(clips_u) if clip is not None]
         for j, i in enumerate(with_video):
             row = VisualRow(patches[j], batch["video_grid_thw"][j : j + 1], batch["second_per_grid_ts"][j : j + 1])
             visual[i] = row.to(device) if device is not None else row
-    index = [unique[k] for k in keys]
     return [ids[i] for i in index], [visual[i] for i in index]
 
 
