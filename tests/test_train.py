@@ -29,6 +29,7 @@ from spacer_core.train.dataset import grpo_rows, sft_rows
 from spacer_core.train.grpo import GroupRules, SGRLVRTrainer
 from spacer_core.train.rollout_log import RolloutLog
 from spacer_core.train.sft import VideoSFTCollator
+from spacer_core.train.visual import encode_rows, mm_token_types, shared_video_inputs, video_tensors
 from spacer_core.video import load_clip
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,6 +96,35 @@ def test_video_reaches_the_loss_only_with_our_trainer(records, tmp_path):
     assert stock.state.log_history[0]["reward_std"] > 0
     assert stock.state.num_input_tokens_seen > 200  # it generated with the video tokens in the prompt...
     assert moved(model, before) == 0  # ...but its loss never reached the vision tower
+
+
+def test_shared_vision_features_match_per_row_features(sim, untrained_tiny_dir):
+    """A group's rows share one vision pass: same logits and same vision-tower gradients as giving
+    every row its own pixels, with the tower run on 2 clips instead of 4 rows."""
+    model, processor = load_model(untrained_tiny_dir)
+    a, b = sorted((sim / "videos").glob("*.mp4"))[:2]
+    clips = [load_clip(p, **VIDEO) for p in [a, a, a, b]]
+    text = processor.apply_chat_template([{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": "Where?"}]}],
+                                         tokenize=False, add_generation_prompt=True)
+    ids, rows = encode_rows(processor, [text] * 4, clips)
+    input_ids = torch.tensor(ids)
+    seen = []
+    model.model.visual.register_forward_hook(lambda m, args, out: seen.append(args[0].shape[0]))
+
+    def logits_and_grads(video):
+        model.zero_grad()
+        logits = model(input_ids=input_ids, mm_token_type_ids=mm_token_types(input_ids, model.config.video_token_id),
+                       **video).logits
+        logits.square().mean().backward()
+        return logits.detach(), {k: p.grad.clone() for k, p in model.named_parameters() if k.startswith("model.visual")}
+
+    per_row, per_row_grads = logits_and_grads(video_tensors(rows))
+    shared, shared_grads = logits_and_grads(shared_video_inputs(model, rows))
+    patches = [r.pixel_values_videos.shape[0] for r in rows]
+    assert seen == [sum(patches), patches[0] + patches[3]]
+    torch.testing.assert_close(shared, per_row)
+    for k, g in per_row_grads.items():
+        torch.testing.assert_close(shared_grads[k], g, rtol=1e-4, atol=1e-6)
 
 
 class SpyTrainer(SGRLVRTrainer):

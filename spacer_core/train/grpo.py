@@ -7,7 +7,8 @@ checkpoints, DDP/DeepSpeed — is TRL's):
   with `spacer_core.video.load_clip` + the processor, so generation sees the video.
 - ``_get_per_token_logps_and_entropies``: TRL builds the model inputs itself and drops video
   tensors; we hand it the model with the rows' video arguments bound, chunk by chunk, so the
-  policy, old-policy and reference passes all see the video.
+  policy, old-policy and reference passes all see the video. The vision tower runs once per
+  distinct clip in a chunk (`shared_video_inputs`), not once per row of its group.
 - ``_generate_and_score_completions`` / ``_compute_loss``: the rows' `VisualRow` list rides along
   with the batch (TRL shuffles and splits lists with the tensors).
 - ``_calculate_rewards``: scores every completion (for the group rules and the rollout log; TRL's
@@ -28,7 +29,13 @@ from trl import GRPOTrainer
 
 from spacer_core.rewards import RewardTerms, completion_text, length_bonus, score_completion, temporal_bonus
 from spacer_core.train.rollout_log import RolloutLog
-from spacer_core.train.visual import VisualRow, encode_rows, mm_token_types, video_tensors
+from spacer_core.train.visual import (
+    VisualRow,
+    encode_rows,
+    mm_token_types,
+    shared_video_inputs,
+    video_tensors,
+)
 from spacer_core.video import Clip, load_clip
 
 VISION_TOKENS = ("<|vision_start|>", "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>")
@@ -153,7 +160,7 @@ class SGRLVRTrainer(GRPOTrainer):
         for start in range(0, input_ids.size(0), batch_size):
             end = min(start + batch_size, input_ids.size(0))
             ids = input_ids[start:end]
-            video = video_tensors(rows[start:end])
+            video = shared_video_inputs(self.accelerator.unwrap_model(model), rows[start:end])
             lp, ent, ax = super()._get_per_token_logps_and_entropies(
                 functools.partial(model, **video), ids, attention_mask[start:end], logits_to_keep,
                 batch_size=end - start, compute_entropy=compute_entropy, compute_aux_loss=compute_aux_loss,

@@ -72,6 +72,36 @@ def video_tensors(rows: Sequence[VisualRow | None]) -> dict:
     }
 
 
+def shared_video_inputs(model, rows: Sequence[VisualRow | None]) -> dict:
+    """Video arguments for one forward pass over ``rows``, with the vision tower run once per
+    distinct clip: a GRPO group repeats its clip G times, and the rows of a group share one
+    `VisualRow` object (`encode_rows`). The features go in as transformers' precomputed
+    ``mm_encoder_outputs``; each duplicate row reuses the same tensor, so gradients from all G rows
+    add up in the one vision pass, exactly as if each row had run its own.
+    ``model`` is the unwrapped Qwen2/2.5-VL model."""
+    from transformers.modeling_outputs import BaseModelOutputWithPooling
+
+    present = [r for r in rows if r is not None]
+    if not present:
+        return {}
+    slot: dict[int, int] = {}  # id(VisualRow) -> position among the distinct rows
+    distinct = []
+    for r in present:
+        if id(r) not in slot:
+            slot[id(r)] = len(distinct)
+            distinct.append(r)
+    unique = video_tensors(distinct)
+    features = model.get_video_features(unique["pixel_values_videos"], unique["video_grid_thw"],
+                                        return_dict=True).pooler_output
+    return {
+        "mm_encoder_outputs": {"video": BaseModelOutputWithPooling(
+            pooler_output=tuple(features[slot[id(r)]] for r in present))},
+        # every row's grid and timing still go in: M-RoPE positions are built from them
+        "video_grid_thw": torch.cat([r.video_grid_thw for r in present]),
+        "second_per_grid_ts": torch.cat([r.second_per_grid_ts for r in present]),
+    }
+
+
 def mm_token_types(input_ids: torch.Tensor, video_token_id: int) -> torch.Tensor:
     """``mm_token_type_ids`` (2 marks video tokens), rebuilt from the ids: without it transformers
     silently falls back to 1-D positions instead of M-RoPE."""
