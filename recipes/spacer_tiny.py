@@ -4,9 +4,7 @@ Every stage is a `spacer` command (printed as it runs), so the recipe can be fol
 
   1. spacer data synth      train split + a held-out test split (separate scenes)
   2. spacer model tiny      the untrained tiny Qwen2.5-VL
-  3. spacer train (sft) ×2  cold start on templated think/map/answer targets: 3 epochs at lr 2e-3,
-                            then 150 more steps from there at lr 5e-4 (a warm restart; one 3-epoch run
-                            still ended most answers right after "<answer>")
+  3. spacer train (sft)     cold start on templated think/map/answer targets: 3 epochs at lr 2e-3
   4. spacer train (rl) ×3   from the same SFT start, same steps and seed:
                               grpo      format + accuracy
                               grpo_map  + map reward (the map gate)
@@ -15,7 +13,9 @@ Every stage is a `spacer` command (printed as it runs), so the recipe can be fol
   6. report                 runs/tiny/ablation.md (tables for docs/tiny-ablation.md) + docs/img/tiny_ablation.png
   7. ship                   --ship ARM copies that arm's model to assets/tiny-model
 
-Usage: python recipes/spacer_tiny.py [--rl-steps 30] [--ship grpo_map]   (or `make tiny-model`)
+Usage: python recipes/spacer_tiny.py [--rl-steps 60] [--jobs 2] [--ship grpo_map]   (or `make tiny-model`)
+The RL arms and the evaluations run --jobs at a time (one thread each); each arm is evaluated as soon
+as it is trained.
 Stages whose output already exists are skipped, so an interrupted run continues.
 """
 
@@ -29,9 +29,14 @@ import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from spacer_core.tiny_model import SHIPPED_SIZES  # noqa: E402
+
 RUNS = ROOT / "runs" / "tiny"
 DATA = RUNS / "data"
 SPACER = [sys.executable, "-m", "spacer_core.cli"]
@@ -40,7 +45,7 @@ ARMS = {
     "grpo_map": ["--temporal", "false", "--length_rule", "false"],
     "sg_rlvr": [],
 }
-LABELS = {"untrained": "untrained", "sft2": "SFT only", "grpo": "SFT + GRPO (format + accuracy)",
+LABELS = {"untrained": "untrained", "sft": "SFT only", "grpo": "SFT + GRPO (format + accuracy)",
           "grpo_map": "SFT + GRPO + map reward", "sg_rlvr": "SFT + SG-RLVR (map + temporal + length)"}
 
 
@@ -54,43 +59,68 @@ def run(*args: str, log: Path | None = None) -> float:
     return time.time() - start
 
 
+TIMINGS = RUNS / "timings.json"
+
+
 def stage(done: Path, timings: dict, name: str, *args: str, log: Path | None = None) -> None:
+    """Run one stage unless its output exists; its wall time is saved at once (a rerun keeps it)."""
     if done.exists():
         print(f"[skip] {name}: {done.relative_to(ROOT)} exists", flush=True)
         return
     timings[name] = run(*args, log=log)
+    TIMINGS.write_text(json.dumps(timings, indent=2))
+
+
+def parallel(jobs: int, chains: list[list[tuple]]) -> None:
+    """Independent chains of stages (an RL arm, then its evaluation), ``jobs`` chains at a time."""
+    def run_chain(chain):
+        for args, kw in chain:
+            stage(*args, **kw)
+
+    with ThreadPoolExecutor(jobs) as pool:
+        for future in [pool.submit(run_chain, chain) for chain in chains]:
+            future.result()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenes", type=int, default=60)
-    parser.add_argument("--rl-steps", type=int, default=30)
+    parser.add_argument("--rl-steps", type=int, default=60)
     parser.add_argument("--eval-limit", type=int, default=None, help="evaluate on the first N test items")
+    parser.add_argument("--jobs", type=int, default=2, help="RL arms and evaluations run this many at a time "
+                        "(one thread each)")
     parser.add_argument("--ship", choices=list(ARMS), default=None,
                         help="copy this arm's model to assets/tiny-model (shipped: grpo_map, see docs/tiny-ablation.md)")
     opts = parser.parse_args()
     RUNS.mkdir(parents=True, exist_ok=True)
-    timings_file = RUNS / "timings.json"
-    timings = json.loads(timings_file.read_text()) if timings_file.exists() else {}
+    timings = json.loads(TIMINGS.read_text()) if TIMINGS.exists() else {}
 
     stage(DATA / "test.jsonl", timings, "synth", "data", "synth", "--scenes", str(opts.scenes), "--out", str(DATA),
           "--seed", "1")
-    stage(RUNS / "untrained" / "config.json", timings, "build", "model", "tiny", "--out", str(RUNS / "untrained"))
+    stage(RUNS / "untrained" / "config.json", timings, "build", "model", "tiny", "--out", str(RUNS / "untrained"),
+          *[f"--size={name}={value}" for name, value in SHIPPED_SIZES.items()])
     stage(RUNS / "sft" / "final" / "config.json", timings, "sft", "train", "--config", "configs/tiny/sft.yaml",
           log=RUNS / "sft.log")
-    stage(RUNS / "sft2" / "final" / "config.json", timings, "sft2", "train", "--config", "configs/tiny/sft.yaml",
-          "--model", str(RUNS / "sft" / "final"), "--learning_rate", "5e-4", "--warmup_steps", "0",
-          "--max_steps", "150", "--output_dir", str(RUNS / "sft2"), log=RUNS / "sft2.log")
-    for arm, flags in ARMS.items():
-        stage(RUNS / arm / "final" / "config.json", timings, f"rl_{arm}", "train", "--config", "configs/tiny/rl.yaml",
-              "--output_dir", str(RUNS / arm), "--max_steps", str(opts.rl_steps), *flags, log=RUNS / f"{arm}.log")
     limit = ["--limit", str(opts.eval_limit)] if opts.eval_limit else []
-    for name in ["untrained", "sft2", *ARMS]:
+
+    def evaluation(name: str) -> tuple:
         model = RUNS / name if name == "untrained" else RUNS / name / "final"
-        stage(RUNS / "eval" / name / "summary.json", timings, f"eval_{name}", "eval", "--bench", "sim",
-              "--data-root", str(DATA), "--model", str(model), "--out", str(RUNS / "eval" / name),
-              "--batch-size", "8", "--max-new-tokens", "288", "--no-progress", *limit)
-    timings_file.write_text(json.dumps(timings, indent=2))
+        return ((RUNS / "eval" / name / "summary.json", timings, f"eval_{name}", "eval", "--bench", "sim",
+                 "--data-root", str(DATA), "--model", str(model), "--out", str(RUNS / "eval" / name),
+                 "--batch-size", "8", "--max-new-tokens", "288", "--no-progress", *limit), {})
+
+    def arm(name: str, flags: list[str]) -> list[tuple]:
+        return [((RUNS / name / "final" / "config.json", timings, f"rl_{name}", "train", "--config",
+                  "configs/tiny/rl.yaml", "--output_dir", str(RUNS / name), "--max_steps", str(opts.rl_steps),
+                  *flags), {"log": RUNS / f"{name}.log"}), evaluation(name)]
+
+    start = time.time()
+    # the longest chains first; the two baseline evaluations fill the gaps
+    parallel(opts.jobs, [arm(name, ARMS[name]) for name in reversed(ARMS)]
+             + [[evaluation("sft")], [evaluation("untrained")]])
+    if opts.jobs > 1 and "rl_and_eval_wall" not in timings:
+        timings["rl_and_eval_wall"] = time.time() - start  # the stages above overlap; this is their wall time
+        TIMINGS.write_text(json.dumps(timings, indent=2))
     report(timings)
     if opts.ship:
         ship(RUNS / opts.ship / "final")
@@ -144,10 +174,10 @@ def report(timings: dict) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = ["untrained", "sft2", *ARMS]
+    names = ["untrained", "sft", *ARMS]
     stats = {n: run_stats(n) for n in names}
     chance = chance_by_type()
-    types = list(stats["sft2"]["summary"]["per_type"])
+    types = list(stats["sft"]["summary"]["per_type"])
     head = ["question type", "chance/prior", *[LABELS[n] for n in names]]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for t in types:
@@ -171,14 +201,16 @@ def report(timings: dict) -> None:
                width, label=LABELS[n])
     ax.set_xticks(list(xs), [t.replace("object_", "").replace("_", "\n") for t in types], fontsize=8)
     ax.set_ylabel("score (accuracy / MRA, ×100)")
-    ax.set_title(f"spacer-tiny ablation on {stats['sft2']['summary']['n']} held-out sim items")
+    ax.set_title(f"spacer-tiny ablation on {stats['sft']['summary']['n']} held-out sim items")
     ax.legend(fontsize=7, ncol=3)
     fig.tight_layout()
     img = ROOT / "docs" / "img" / "tiny_ablation.png"
     img.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(img, dpi=110)
 
-    total = sum(timings.values())
+    overlapped = "rl_and_eval_wall" in timings  # then the rl_/eval_ stages ran side by side
+    total = sum(v for k, v in timings.items() if not (overlapped and k.startswith(("rl_", "eval_")))
+                or k == "rl_and_eval_wall")
     timing_lines = [f"| {k} | {v / 60:.1f} min |" for k, v in timings.items()]
     out = RUNS / "ablation.md"  # its tables go into docs/tiny-ablation.md
     out.write_text("\n".join([

@@ -21,6 +21,8 @@ SPECIAL_TOKENS = [
     "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>",
 ]
 
+REASONING_TAGS = ["<think>", "</think>", "<answer>", "</answer>", "<map>", "</map>"]
+
 # A chat template that renders messages the way Qwen2.5-VL's does: a default system turn, each
 # image/video content item as <|vision_start|><|image_pad|/|video_pad|><|vision_end|>, text as is.
 CHAT_TEMPLATE = (
@@ -64,6 +66,11 @@ DEFAULT_SIZES = dict(
     vision_heads=4,
     vision_intermediate=128,
 )
+
+# The shipped model (assets/tiny-model, trained by recipes/spacer_tiny.py) is deeper than the
+# default, which stays small for tests that train a fresh model: 4 decoder layers, so it can look
+# a category up in its own map while writing the derivation, and 3 ViT blocks.
+SHIPPED_SIZES = dict(text_layers=4, vision_depth=3)
 
 _CATEGORIES = [
     "chair", "table", "sofa", "bed", "tv", "lamp", "plant", "cabinet", "refrigerator", "sink",
@@ -141,6 +148,10 @@ def build_tokenizer(vocab_size: int = DEFAULT_SIZES["vocab_size"], seed: int = 0
     )
     tokenizer.backend_tokenizer.train_from_iterator(tokenizer_corpus(seed), trainer=trainer)
     tokenizer.add_special_tokens({"additional_special_tokens": SPECIAL_TOKENS[1:]})
+    # The reasoning tags are whole tokens (plain text, not special: decoding keeps them). With BPE
+    # pieces, "<answer" + ">" and "</" + "answer" + ">" share their last token, and the 2-layer model
+    # confused the two: after SFT it ended half its answers right after "<answer>".
+    tokenizer.add_tokens(REASONING_TAGS)
     return tokenizer
 
 

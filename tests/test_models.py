@@ -13,6 +13,7 @@ from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
 from spacer_core.inputs import chat_text, encode
 from spacer_core.models import TINY_MODEL_DIR, ModelError, load_model, resolve_runtime
+from spacer_core.tiny_model import SHIPPED_SIZES
 from spacer_core.video import load_clip
 
 SMALL = dict(min_pixels=28 * 28 * 4, max_pixels=112 * 112)
@@ -71,6 +72,21 @@ def test_special_tokens_are_single_ids(tiny):
         assert len(tokenizer(tok)["input_ids"]) == 1
 
 
+def test_reasoning_tags_are_single_tokens_that_decode_as_text(tiny):
+    tokenizer = tiny[1].tokenizer
+    for tag in ("<think>", "</think>", "<map>", "</map>", "<answer>", "</answer>"):
+        assert len(tokenizer(tag)["input_ids"]) == 1
+    text = "<think><map>{}</map></think>\n<answer>B</answer>"
+    assert tokenizer.decode(tokenizer(text)["input_ids"], skip_special_tokens=True) == text
+
+
+def test_bad_size_is_a_clear_error(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "spacer_core.cli", "model", "tiny", "--out", str(tmp_path),
+                          "--size", "text_layer=4"], capture_output=True, text=True)
+    assert run.returncode == 2 and "NAME=INT" in run.stderr and "text_layers" in run.stderr
+    assert not (tmp_path / "config.json").exists()
+
+
 def test_chat_template_renders_like_qwen(tiny):
     processor = tiny[1]
     text = chat_text(processor, "Q?")
@@ -79,8 +95,9 @@ def test_chat_template_renders_like_qwen(tiny):
 
 
 def test_build_is_deterministic_and_matches_the_shipped_architecture(tmp_path):
+    sizes = [f"--size={k}={v}" for k, v in SHIPPED_SIZES.items()]
     for name in ("a", "b"):
-        subprocess.run([sys.executable, "-m", "spacer_core.cli", "model", "tiny", "--out", str(tmp_path / name)],
+        subprocess.run([sys.executable, "-m", "spacer_core.cli", "model", "tiny", "--out", str(tmp_path / name), *sizes],
                        check=True, capture_output=True)
     wa, wb = load_file(tmp_path / "a/model.safetensors"), load_file(tmp_path / "b/model.safetensors")
     assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)

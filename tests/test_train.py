@@ -218,7 +218,7 @@ def test_sft_collator_masks_the_prompt_and_trains_the_vision_tower(records, untr
     assert target == rows[0]["completion"] + "<|im_end|>\n"
     assert "<map>" in target  # spatial items: the true map is in the reasoning target
     before = vision_weights(model)
-    optim = torch.optim.SGD(model.parameters(), lr=0.5)
+    optim = torch.optim.Adam(model.parameters(), lr=1e-2)
     losses = []
     for _ in range(3):
         loss = model(**batch).loss

@@ -11,12 +11,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     tiny = sub.add_parser("tiny", help="build the untrained tiny Qwen2.5-VL (real architecture, toy size)")
     tiny.add_argument("--out", required=True, help="output checkpoint folder")
     tiny.add_argument("--seed", type=int, default=0, help="seed for the weights and the tokenizer corpus")
+    tiny.add_argument("--size", action="append", default=[], type=size_item, metavar="NAME=INT",
+                      help="override a size, e.g. --size text_layers=4 (names: spacer_core.tiny_model.DEFAULT_SIZES)")
     tiny.set_defaults(func=run_tiny)
+
+
+def size_item(text: str) -> tuple[str, int]:
+    from spacer_core.tiny_model import DEFAULT_SIZES
+
+    name, _, value = text.partition("=")
+    if name not in DEFAULT_SIZES or not value.isdigit():
+        raise argparse.ArgumentTypeError(f"expected NAME=INT with NAME one of {', '.join(DEFAULT_SIZES)}, got {text!r}")
+    return name, int(value)
 
 
 def run_tiny(args: argparse.Namespace) -> int:
     from spacer_core.tiny_model import build_tiny_model
 
-    out = build_tiny_model(args.out, seed=args.seed)
+    out = build_tiny_model(args.out, seed=args.seed, **dict(args.size))
     print(f"tiny Qwen2.5-VL written to {out}")
     return 0
