@@ -114,11 +114,12 @@ def main() -> None:
                   "configs/tiny/rl.yaml", "--output_dir", str(RUNS / name), "--max_steps", str(opts.rl_steps),
                   *flags), {"log": RUNS / f"{name}.log"}), evaluation(name)]
 
-    start = time.time()
+    start, ran_before = time.time(), len(timings)
     # the longest chains first; the two baseline evaluations fill the gaps
     parallel(opts.jobs, [arm(name, ARMS[name]) for name in reversed(ARMS)]
              + [[evaluation("sft")], [evaluation("untrained")]])
-    if opts.jobs > 1 and "rl_and_eval_wall" not in timings:
+    # only when stages ran now: a rerun that skips everything would record ~0 s
+    if opts.jobs > 1 and "rl_and_eval_wall" not in timings and len(timings) > ran_before:
         timings["rl_and_eval_wall"] = time.time() - start  # the stages above overlap; this is their wall time
         TIMINGS.write_text(json.dumps(timings, indent=2))
     report(timings)
