@@ -3,6 +3,10 @@
 Stock TRL 1.16 cannot take a video by path; it gets the same decoded frames inline, generates
 with them, and computes its loss without them (video-blind). Ours carries the video into every
 log-prob pass; with temporal on it also runs G/2 shuffled-frame rollouts per group.
+Both see the same prompts in the same order and every completion runs the full length, so
+the ratio measures the trainers, not sampled completion lengths or prompt order (before this,
+runs differed by up to 30% from those alone). The median of 12 steps still moves about ±10%
+between runs on a shared 2-core machine.
 Last line: `sg_rlvr/grpo step time ratio: temporal_off=X temporal_on=Y` (goals <= 1.15 and <= 1.7).
 """
 
@@ -18,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
-from datasets import Dataset, IterableDataset  # noqa: E402
+from datasets import IterableDataset  # noqa: E402
 from transformers import TrainerCallback  # noqa: E402
 from trl import GRPOConfig, GRPOTrainer  # noqa: E402
 
@@ -30,7 +34,8 @@ from spacer_core.train.grpo import GroupRules, SGRLVRTrainer, length_reward, tem
 from spacer_core.video import load_clip  # noqa: E402
 
 VIDEO = dict(nframes=8, min_pixels=28 * 28 * 4, max_pixels=112 * 112)
-STEPS, WARMUP = 8, 2
+STEPS, WARMUP = 14, 2
+COMPLETION = 32
 
 
 class StepTimer(TrainerCallback):
@@ -45,10 +50,13 @@ class StepTimer(TrainerCallback):
 
 
 def config(out: str) -> GRPOConfig:
-    return GRPOConfig(output_dir=out, per_device_train_batch_size=8, num_generations=4, max_completion_length=32,
+    return GRPOConfig(output_dir=out, per_device_train_batch_size=8, num_generations=4, max_completion_length=COMPLETION,
                       max_steps=STEPS, report_to=[], learning_rate=1e-5, beta=0.04, save_strategy="no",
                       use_cpu=True, seed=0, gradient_checkpointing=False, logging_steps=1,
-                      accelerator_config={"dispatch_batches": False})
+                      accelerator_config={"dispatch_batches": False},
+                      # every completion runs the full length: sampled lengths would differ between
+                      # the trainers and swamp the difference being measured
+                      generation_kwargs={"min_new_tokens": COMPLETION})
 
 
 def median_step(trainer) -> float:
@@ -85,7 +93,8 @@ def main() -> None:
             model.train()
             ours = SGRLVRTrainer(model=model, processing_class=processor,
                                  reward_funcs=[*funcs, temporal_reward, length_reward], args=config(tmp),
-                                 train_dataset=Dataset.from_list(rows * 4), rules=GroupRules(temporal=temporal),
+                                 train_dataset=IterableDataset.from_generator(lambda: iter(rows * 4)),
+                                 rules=GroupRules(temporal=temporal),
                                  video_kwargs=VIDEO)
             results[name] = median_step(ours)
     print(f"median step: stock GRPOTrainer {t_stock:.3f} s, SG-RLVR temporal off {results['temporal_off']:.3f} s, "
