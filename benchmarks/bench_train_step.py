@@ -5,8 +5,8 @@ with them, and computes its loss without them (video-blind). Ours carries the vi
 log-prob pass; with temporal on it also runs G/2 shuffled-frame rollouts per group.
 Both see the same prompts in the same order and every completion runs the full length, so
 the ratio measures the trainers, not sampled completion lengths or prompt order (before this,
-runs differed by up to 30% from those alone). The median of 12 steps still moves about ±10%
-between runs on a shared 2-core machine.
+runs differed by up to 30% from those alone). Both train in float32 (bf16=False), as the CPU
+configs do. The median of 12 steps still moves about ±10% between runs on the 2-core machine.
 Last line: `sg_rlvr/grpo step time ratio: temporal_off=X temporal_on=Y` (goals <= 1.15 and <= 1.7).
 """
 
@@ -52,7 +52,7 @@ class StepTimer(TrainerCallback):
 def config(out: str) -> GRPOConfig:
     return GRPOConfig(output_dir=out, per_device_train_batch_size=8, num_generations=4, max_completion_length=COMPLETION,
                       max_steps=STEPS, report_to=[], learning_rate=1e-5, beta=0.04, save_strategy="no",
-                      use_cpu=True, seed=0, gradient_checkpointing=False, logging_steps=1,
+                      use_cpu=True, bf16=False, seed=0, gradient_checkpointing=False, logging_steps=1,
                       accelerator_config={"dispatch_batches": False},
                       # every completion runs the full length: sampled lengths would differ between
                       # the trainers and swamp the difference being measured

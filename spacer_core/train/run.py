@@ -41,6 +41,9 @@ def train(spacer: SpacerArgs, config, resume: bool = False) -> Path:
     from spacer_core.models import load_model
 
     checkpoint = resume_checkpoint(config.output_dir, resume)
+    if config.use_cpu and config.bf16:
+        logger.warning("bf16 autocast on CPU (TRL's default): slower than float32 on CPUs without bf16 units, "
+                       "~2.5x for the tiny model here; pass --bf16 false to train in float32")
     if config.process_index == 0:  # TrainingArguments sets up the (distributed) state here
         _record_args(spacer, Path(config.output_dir))
     model, processor = load_model(spacer.model, device="cpu" if config.use_cpu else "auto",
