@@ -8,8 +8,10 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from spacer_core.parsing import MAP, extract_map
@@ -59,18 +61,22 @@ MAX_MAP_CHARS = 8_000
 _NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
 # One token per match; every alternative is a bounded or plain character run, so the scan
 # cannot backtrack more than a few characters.
-_TOKEN = re.compile(
-    rf"[\[(]\s*({_NUM})\s*,\s*({_NUM})\s*[\])]"  # 1, 2: a whole "(x, y)" / "[x, y]" point
-    r'|"([^"\n]{0,200})"'  # 3: double-quoted key
-    r"|'([^'\n]{0,200})'"  # 4: single-quoted key
+_TOKEN_ALTERNATIVES = (
+    rf"[\[(]\s*({_NUM})\s*,\s*({_NUM})\s*[\])]"  # 1, 2: a whole "(x, y)" / "[x, y]" point (before 6)
+    r"|([^\W\d][\w\-]*)"  # 3: bare word (unquoted keys, possibly several words)
+    r"|([:=])"  # 4: key separator
     rf"|({_NUM})"  # 5: lone number
-    r"|([^\W\d][\w\-]*)"  # 6: bare word (unquoted keys, possibly several words)
-    r"|([:=])"  # 7: key separator
-    r"|([\[\]()])"  # 8: group bracket
+    r"|([\[\]()])"  # 6: group bracket
+    r'|"([^"\n]{0,200})"'  # 7: double-quoted key
+    r"|'([^'\n]{0,200})'"  # 8: single-quoted key
 )
+# The scan: each match first skips the characters no token starts with, which is cheaper than
+# trying every alternative at each of them. The skip stops at a character that starts a token or
+# at a lone sign, dot or quote (matched as 9 and ignored), or at the end, so it never backs up and
+# the tokens are those the alternatives alone find.
+_TOKEN = re.compile(r"""[^\w\[\]()"':=+\-.]*(?:""" + _TOKEN_ALTERNATIVES + r"""|([-+.'"])|\Z)""")
 _NON_ALNUM = re.compile(r"[\W_]+")
 _ARTICLES = ("the ", "a ", "an ")
-_norm_cache: dict[str, str] = {}
 
 
 def _singular(word: str) -> str:
@@ -83,22 +89,17 @@ def _singular(word: str) -> str:
     return word
 
 
+@lru_cache(maxsize=4096)
 def normalize_category(name: str) -> str:
     """Comparison form of a category name: lower case, punctuation and ``_``/``-`` to single
     spaces, a leading article dropped, the last word made singular ("Coffee_Tables" → "coffee table")."""
-    key = _norm_cache.get(name)
-    if key is None:
-        key = _NON_ALNUM.sub(" ", name.lower()).strip()
-        for article in _ARTICLES:
-            if key.startswith(article):
-                key = key[len(article) :]
-                break
-        head, _, last = key.rpartition(" ")
-        key = f"{head} {_singular(last)}" if head else _singular(last)
-        if len(_norm_cache) > 50_000:  # keys come from model text: keep the cache bounded
-            _norm_cache.clear()
-        _norm_cache[name] = key
-    return key
+    key = _NON_ALNUM.sub(" ", name.lower()).strip()
+    for article in _ARTICLES:
+        if key.startswith(article):
+            key = key[len(article) :]
+            break
+    head, _, last = key.rpartition(" ")
+    return f"{head} {_singular(last)}" if head else _singular(last)
 
 
 def _pairs(nums: list[float], out: list[tuple[float, float]]) -> None:
@@ -110,13 +111,6 @@ def _pairs(nums: list[float], out: list[tuple[float, float]]) -> None:
 def _points_from_value(value: Any) -> list[tuple[float, float]]:
     """Points in a decoded JSON value: every innermost list contributes its numbers in pairs, so
     ``[x, y]``, ``[[x, y], …]``, ``[[[x, y]]]`` and ``[x, y, z]`` (z dropped) all work."""
-    if type(value) is list:  # fast path for the usual [[x, y], ...] of numbers
-        try:
-            pts = [(x + 0.0, y + 0.0) for x, y in value]  # strings raise TypeError: slow path
-            if math.isfinite(sum(map(sum, pts))):
-                return pts
-        except (TypeError, ValueError, OverflowError):
-            pass
     out: list[tuple[float, float]] = []
     stack = [value]
     while stack:
@@ -140,76 +134,118 @@ def _number(value: Any) -> float | None:
     return num if math.isfinite(num) else None
 
 
-_wanted_cache: dict[tuple[str, ...], dict[str, str]] = {}
+# Bounds on the caches' memory: category lists remembered (a dataset has one per video, so the
+# oldest is dropped when full rather than all), keys remembered per list (a model writes a few
+# spellings of each category), and the longest key remembered (longer ones, which only hostile
+# text has, are matched but not kept).
+_MAX_MATCHERS = 10_000
+_KEYS_PER_MATCHER = 32
+_MAX_REMEMBERED_KEY = 64
 
 
-def _wanted(categories: Iterable[str] | None) -> dict[str, str] | None:
-    """Normalised name → requested spelling of the categories to keep (None: keep every key)."""
+class _KeyMatcher(dict):
+    """Raw map key → the requested category it names (None: drop the key). A model writes the
+    same few keys over and over, so each key is normalised once and later lookups are one dict
+    hit. Few objects per category list: a dataset has thousands of lists."""
+
+    __slots__ = ("categories", "names")
+
+    def __init__(self, categories: tuple[str, ...] | None) -> None:
+        super().__init__()
+        self.categories = categories  # None keeps every key
+        self.names = None if categories is None else tuple(map(normalize_category, categories))
+
+    def __missing__(self, key: str) -> str | None:
+        if self.categories is None:
+            cat = key.strip() or None
+        else:  # the first requested category with the key's normalised name
+            name = normalize_category(key)
+            cat = next((c for c, n in zip(self.categories, self.names, strict=True) if n == name), None)
+        if len(key) <= _MAX_REMEMBERED_KEY:
+            if len(self) >= _KEYS_PER_MATCHER:
+                self.clear()
+            # Interned, the stored key is one string shared by all lists that saw it, which
+            # keeps it in the CPU cache when a lookup compares it (each map brings new strings).
+            self[sys.intern(key)] = cat
+        return cat
+
+
+_ANY_KEY = _KeyMatcher(None)
+_matchers: dict[tuple[str, ...], _KeyMatcher] = {}
+
+
+def _key_matcher(categories: Iterable[str] | None) -> _KeyMatcher:
+    """The (cached) key matcher for a list of requested categories."""
     if categories is None:
-        return None
+        return _ANY_KEY
     cats = tuple(categories)
-    wanted = _wanted_cache.get(cats)
-    if wanted is None:
-        wanted = {}
-        for cat in cats:
-            wanted.setdefault(normalize_category(cat), cat)
-        if len(_wanted_cache) > 10_000:  # bounded, like _norm_cache
-            _wanted_cache.clear()
-        _wanted_cache[cats] = wanted
-    return wanted
+    matcher = _matchers.get(cats)
+    if matcher is None:
+        matcher = _KeyMatcher(cats)
+        if len(_matchers) >= _MAX_MATCHERS:
+            del _matchers[next(iter(_matchers))]  # the oldest
+        _matchers[cats] = matcher
+    return matcher
 
 
-def _category(key: str, wanted: dict[str, str] | None) -> str | None:
-    """The requested category a key names, or None to drop it."""
-    if wanted is None:
-        return key.strip() or None
-    norm = _norm_cache.get(key)
-    return wanted.get(normalize_category(key) if norm is None else norm)
+def _finite_float(text: str) -> float | None:
+    value = float(text)
+    return value if math.isfinite(value) else None
 
 
-def _body(text: str) -> str:
-    """The text to parse: the last complete <map> block, else what follows an unclosed <map>,
-    else the whole text; then capped at MAX_MAP_CHARS."""
-    inner = extract_map(text)
-    if inner is None:
-        start = text.rfind(MAP[0])
-        inner = text if start < 0 else text[start + len(MAP[0]) :]
-    return inner[:MAX_MAP_CHARS]
+# Non-finite numbers (1e999, NaN, Infinity) decode to null, which no point accepts.
+_JSON = json.JSONDecoder(parse_float=_finite_float, parse_constant=lambda _: None)
+_JSON_SPACE = " \t\n\r"  # the whitespace the JSON scanner skips
 
 
-# Python literal → JSON for the common repr()-style map: quotes and tuple brackets.
-_PY_TO_JSON = str.maketrans("'()", '"[]')
-_JSON = json.JSONDecoder()
+def _decode(obj: str) -> Any:
+    try:
+        return _JSON.raw_decode(obj)[0]
+    except (ValueError, RecursionError):
+        return None
 
 
-def _parse_json(body: str, wanted: dict[str, str] | None) -> CogMap | None:
+def _parse_json(body: str, keys: _KeyMatcher) -> CogMap | None:
     """The map when the body holds a JSON object (or a simple Python dict literal), else None."""
     start, end = body.find("{"), body.rfind("}")
     if start < 0 or end < start:
         return None
     obj = body[start : end + 1]
-    try:
-        data = _JSON.raw_decode(obj)[0]  # json.loads minus two Python-level wrappers
-    except (ValueError, RecursionError):
-        try:
-            data = _JSON.raw_decode(obj.translate(_PY_TO_JSON))[0]
-        except (ValueError, RecursionError):
-            return None
-    if not isinstance(data, dict):
+    # After "{" (and whitespace) a JSON object has '"' or "}", and of the Python-literal
+    # translation ("'" to '"', "()" to "[]") only "'" can put one there. Decodes that cannot
+    # succeed are skipped: a failed decode builds a costly error message.
+    first = obj[1]
+    if first in _JSON_SPACE:
+        first = obj[1:].lstrip(_JSON_SPACE)[0]  # obj ends with "}", so this is not empty
+    data = _decode(obj) if first in '"}' else None
+    if data is None and first in "\"}'":
+        data = _decode(obj.replace("'", '"').replace("(", "[").replace(")", "]"))
+    if data is None:
         return None
     out: CogMap = {}
     for key, value in data.items():
-        cat = _category(key, wanted)
+        cat = keys[key]
         if cat is None:
             continue
+        try:
+            # The usual [[x, y], …]: the same points as the general walk, since this only
+            # succeeds when every item is two numbers (strings, lists, dicts and null make
+            # "+ 0.0" or the unpacking raise) and the decoder turned non-finite numbers into null.
+            if len(value) == 1:  # the most common case, without a comprehension
+                ((x, y),) = value
+                points = [(x + 0.0, y + 0.0)]
+            else:
+                points = [(x + 0.0, y + 0.0) for x, y in value]
+        except (TypeError, ValueError, OverflowError):  # OverflowError: an int past 1e308
+            points = _points_from_value(value)
         if cat in out:
-            out[cat].extend(_points_from_value(value))
+            out[cat].extend(points)
         else:
-            out[cat] = _points_from_value(value)
+            out[cat] = points
     return out
 
 
-def _parse_tokens(body: str, wanted: dict[str, str] | None) -> CogMap:
+def _parse_tokens(body: str, keys: _KeyMatcher) -> CogMap:
     """Lenient scan: a key is a quoted string or a run of bare words followed by ``:`` or ``=``;
     the numbers after it, up to the next key, become points — each bracket group's numbers in
     pairs, loose numbers in pairs."""
@@ -218,38 +254,44 @@ def _parse_tokens(body: str, wanted: dict[str, str] | None) -> CogMap:
     nums: list[float] = []  # numbers since the last bracket
     words: list[str] = []  # bare words just before the current token
     quoted: str | None = None  # the previous token when it was a quoted string
+    isfinite = math.isfinite
     for m in _TOKEN.finditer(body):
         kind = m.lastindex
         if kind == 2:  # a point: same as bracket, two numbers, bracket
             if target is not None:
-                _pairs(nums, target)
-                x, y = float(m.group(1)), float(m.group(2))
-                if math.isfinite(x) and math.isfinite(y):
+                if nums:
+                    _pairs(nums, target)
+                x, y = float(m[1]), float(m[2])
+                if isfinite(x) and isfinite(y):
                     target.append((x, y))
-            nums, words, quoted = [], [], None
-        elif kind == 5:
-            value = float(m.group(5))
-            if math.isfinite(value):
-                nums.append(value)
-            words, quoted = [], None
-        elif kind == 6:
-            words.append(m.group(6))
+            if nums:
+                nums = []
+            if words:
+                words = []
             quoted = None
-        elif kind == 8:
-            if target is not None:
-                _pairs(nums, target)
-            nums, words, quoted = [], [], None
-        elif kind == 7:
+        elif kind == 3:
+            words.append(m[3])
+            quoted = None
+        elif kind == 4:
             key = quoted if quoted is not None else " ".join(words) if words else None
             if key is not None:
                 if target is not None:
                     _pairs(nums, target)
-                cat = _category(key, wanted)
+                cat = keys[key]
                 target = None if cat is None else out.setdefault(cat, [])
                 nums = []
             words, quoted = [], None
-        else:  # 3 or 4: quoted string
-            quoted = m.group(kind)
+        elif kind == 5:
+            value = float(m[5])
+            if isfinite(value):
+                nums.append(value)
+            words, quoted = [], None
+        elif kind == 6:
+            if target is not None:
+                _pairs(nums, target)
+            nums, words, quoted = [], [], None
+        elif kind == 7 or kind == 8:  # quoted string
+            quoted = m[kind]
             words = []
     if target is not None:
         _pairs(nums, target)
@@ -273,10 +315,14 @@ def parse_map(text: str, categories: Iterable[str] | None = None) -> CogMap:
     if not isinstance(text, str):
         return {}
     try:
-        body = _body(text)
-        wanted = _wanted(categories)
-        parsed = _parse_json(body, wanted)
-        return parsed if parsed is not None else _parse_tokens(body, wanted)
+        body = extract_map(text)  # the last complete <map> block,
+        if body is None:  # else what follows an unclosed <map>, else the whole text
+            start = text.rfind(MAP[0])
+            body = text if start < 0 else text[start + len(MAP[0]) :]
+        body = body[:MAX_MAP_CHARS]
+        keys = _key_matcher(categories)
+        parsed = _parse_json(body, keys)
+        return parsed if parsed is not None else _parse_tokens(body, keys)
     except Exception:  # the contract: a malformed map must never crash a reward or the UI
         return {}
 
@@ -305,46 +351,104 @@ class MapScore(NamedTuple):
     categories: tuple[CategoryScore, ...]
 
 
-def _greedy(pred: Sequence, true: Sequence, diag: float) -> list[tuple[int, int, float, float]]:
-    hypot = math.hypot
+_hypot = math.hypot
+
+# Matchers: (pred points, true points, grid diagonal, pairs) → the summed pair scores, each
+# max(0, 1 − d / diag) (written out inline below: this is the hot path of the reward); when
+# ``pairs`` is a list, each matched (pred index, true index, distance, pair score) is appended.
+# Score-only callers pass None and skip building the pair tuples.
+
+
+def _two_by_two(d00: float, d01: float, d10: float, d11: float) -> tuple[float, float]:
+    """The two distances greedy takes from a 2×2 of distances without NaN, in the order it takes
+    them: the first smallest in (pred, true) index order, then the pair left. The tests are the
+    sort's order, ties included."""
+    if (d00 <= d01 and d00 <= d10) or (d11 < d01 and d11 < d10):  # (0, 0) or (1, 1) comes first
+        return (d00, d11) if d00 <= d11 else (d11, d00)
+    return (d01, d10) if d01 <= d10 else (d10, d01)
+
+
+_OTHER_TWO = ((1, 2), (0, 2), (0, 1))  # of rows (columns) 0, 1, 2, the two that are not i
+
+
+def _greedy(pred: Sequence, true: Sequence, diag: float, pairs: list | None) -> float:
+    """SpaceR's greedy matching (cogmap-score.md): all pairs by ascending distance, ties by pred
+    then true index, each taken while both its points are free.
+
+    Small cases take shortcuts that find the same pairs in the same order, hence the same sum:
+    one pair (min and index keep the first smallest), and for a score only, a 2×2, a 2 × m or
+    n × 2 (the first pair, then the closest left in the other row or column), and a 3×3 (the
+    first pair, then the 2×2 left). NaN distances, which the sort orders its own way, and the
+    rest go through the sort."""
     n, m = len(pred), len(true)
-    if n == 1 and m == 1:  # the most common case
-        d = hypot(pred[0][0] - true[0][0], pred[0][1] - true[0][1])
-        return [(0, 0, d, max(0.0, 1.0 - d / diag))]
-    if n == 1 or m == 1:  # one pair: the closest, ties to the lowest index (min/index keep the first)
-        if n == 1:
-            px, py = pred[0]
-            dist = [hypot(px - tx, py - ty) for tx, ty in true]
-            d = min(dist)
-            i, j = 0, dist.index(d)
-        else:
-            tx, ty = true[0]
-            dist = [hypot(px - tx, py - ty) for px, py in pred]
-            d = min(dist)
-            i, j = dist.index(d), 0
-        return [(i, j, d, max(0.0, 1.0 - d / diag))]
-    # (distance, pred index, true index) tuples sort by distance, ties by pred then true index
-    cand = sorted(
-        [
-            (hypot(px - tx, py - ty), i, j)
-            for i, (px, py) in enumerate(pred)
-            for j, (tx, ty) in enumerate(true)
-        ]
-    )
+    if n == 1 or m == 1:
+        if n == 1 and m == 1:  # the most common case
+            d = _hypot(pred[0][0] - true[0][0], pred[0][1] - true[0][1])
+            k = 0
+        else:  # (hypot(b - a) is hypot(a - b): it takes absolute values)
+            (x, y), others = (pred[0], true) if n == 1 else (true[0], pred)
+            if len(others) == 2:  # min() and index() of two, without the list
+                (ax, ay), (bx, by) = others
+                d0, d1 = _hypot(x - ax, y - ay), _hypot(x - bx, y - by)
+                d, k = (d1, 1) if d1 < d0 else (d0, 0)
+            else:
+                dist = [_hypot(x - ox, y - oy) for ox, oy in others]
+                d = min(dist)
+                k = 0 if pairs is None else dist.index(d)
+        g = 1.0 - d / diag
+        g = g if g > 0.0 else 0.0
+        if pairs is not None:
+            pairs.append((0, k, d, g) if n == 1 else (k, 0, d, g))
+        return g
+    if n == 2 and m == 2 and pairs is None:
+        (ax, ay), (bx, by) = pred
+        (cx, cy), (ex, ey) = true
+        d00, d01 = _hypot(ax - cx, ay - cy), _hypot(ax - ex, ay - ey)
+        d10, d11 = _hypot(bx - cx, by - cy), _hypot(bx - ex, by - ey)
+        if d00 + d01 + d10 + d11 == d00 + d01 + d10 + d11:  # no NaN (distances are >= 0)
+            d1, d2 = _two_by_two(d00, d01, d10, d11)
+            g1, g2 = 1.0 - d1 / diag, 1.0 - d2 / diag
+            return (g1 if g1 > 0.0 else 0.0) + (g2 if g2 > 0.0 else 0.0)
+    dist = [_hypot(px - tx, py - ty) for px, py in pred for tx, ty in true]  # pair (i, j) at i·m + j
+    total = sum(dist)
+    if total != total:  # NaN: the order sorting (distance, i·m + j) gives, as for (distance, i, j)
+        order = [k for _, k in sorted(zip(dist, range(n * m), strict=True))]
+    elif pairs is None and (n == 2 or m == 2 or n == m == 3):
+        d1 = min(dist)  # the first pair: row-major order is the (i, j) order
+        i, j = divmod(dist.index(d1), m)
+        if n == 3 and m == 3:
+            (r0, r1), (c0, c1) = _OTHER_TWO[i], _OTHER_TWO[j]
+            d2, d3 = _two_by_two(dist[3 * r0 + c0], dist[3 * r0 + c1], dist[3 * r1 + c0], dist[3 * r1 + c1])
+            g1, g2, g3 = 1.0 - d1 / diag, 1.0 - d2 / diag, 1.0 - d3 / diag
+            return sum([g1 if g1 > 0.0 else 0.0, g2 if g2 > 0.0 else 0.0, g3 if g3 > 0.0 else 0.0])
+        # Two pairs: the second is the closest left in the other pred's row or the other true
+        # point's column (when only infs are left, any of them scores 0).
+        rest = dist[(1 - i) * m : (2 - i) * m] if n == 2 else dist[1 - j :: 2]
+        rest[j if n == 2 else i] = math.inf
+        g1, g2 = 1.0 - d1 / diag, 1.0 - min(rest) / diag
+        return (g1 if g1 > 0.0 else 0.0) + (g2 if g2 > 0.0 else 0.0)
+    else:  # no NaN: a stable sort by distance keeps ties in (i, j) order
+        order = sorted(range(n * m), key=dist.__getitem__)
     want = min(n, m)
     free_p = [True] * n
     free_t = [True] * m
-    pairs = []
-    for d, i, j in cand:
+    gains = []
+    for k in order:
+        i, j = divmod(k, m)
         if free_p[i] and free_t[j]:
             free_p[i] = free_t[j] = False
-            pairs.append((i, j, d, max(0.0, 1.0 - d / diag)))
-            if len(pairs) == want:
+            d = dist[k]
+            g = 1.0 - d / diag
+            g = g if g > 0.0 else 0.0
+            gains.append(g)
+            if pairs is not None:
+                pairs.append((i, j, d, g))
+            if len(gains) == want:
                 break
-    return pairs
+    return sum(gains)
 
 
-def _hungarian(pred: list, true: list, diag: float) -> list[tuple[int, int, float, float]]:
+def _hungarian(pred: Sequence, true: Sequence, diag: float, pairs: list | None) -> float:
     import numpy as np
     from scipy.optimize import linear_sum_assignment
 
@@ -354,40 +458,54 @@ def _hungarian(pred: list, true: list, diag: float) -> list[tuple[int, int, floa
     )
     gain = np.maximum(0.0, 1.0 - d / diag)
     rows, cols = linear_sum_assignment(gain, maximize=True)  # maximises the summed pair scores
-    return [(int(i), int(j), float(d[i, j]), float(gain[i, j])) for i, j in zip(rows, cols, strict=True)]
+    matched = [(int(i), int(j), float(d[i, j]), float(gain[i, j])) for i, j in zip(rows, cols, strict=True)]
+    if pairs is not None:
+        pairs.extend(matched)
+    return sum([pair[3] for pair in matched])
 
 
 _MATCHERS = {"greedy": _greedy, "hungarian": _hungarian}
+_SQRT2 = math.sqrt(2.0)
 
 
-def _compare(pred: Mapping[str, Any], gt: Mapping[str, Any], grid: int, matching: str) -> tuple[float, list]:
-    """The score and one (category, n_pred, n_true, accuracy, pairs) row per category."""
+def _compare(
+    pred: Mapping[str, Any], gt: Mapping[str, Any], grid: int, matching: str, rows: list | None = None
+) -> float:
+    """The score; with a ``rows`` list, also appends one (category, n_pred, n_true, accuracy,
+    pairs) row per category (true-map categories first, then prediction-only ones)."""
     try:
         match = _MATCHERS[matching]
     except KeyError:
         raise ValueError(f"matching must be one of {sorted(_MATCHERS)}, got {matching!r}") from None
-    diag = grid * math.sqrt(2.0)
-    rows = []
+    diag = grid * _SQRT2
     weighted = 0.0
     total_true = 0
     for cat, t in gt.items():
         p = pred.get(cat)
         n_p, n_t = (0 if p is None else len(p)), len(t)
         total_true += n_t
+        if rows is None:  # score only
+            if n_p == 1 and n_t == 1 and match is _greedy:  # the most common case, inline:
+                d = _hypot(p[0][0] - t[0][0], p[0][1] - t[0][1])  # _greedy's one pair
+                g = 1.0 - d / diag
+                weighted += g if g > 0.0 else 0.0
+            elif n_p and n_t:
+                weighted += match(p, t, diag, None) / (n_p if n_p > n_t else n_t) * n_t
+            continue
+        pairs: list = []
         if n_p and n_t:
-            pairs = match(p, t, diag)
-            acc = sum([pair[3] for pair in pairs]) / (n_p if n_p > n_t else n_t)
+            acc = match(p, t, diag, pairs) / (n_p if n_p > n_t else n_t)
             weighted += acc * n_t
         else:
-            pairs = []
             acc = 0.0 if n_p or n_t else 1.0
         rows.append((cat, n_p, n_t, acc, pairs))
-    for cat, p in pred.items():  # categories only in the prediction: weight 0
-        if cat not in gt:
-            rows.append((cat, len(p), 0, 0.0 if len(p) else 1.0, []))
+    if rows is not None:
+        for cat, p in pred.items():  # categories only in the prediction: weight 0
+            if cat not in gt:
+                rows.append((cat, len(p), 0, 0.0 if len(p) else 1.0, []))
     if total_true:
-        return weighted / total_true, rows
-    return (0.0 if any(map(len, pred.values())) else 1.0), rows
+        return weighted / total_true
+    return 0.0 if any(map(len, pred.values())) else 1.0
 
 
 def score_map_details(
@@ -401,7 +519,8 @@ def score_map_details(
     divided by max(n_pred, n_true). The score is the n_true-weighted mean; a true map with no
     points scores 1 if the prediction has no points either, else 0.
     """
-    score, rows = _compare(pred, gt, grid, matching)
+    rows: list = []
+    score = _compare(pred, gt, grid, matching, rows)
     total_true = sum(row[2] for row in rows)
     return MapScore(
         score,
@@ -416,7 +535,7 @@ def score_map(
     pred: Mapping[str, Any], gt: Mapping[str, Any], grid: int = GRID, matching: str = "greedy"
 ) -> float:
     """SpaceR's cognitive-map score in [0, 1]; see :func:`score_map_details`."""
-    return _compare(pred, gt, grid, matching)[0]
+    return _compare(pred, gt, grid, matching)
 
 
 def load_map(value: Any, field: str = "cognitive_map") -> CogMap | None:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import io
 import json
 import math
+import random
+import re
 import time
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from spacer_core import cogmap
 from spacer_core.cogmap import (
     category_color,
     load_map,
@@ -183,6 +186,62 @@ def test_normalize_category():
     assert normalize_category("glass") == "glass"
 
 
+# The parser's shortcuts must read exactly what the general code reads.
+
+json_scalars = st.one_of(
+    st.integers(-3, 12),
+    st.integers(10**300, 10**400),  # past the float range
+    st.floats(),  # NaN and ±inf included
+    st.booleans(),
+    st.none(),
+    st.sampled_from(["3", "x", "ab", ""]),
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(["a", "bc"]), inner, max_size=2)
+    ),
+    max_leaves=12,
+)
+
+
+@given(st.one_of(json_values, st.lists(st.lists(json_scalars, min_size=2, max_size=2), max_size=3)))
+@settings(max_examples=400, deadline=None)
+def test_json_points_shortcut_matches_the_general_walk(value):
+    # parse_map reads the usual [[x, y], ...] (and a lone point) without walking the value
+    expected = cogmap._points_from_value(json.loads(json.dumps(value)))
+    assert parse_map(json.dumps({"chair": value}), ["chair"]) == {"chair": expected}
+
+
+@given(
+    st.text(
+        alphabet=st.sampled_from(list("[](){}:;,='\"-+.eE 0123456789\n\tchairtbleCT_\x00é٣²")), max_size=200
+    )
+)
+@settings(max_examples=400, deadline=None)
+def test_token_scan_skip_finds_the_tokens_of_the_alternatives(text):
+    # the scan skips what starts no token in one go; it must find what trying each alternative
+    # at every position finds
+    plain = re.compile(cogmap._TOKEN_ALTERNATIVES)
+    expected = [(m.lastindex, m.groups(), m.end()) for m in plain.finditer(text)]
+    scanned = [(m.lastindex, m.groups()[:8], m.end()) for m in cogmap._TOKEN.finditer(text)]
+    assert [t for t in scanned if t[0] is not None and t[0] <= 8] == expected
+
+
+def test_key_caches_stay_bounded(monkeypatch):
+    long_cat = "a " + "very " * 20 + "long table"  # too long to be remembered, still matched
+    cats = ["chair", long_cat]
+    for k in range(3 * cogmap._KEYS_PER_MATCHER):  # a model inventing new keys
+        text = f'{{"Chairs": [[1, 2]], "junk {k}": [[0, 0]], "{long_cat.upper()}": [[3, 4]]}}'
+        assert parse_map(text, cats) == {"chair": [(1.0, 2.0)], long_cat: [(3.0, 4.0)]}
+    keys = cogmap._key_matcher(cats)
+    assert len(keys) <= cogmap._KEYS_PER_MATCHER and long_cat.upper() not in keys
+    monkeypatch.setattr(cogmap, "_MAX_MATCHERS", 5)
+    for k in range(20):  # many category lists: the oldest are dropped
+        assert parse_map('{"chair": [[1, 2]]}', ["chair", f"lamp {k}"]) == {"chair": [(1.0, 2.0)]}
+    assert len(cogmap._matchers) <= 5 and ("chair", "lamp 19") in cogmap._matchers
+
+
 # --- score_map --------------------------------------------------------------------------------
 
 GT = {"table": [[0, 3], [5, 7]], "chair": [[9, 3]], "window": [[6, 5]]}
@@ -244,6 +303,31 @@ def test_score_ties_break_by_pred_then_true_index():
     assert details.categories[0].pairs == ((0, 0, 1.0, 1 - 1 / D),)
 
 
+@pytest.mark.parametrize(
+    "pred, gt, expected",
+    [
+        # pred 0 is 1 from both true points: the tie goes to true 0, leaving pred 1 with true 1
+        ([(0, 0), (3, 0)], [[1, 0], [0, 1]], (2 - 1 / D - math.sqrt(10) / D) / 2),
+        # true 1 is sqrt(2) from both predictions: the tie goes to pred 0, leaving pred 1 with true 0
+        ([(0, 0), (2, 2)], [[5, 0], [1, 1]], (2 - math.sqrt(2) / D - math.sqrt(13) / D) / 2),
+        # 3×3: pred 1 takes true 1 at 0; then preds 0 and 2 are both 1 from true 0: pred 0 takes
+        # it, leaving pred 2 with true 2 at 6 (not pred 0 at 4)
+        ([(5, 1), (0, 0), (5, -1)], [[5, 0], [0, 0], [5, 5]], (3 - 1 / D - 6 / D) / 3),
+    ],
+)
+def test_greedy_ties_in_small_maps(pred, gt, expected):
+    assert score_map({"chair": pred}, {"chair": gt}) == pytest.approx(expected)
+    assert score_map_details({"chair": pred}, {"chair": gt}).score == pytest.approx(expected)
+
+
+def test_greedy_nan_distances_keep_the_sort_order():
+    # distances [[inf, nan], [0, inf]]: NaN compares false both ways, so the sort leaves (0, 0)
+    # first; both pairs taken are at inf and score 0 (a 2×2 rule that assumed no NaN gives 0.5)
+    pred, gt = {"chair": [(0, math.inf), (0, 0)]}, {"chair": [[0, 0], [0, math.inf]]}
+    assert score_map(pred, gt) == 0.0
+    assert [p[:2] for p in score_map_details(pred, gt).categories[0].pairs] == [(0, 0), (1, 1)]
+
+
 def test_greedy_is_suboptimal_where_hungarian_is_not():
     pred = {"chair": [(0, 0), (2, 0)]}
     gt = {"chair": [[1.1, 0], [3.5, 0]]}
@@ -302,6 +386,73 @@ def test_parse_json_round_trip(m):
     assert parse_map(json.dumps(m), list(m)) == {
         k: [(float(x), float(y)) for x, y in v] for k, v in m.items()
     }
+
+
+def _spec_score(pred, gt, grid=10):
+    """cogmap-score.md word for word: the oracle for score_map's shortcuts (one pair, 2×2, the
+    sort by distance alone). Returns the score and each true category's pairs."""
+    diag = grid * math.sqrt(2)
+    weighted, total, pairs_by_cat = 0.0, 0, {}
+    for cat, t in gt.items():
+        p = pred.get(cat, [])
+        total += len(t)
+        cand = sorted(
+            (math.hypot(px - tx, py - ty), i, j)
+            for i, (px, py) in enumerate(p)
+            for j, (tx, ty) in enumerate(t)
+        )
+        pairs, used_p, used_t = [], set(), set()
+        for d, i, j in cand:
+            if i not in used_p and j not in used_t and len(pairs) < min(len(p), len(t)):
+                used_p.add(i)
+                used_t.add(j)
+                pairs.append((i, j, d, max(0.0, 1.0 - d / diag)))
+        pairs_by_cat[cat] = tuple(pairs)
+        if p and t:
+            weighted += sum(pair[3] for pair in pairs) / max(len(p), len(t)) * len(t)
+    if total:
+        return weighted / total, pairs_by_cat
+    return (0.0 if any(pred.values()) else 1.0), pairs_by_cat
+
+
+coords = st.one_of(st.integers(0, 3), st.floats(-1, 11), st.sampled_from([0.5, 40.0, 1e9]))  # ties, far pairs
+tie_points = st.lists(st.tuples(coords, coords), max_size=4)
+tie_maps = st.dictionaries(st.sampled_from(["chair", "table", "sofa"]), tie_points, max_size=3)
+
+
+@given(tie_maps, tie_maps, st.sampled_from([10, 3]))
+@settings(max_examples=300, deadline=None)
+def test_greedy_shortcuts_match_the_spec(pred, gt, grid):
+    expected, pairs = _spec_score(pred, gt, grid)
+    assert score_map(pred, gt, grid) == expected  # exactly: same pairs, summed in the same order
+    details = score_map_details(pred, gt, grid)
+    assert details.score == expected
+    assert [c.pairs for c in details.categories[: len(gt)]] == [pairs[cat] for cat in gt]
+
+
+several = st.lists(st.tuples(coords, coords), min_size=2, max_size=4)
+
+
+@given(several, several)
+@settings(max_examples=300, deadline=None)
+def test_greedy_shortcuts_match_the_spec_on_several_instances(pred, true):
+    # the 2×2, 2 × m, n × 2 and 3×3 shortcuts, without the other categories' dilution
+    assert score_map({"chair": pred}, {"chair": true}) == _spec_score({"chair": pred}, {"chair": true})[0]
+
+
+def test_greedy_shortcuts_on_many_random_maps():
+    # Ties (small integers) decide which pairs are taken; a sum of three rounds differently in
+    # another order now and then (random floats): many random maps catch both. NaN distances
+    # (inf - inf) must be ordered as the spec's sort orders them.
+    rng = random.Random(0)
+
+    def coord():
+        r = rng.random()
+        return rng.randint(0, 3) if r < 0.6 else rng.uniform(0, 10) if r < 0.98 else math.inf
+
+    for _ in range(4000):
+        pred, true = ({"chair": [(coord(), coord()) for _ in range(rng.randint(2, 4))]} for _ in range(2))
+        assert score_map(pred, true) == _spec_score(pred, true)[0]
 
 
 # --- load_map ---------------------------------------------------------------------------------
