@@ -4,7 +4,7 @@ Every stage is a `spacer` command (printed as it runs), so the recipe can be fol
 
   1. spacer data synth      train split + a held-out test split (separate scenes)
   2. spacer model tiny      the untrained tiny Qwen2.5-VL
-  3. spacer train (sft)     cold start on templated think/map/answer targets: 3 epochs at lr 2e-3
+  3. spacer train (sft)     cold start on templated think/map/answer targets: 4 epochs at lr 2e-3, float32
   4. spacer train (rl) ×3   from the same SFT start, same steps and seed:
                               grpo      format + accuracy
                               grpo_map  + map reward (the map gate)
@@ -84,7 +84,7 @@ def parallel(jobs: int, chains: list[list[tuple]]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scenes", type=int, default=60)
+    parser.add_argument("--scenes", type=int, default=120)
     parser.add_argument("--rl-steps", type=int, default=60)
     parser.add_argument("--eval-limit", type=int, default=None, help="evaluate on the first N test items")
     parser.add_argument("--jobs", type=int, default=2, help="RL arms and evaluations run this many at a time "
