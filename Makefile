@@ -34,7 +34,7 @@ bench: setup
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 tiny-model: setup
-	$(PY) recipes/spacer_tiny.py --ship grpo
+	$(PY) recipes/spacer_tiny.py --ship grpo_map
 
 clean:
 	rm -rf .venv .pytest_cache build *.egg-info

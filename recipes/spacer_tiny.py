@@ -5,15 +5,18 @@ Every stage is a `spacer` command (printed as it runs), so the recipe can be fol
   1. spacer data synth      train split + a held-out test split (separate scenes)
   2. spacer model tiny      the untrained tiny Qwen2.5-VL
   3. spacer train (sft)     cold start on templated think/map/answer targets: 4 epochs at lr 2e-3, float32
-  4. spacer train (rl) ×3   from the same SFT start, same steps and seed:
+  4. spacer train (rl) ×3   from the same SFT start, same steps, for each of --seeds seeds:
                               grpo      format + accuracy
                               grpo_map  + map reward (the map gate)
                               sg_rlvr   + map + temporal (T-GRPO) + length
-  5. spacer eval            every stage on the held-out split
+  5. spacer eval            every stage on the held-out split, and every trained stage again on the
+                            control split: the same questions, each scene's video replaced by another
+                            held-out scene's (a model that uses the video drops to chance/prior there)
   6. report                 runs/tiny/ablation.md (tables for docs/tiny-ablation.md) + docs/img/tiny_ablation.png
   7. ship                   --ship ARM copies that arm's model to assets/tiny-model
 
-Usage: python recipes/spacer_tiny.py [--rl-steps 60] [--jobs 2] [--ship grpo_map]   (or `make tiny-model`)
+Usage: python recipes/spacer_tiny.py [--rl-steps 60] [--seeds 3] [--jobs 2] [--ship grpo_map]
+(or `make tiny-model`). Seed 0 of each arm is in runs/tiny/ARM, seed k in runs/tiny/ARM_seedK.
 The RL arms and the evaluations run --jobs at a time (one thread each); each arm is evaluated as soon
 as it is trained.
 Stages whose output already exists are skipped, so an interrupted run continues.
@@ -39,6 +42,7 @@ from spacer_core.tiny_model import SHIPPED_SIZES  # noqa: E402
 
 RUNS = ROOT / "runs" / "tiny"
 DATA = RUNS / "data"
+SWAPPED = RUNS / "data_swapped"
 SPACER = [sys.executable, "-m", "spacer_core.cli"]
 ARMS = {
     "grpo": ["--map_reward", "false", "--temporal", "false", "--length_rule", "false"],
@@ -86,6 +90,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenes", type=int, default=120)
     parser.add_argument("--rl-steps", type=int, default=60)
+    parser.add_argument("--seeds", type=int, default=3, help="RL seeds per arm (the per-type table is seed 0's)")
     parser.add_argument("--eval-limit", type=int, default=None, help="evaluate on the first N test items")
     parser.add_argument("--jobs", type=int, default=2, help="RL arms and evaluations run this many at a time "
                         "(one thread each)")
@@ -103,28 +108,53 @@ def main() -> None:
           log=RUNS / "sft.log")
     limit = ["--limit", str(opts.eval_limit)] if opts.eval_limit else []
 
-    def evaluation(name: str) -> tuple:
+    swapped_split()
+
+    def evaluation(name: str, control: bool = False) -> tuple:
         model = RUNS / name if name == "untrained" else RUNS / name / "final"
-        return ((RUNS / "eval" / name / "summary.json", timings, f"eval_{name}", "eval", "--bench", "sim",
-                 "--data-root", str(DATA), "--model", str(model), "--out", str(RUNS / "eval" / name),
+        data, evals = (SWAPPED, "eval_swapped") if control else (DATA, "eval")
+        return ((RUNS / evals / name / "summary.json", timings, f"{evals}_{name}", "eval", "--bench", "sim",
+                 "--data-root", str(data), "--model", str(model), "--out", str(RUNS / evals / name),
                  "--batch-size", "8", "--max-new-tokens", "288", "--no-progress", *limit), {})
 
-    def arm(name: str, flags: list[str]) -> list[tuple]:
-        return [((RUNS / name / "final" / "config.json", timings, f"rl_{name}", "train", "--config",
-                  "configs/tiny/rl.yaml", "--output_dir", str(RUNS / name), "--max_steps", str(opts.rl_steps),
-                  *flags), {"log": RUNS / f"{name}.log"}), evaluation(name)]
+    def arm(name: str, seed: int) -> list[tuple]:
+        run_name = seeded(name, seed)
+        chain = [((RUNS / run_name / "final" / "config.json", timings, f"rl_{run_name}", "train", "--config",
+                   "configs/tiny/rl.yaml", "--output_dir", str(RUNS / run_name), "--max_steps", str(opts.rl_steps),
+                   "--seed", str(seed), *ARMS[name]), {"log": RUNS / f"{run_name}.log"}), evaluation(run_name)]
+        return chain + [evaluation(run_name, control=True)] if seed == 0 else chain
 
     start, ran_before = time.time(), len(timings)
-    # the longest chains first; the two baseline evaluations fill the gaps
-    parallel(opts.jobs, [arm(name, ARMS[name]) for name in reversed(ARMS)]
-             + [[evaluation("sft")], [evaluation("untrained")]])
-    # only when stages ran now: a rerun that skips everything would record ~0 s
-    if opts.jobs > 1 and "rl_and_eval_wall" not in timings and len(timings) > ran_before:
-        timings["rl_and_eval_wall"] = time.time() - start  # the stages above overlap; this is their wall time
+    # the longest chains first; the baseline evaluations fill the gaps
+    parallel(opts.jobs, [arm(name, 0) for name in reversed(ARMS)]
+             + [[evaluation("sft"), evaluation("sft", control=True)], [evaluation("untrained")]]
+             + [arm(name, seed) for seed in range(1, opts.seeds) for name in reversed(ARMS)])
+    # the stages above overlap: their wall time, summed over the invocations that ran any of them
+    # (a rerun that skips everything adds nothing)
+    if opts.jobs > 1 and len(timings) > ran_before:
+        timings["rl_and_eval_wall"] = timings.get("rl_and_eval_wall", 0.0) + time.time() - start
         TIMINGS.write_text(json.dumps(timings, indent=2))
-    report(timings)
+    report(timings, opts.seeds)
     if opts.ship:
         ship(RUNS / opts.ship / "final")
+
+
+def seeded(arm: str, seed: int) -> str:
+    return arm if seed == 0 else f"{arm}_seed{seed}"
+
+
+def swapped_split() -> None:
+    """The control split: the held-out questions, true maps and answers as they are, but each scene's
+    video file is another held-out scene's (scene i shows scene i + 1, the last shows the first)."""
+    videos = SWAPPED / "videos"
+    if videos.is_dir():
+        return
+    scenes = sorted({json.loads(line)["path"] for line in (DATA / "test.jsonl").read_text().splitlines()})
+    videos.mkdir(parents=True)
+    for name in ("test.jsonl", "cognitive_map.jsonl"):
+        shutil.copy2(DATA / name, SWAPPED / name)
+    for own, shown in zip(scenes, scenes[1:] + scenes[:1], strict=True):
+        (SWAPPED / own).symlink_to((DATA / shown).resolve())
 
 
 # --- report -------------------------------------------------------------------------------------
@@ -154,12 +184,14 @@ def chance_by_type() -> dict[str, float]:
     return {t: sum(v) / len(v) for t, v in scores.items()}
 
 
-def run_stats(name: str) -> dict:
+def run_stats(name: str, evals: str = "eval") -> dict | None:
     from spacer_core.eval.runner import read_rows
     from spacer_core.rewards import format_ok
 
-    summary = json.loads((RUNS / "eval" / name / "summary.json").read_text())
-    rows = read_rows(RUNS / "eval" / name / "results.jsonl")
+    if not (RUNS / evals / name / "summary.json").exists():
+        return None
+    summary = json.loads((RUNS / evals / name / "summary.json").read_text())
+    rows = read_rows(RUNS / evals / name / "results.jsonl")
     spatial = [r for r in rows if r.get("question_type")]
     return {
         "summary": summary,
@@ -169,7 +201,7 @@ def run_stats(name: str) -> dict:
     }
 
 
-def report(timings: dict) -> None:
+def report(timings: dict, seeds: int) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -177,6 +209,7 @@ def report(timings: dict) -> None:
 
     names = ["untrained", "sft", *ARMS]
     stats = {n: run_stats(n) for n in names}
+    control = {n: run_stats(n, "eval_swapped") for n in names}
     chance = chance_by_type()
     types = list(stats["sft"]["summary"]["per_type"])
     head = ["question type", "chance/prior", *[LABELS[n] for n in names]]
@@ -191,6 +224,11 @@ def report(timings: dict) -> None:
     lines.append("| completions with a map (%) | | " + " | ".join(f"{stats[n]['map_rate']:.0f}" for n in names) + " |")
     lines.append("| mean map score (completions with a map) | | " + " | ".join(
         "–" if stats[n]["map_score"] is None else f"{stats[n]['map_score']:.2f}" for n in names) + " |")
+    lines.append("| control, another scene's video: overall | | " + " | ".join(
+        "–" if control[n] is None else f"{control[n]['summary']['overall']:.1f}" for n in names) + " |")
+    lines.append("| control, another scene's video: mean map score | | " + " | ".join(
+        "–" if control[n] is None or control[n]["map_score"] is None else f"{control[n]['map_score']:.2f}"
+        for n in names) + " |")
 
     fig, ax = plt.subplots(figsize=(11, 4.5))
     width = 0.8 / (len(names) + 1)
@@ -213,13 +251,28 @@ def report(timings: dict) -> None:
     total = sum(v for k, v in timings.items() if not (overlapped and k.startswith(("rl_", "eval_")))
                 or k == "rl_and_eval_wall")
     timing_lines = [f"| {k} | {v / 60:.1f} min |" for k, v in timings.items()]
+    seed_lines = seed_table(seeds, overall_chance)
     out = RUNS / "ablation.md"  # its tables go into docs/tiny-ablation.md
     out.write_text("\n".join([
         "<!-- generated by recipes/spacer_tiny.py: tables and timings -->",
-        *lines, "", "![ablation](img/tiny_ablation.png)", "",
+        *lines, "", "![ablation](img/tiny_ablation.png)", "", *seed_lines,
         "| stage | wall time |", "|---|---|", *timing_lines, f"| **total** | **{total / 60:.1f} min** |", "",
     ]))
     print(out.read_text())
+
+
+def seed_table(seeds: int, chance: float) -> list[str]:
+    """Overall score of every RL arm for each seed (same SFT start), with mean and spread."""
+    head = ["arm", *[f"seed {k}" for k in range(seeds)], "mean ± sd", f"seeds above chance/prior ({chance:.1f})"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name in ARMS:
+        scores = [run_stats(seeded(name, k)) for k in range(seeds)]
+        overall = [s["summary"]["overall"] for s in scores if s is not None]
+        spread = f"{statistics.mean(overall):.1f} ± {statistics.stdev(overall):.1f}" if len(overall) > 1 else "–"
+        lines.append(f"| {LABELS[name]} | " + " | ".join("–" if s is None else f"{s['summary']['overall']:.1f}"
+                                                          for s in scores)
+                     + f" | {spread} | {sum(o > chance for o in overall)} of {len(overall)} |")
+    return [*lines, ""]
 
 
 def ship(model_dir: Path) -> None:
