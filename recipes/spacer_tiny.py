@@ -9,7 +9,7 @@ Every stage is a `spacer` command (printed as it runs), so the recipe can be fol
                               grpo      format + accuracy
                               grpo_map  + map reward (the map gate)
                               sg_rlvr   + map + temporal (T-GRPO) + length
-  5. spacer eval            every stage on the held-out split, and every trained stage again on the
+  5. spacer eval            every stage on the held-out split; SFT and the seed-0 arms again on the
                             control split: the same questions, each scene's video replaced by another
                             held-out scene's (a model that uses the video drops to chance/prior there)
   6. report                 runs/tiny/ablation.md (tables for docs/tiny-ablation.md) + docs/img/tiny_ablation.png
@@ -66,11 +66,15 @@ def run(*args: str, log: Path | None = None) -> float:
 TIMINGS = RUNS / "timings.json"
 
 
+STARTED: list[str] = []  # the stages this invocation started
+
+
 def stage(done: Path, timings: dict, name: str, *args: str, log: Path | None = None) -> None:
     """Run one stage unless its output exists; its wall time is saved at once (a rerun keeps it)."""
     if done.exists():
         print(f"[skip] {name}: {done.relative_to(ROOT)} exists", flush=True)
         return
+    STARTED.append(name)
     timings[name] = run(*args, log=log)
     TIMINGS.write_text(json.dumps(timings, indent=2))
 
@@ -97,6 +101,8 @@ def main() -> None:
     parser.add_argument("--ship", choices=list(ARMS), default=None,
                         help="copy this arm's model to assets/tiny-model (shipped: grpo_map, see docs/tiny-ablation.md)")
     opts = parser.parse_args()
+    if opts.seeds < 1:
+        parser.error("--seeds must be at least 1")
     RUNS.mkdir(parents=True, exist_ok=True)
     timings = json.loads(TIMINGS.read_text()) if TIMINGS.exists() else {}
 
@@ -108,7 +114,7 @@ def main() -> None:
           log=RUNS / "sft.log")
     limit = ["--limit", str(opts.eval_limit)] if opts.eval_limit else []
 
-    swapped_split()
+    swapped_split(DATA, SWAPPED)
 
     def evaluation(name: str, control: bool = False) -> tuple:
         model = RUNS / name if name == "untrained" else RUNS / name / "final"
@@ -124,16 +130,18 @@ def main() -> None:
                    "--seed", str(seed), *ARMS[name]), {"log": RUNS / f"{run_name}.log"}), evaluation(run_name)]
         return chain + [evaluation(run_name, control=True)] if seed == 0 else chain
 
-    start, ran_before = time.time(), len(timings)
-    # the longest chains first; the baseline evaluations fill the gaps
-    parallel(opts.jobs, [arm(name, 0) for name in reversed(ARMS)]
-             + [[evaluation("sft"), evaluation("sft", control=True)], [evaluation("untrained")]]
-             + [arm(name, seed) for seed in range(1, opts.seeds) for name in reversed(ARMS)])
-    # the stages above overlap: their wall time, summed over the invocations that ran any of them
-    # (a rerun that skips everything adds nothing)
-    if opts.jobs > 1 and len(timings) > ran_before:
-        timings["rl_and_eval_wall"] = timings.get("rl_and_eval_wall", 0.0) + time.time() - start
-        TIMINGS.write_text(json.dumps(timings, indent=2))
+    start, started_before = time.time(), len(STARTED)
+    try:
+        # the longest chains first; the baseline evaluations fill the gaps
+        parallel(opts.jobs, [arm(name, 0) for name in reversed(ARMS)]
+                 + [[evaluation("sft"), evaluation("sft", control=True)], [evaluation("untrained")]]
+                 + [arm(name, seed) for seed in range(1, opts.seeds) for name in reversed(ARMS)])
+    finally:
+        # The stages above overlap, so the total counts their wall time: summed over the invocations
+        # that started any of them, an interrupted one included (one that skips everything adds nothing).
+        if len(STARTED) > started_before:
+            timings["rl_and_eval_wall"] = timings.get("rl_and_eval_wall", 0.0) + time.time() - start
+            TIMINGS.write_text(json.dumps(timings, indent=2))
     report(timings, opts.seeds)
     if opts.ship:
         ship(RUNS / opts.ship / "final")
@@ -143,18 +151,23 @@ def seeded(arm: str, seed: int) -> str:
     return arm if seed == 0 else f"{arm}_seed{seed}"
 
 
-def swapped_split() -> None:
-    """The control split: the held-out questions, true maps and answers as they are, but each scene's
-    video file is another held-out scene's (scene i shows scene i + 1, the last shows the first)."""
-    videos = SWAPPED / "videos"
-    if videos.is_dir():
-        return
-    scenes = sorted({json.loads(line)["path"] for line in (DATA / "test.jsonl").read_text().splitlines()})
-    videos.mkdir(parents=True)
-    for name in ("test.jsonl", "cognitive_map.jsonl"):
-        shutil.copy2(DATA / name, SWAPPED / name)
+def swapped_split(data: Path, out: Path) -> None:
+    """The control split in ``out``: the held-out questions of ``data``, true maps and answers as
+    they are, but each scene's video file is a (relative) link to another held-out scene's video
+    (scene i shows scene i + 1, the last shows the first). Rebuilt when ``data``'s test split changes."""
+    source = (data / "test.jsonl").read_bytes()
+    if (out / "test.jsonl").is_file() and (out / "test.jsonl").read_bytes() == source:
+        return  # test.jsonl is written last: the split is complete
+    scenes = sorted({json.loads(line)["path"] for line in source.decode().splitlines() if line.strip()})
+    if len(scenes) < 2:
+        raise ValueError(f"{data / 'test.jsonl'}: the control needs at least 2 held-out videos, found {len(scenes)}")
+    shutil.rmtree(out, ignore_errors=True)
     for own, shown in zip(scenes, scenes[1:] + scenes[:1], strict=True):
-        (SWAPPED / own).symlink_to((DATA / shown).resolve())
+        link = out / own
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(os.path.relpath(data / shown, link.parent))
+    shutil.copy2(data / "cognitive_map.jsonl", out / "cognitive_map.jsonl")
+    shutil.copy2(data / "test.jsonl", out / "test.jsonl")
 
 
 # --- report -------------------------------------------------------------------------------------

@@ -8,10 +8,8 @@ from __future__ import annotations
 import json
 import math
 import re
-import sys
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
-from functools import lru_cache
 from typing import Any, NamedTuple
 
 from spacer_core.parsing import MAP, extract_map
@@ -89,7 +87,6 @@ def _singular(word: str) -> str:
     return word
 
 
-@lru_cache(maxsize=4096)
 def normalize_category(name: str) -> str:
     """Comparison form of a category name: lower case, punctuation and ``_``/``-`` to single
     spaces, a leading article dropped, the last word made singular ("Coffee_Tables" → "coffee table")."""
@@ -164,9 +161,7 @@ class _KeyMatcher(dict):
         if len(key) <= _MAX_REMEMBERED_KEY:
             if len(self) >= _KEYS_PER_MATCHER:
                 self.clear()
-            # Interned, the stored key is one string shared by all lists that saw it, which
-            # keeps it in the CPU cache when a lookup compares it (each map brings new strings).
-            self[sys.intern(key)] = cat
+            self[key] = cat
         return cat
 
 
@@ -183,7 +178,7 @@ def _key_matcher(categories: Iterable[str] | None) -> _KeyMatcher:
     if matcher is None:
         matcher = _KeyMatcher(cats)
         if len(_matchers) >= _MAX_MATCHERS:
-            del _matchers[next(iter(_matchers))]  # the oldest
+            _matchers.pop(next(iter(_matchers), None), None)  # the oldest (another thread may have taken it)
         _matchers[cats] = matcher
     return matcher
 
