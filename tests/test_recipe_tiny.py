@@ -61,7 +61,7 @@ def test_swapped_split_is_rebuilt_when_the_test_split_changes(recipe, tmp_path):
     (data / "test.jsonl").write_text("\n".join(one_scene) + "\n")
     with pytest.raises(ValueError, match="at least 2 held-out videos, found 1"):
         recipe.swapped_split(data, out)
-    (data / "test.jsonl").write_text("\n".join(lines[:-1]) + "\n")  # one question fewer, both scenes
+    (data / "test.jsonl").write_text("\n".join(lines[:-1]) + "\n")  # one question fewer, every scene still there
     recipe.swapped_split(data, out)
     assert (out / "test.jsonl").read_text() == (data / "test.jsonl").read_text()
     assert not (out / "videos" / "stale.mp4").exists()

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections import Counter
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +25,11 @@ from spacer_core.sim.questions import (
     generate_questions,
 )
 from spacer_core.sim.scene import generate_scene
+from spacer_core.sim.synth import SynthConfig
+from spacer_core.sim.writers import split_scenes
 
 SAMPLE = Path(__file__).resolve().parents[1] / "assets" / "sim"
+ACCEPTANCE_LIMIT = 64  # `spacer eval --bench sim --limit 64` (no --data-root) reads assets/sim/test.jsonl
 
 
 def read_jsonl(path):
@@ -288,6 +293,22 @@ def test_sample_is_current_with_the_generator(sample):
     assert fresh == {k: v for k, v in scene.items() if k != "video"}
     regenerated = [q.question for q in generate_questions(scene, [0, 0, 2])]
     assert regenerated == [i["problem"] for i in items if i["scene_id"] == "scene_0000"]
+
+
+def test_manifest_matches_the_files_and_the_test_split_fills_the_acceptance_check(sample):
+    """The manifest is the documented command's (defaults but --scenes) and agrees with the files;
+    the test split holds enough items for the acceptance check to evaluate its full limit."""
+    scenes, items, _ = sample
+    manifest = json.loads((SAMPLE / "manifest.json").read_text())
+    assert manifest["config"] == asdict(SynthConfig(scenes=manifest["scenes"]))
+    assert manifest["scenes"] == len(scenes) and sorted(scenes) == [f"scene_{k:04d}" for k in range(len(scenes))]
+    train, test = read_jsonl(SAMPLE / "train.jsonl"), read_jsonl(SAMPLE / "test.jsonl")
+    assert manifest["items"] == {"train": len(train), "test": len(test)}
+    expected_test = sorted(split_scenes(sorted(scenes), SynthConfig().test_fraction))
+    assert manifest["test_scenes"] == expected_test == sorted({i["scene_id"] for i in test})
+    assert manifest["question_types"] == dict(Counter(i["question_type"] for i in items))
+    assert len(test) >= ACCEPTANCE_LIMIT
+    assert {i["question_type"] for i in test} == set(QUESTION_TYPES)
 
 
 def test_box_distance_on_rotated_boxes_matches_sampling():
