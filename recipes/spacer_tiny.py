@@ -2,22 +2,24 @@
 
 Every stage is a `spacer` command (printed as it runs), so the recipe can be followed by hand:
 
-  1. spacer data synth      train split + a held-out test split (separate scenes)
+  1. spacer data synth      1000 scenes: a train split and a held-out test split of 25 other scenes
   2. spacer model tiny      the untrained tiny Qwen2.5-VL
-  3. spacer train (sft)     cold start on templated think/map/answer targets: 4 epochs at lr 2e-3, float32
+  3. spacer train (sft)     cold start on templated think/map/answer targets: 860 steps of 8 items
+                            (0.4 epoch of the 17k items of 975 training scenes) at lr 2e-3, float32
   4. spacer train (rl) ×3   from the same SFT start, same steps, for each of --seeds seeds:
                               grpo      format + accuracy
                               grpo_map  + map reward (the map gate)
                               sg_rlvr   + map + temporal (T-GRPO) + length
   5. spacer eval            every stage on the held-out split; SFT and the seed-0 arms again on the
                             control split: the same questions, each scene's video replaced by another
-                            held-out scene's (a model that uses the video drops to chance/prior there)
+                            held-out scene's (a model that uses the video drops to chance/prior there),
+                            and on the bundled sample (`spacer eval --bench sim --limit 64`)
   6. report                 runs/tiny/ablation.md (tables for docs/tiny-ablation.md) + docs/img/tiny_ablation.png
   7. ship                   --ship ARM copies that arm's model to assets/tiny-model
 
 Usage: python recipes/spacer_tiny.py [--rl-steps 60] [--seeds 3] [--jobs 2] [--ship grpo_map]
 (or `make tiny-model`). Seed 0 of each arm is in runs/tiny/ARM, seed k in runs/tiny/ARM_seedK.
-The RL arms and the evaluations run --jobs at a time (one thread each); each arm is evaluated as soon
+The RL arms and the evaluations run --jobs at a time (sharing the cores); each arm is evaluated as soon
 as it is trained.
 Stages whose output already exists are skipped, so an interrupted run continues.
 """
@@ -53,11 +55,15 @@ LABELS = {"untrained": "untrained", "sft": "SFT only", "grpo": "SFT + GRPO (form
           "grpo_map": "SFT + GRPO + map reward", "sg_rlvr": "SFT + SG-RLVR (map + temporal + length)"}
 
 
-def run(*args: str, log: Path | None = None) -> float:
-    """Run a spacer command; returns its wall time."""
+# The cores this process may use (the stages' torch threads are shared out of them).
+CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def run(*args: str, log: Path | None = None, threads: int | None = None) -> float:
+    """Run a spacer command with ``threads`` torch threads (default: every core); returns its wall time."""
     print("$ spacer " + " ".join(args), flush=True)
     start = time.time()
-    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads or CORES)}
     with open(log, "w") if log else open(os.devnull, "w") as out:
         subprocess.run([*SPACER, *args], check=True, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     return time.time() - start
@@ -69,21 +75,25 @@ TIMINGS = RUNS / "timings.json"
 STARTED: list[str] = []  # the stages this invocation started
 
 
-def stage(done: Path, timings: dict, name: str, *args: str, log: Path | None = None) -> None:
+def stage(done: Path, timings: dict, name: str, *args: str, log: Path | None = None,
+          threads: int | None = None) -> None:
     """Run one stage unless its output exists; its wall time is saved at once (a rerun keeps it)."""
     if done.exists():
         print(f"[skip] {name}: {done.relative_to(ROOT)} exists", flush=True)
         return
     STARTED.append(name)
-    timings[name] = run(*args, log=log)
+    timings[name] = run(*args, log=log, threads=threads)
     TIMINGS.write_text(json.dumps(timings, indent=2))
 
 
 def parallel(jobs: int, chains: list[list[tuple]]) -> None:
-    """Independent chains of stages (an RL arm, then its evaluation), ``jobs`` chains at a time."""
+    """Independent chains of stages (an RL arm, then its evaluation), ``jobs`` chains at a time,
+    sharing the cores between them."""
+    threads = max(1, CORES // jobs)
+
     def run_chain(chain):
         for args, kw in chain:
-            stage(*args, **kw)
+            stage(*args, **kw, threads=threads)
 
     with ThreadPoolExecutor(jobs) as pool:
         for future in [pool.submit(run_chain, chain) for chain in chains]:
@@ -92,12 +102,13 @@ def parallel(jobs: int, chains: list[list[tuple]]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scenes", type=int, default=120)
+    parser.add_argument("--scenes", type=int, default=1000)
+    parser.add_argument("--test-fraction", type=float, default=0.025, help="share of the scenes held out")
     parser.add_argument("--rl-steps", type=int, default=60)
     parser.add_argument("--seeds", type=int, default=3, help="RL seeds per arm (the per-type table is seed 0's)")
     parser.add_argument("--eval-limit", type=int, default=None, help="evaluate on the first N test items")
     parser.add_argument("--jobs", type=int, default=2, help="RL arms and evaluations run this many at a time "
-                        "(one thread each)")
+                        "(sharing the cores; the stages before them use every core)")
     parser.add_argument("--ship", choices=list(ARMS), default=None,
                         help="copy this arm's model to assets/tiny-model (shipped: grpo_map, see docs/tiny-ablation.md)")
     opts = parser.parse_args()
@@ -107,6 +118,7 @@ def main() -> None:
     timings = json.loads(TIMINGS.read_text()) if TIMINGS.exists() else {}
 
     stage(DATA / "test.jsonl", timings, "synth", "data", "synth", "--scenes", str(opts.scenes), "--out", str(DATA),
+          "--test-fraction", str(opts.test_fraction),
           "--seed", "1")
     stage(RUNS / "untrained" / "config.json", timings, "build", "model", "tiny", "--out", str(RUNS / "untrained"),
           *[f"--size={name}={value}" for name, value in SHIPPED_SIZES.items()])
@@ -116,25 +128,32 @@ def main() -> None:
 
     swapped_split(DATA, SWAPPED)
 
-    def evaluation(name: str, control: bool = False) -> tuple:
+    def evaluation(name: str, split: str = "eval") -> tuple:
+        """``split``: eval (the held-out split), eval_swapped (the control) or eval_sample (the
+        acceptance check of the shipped model: `spacer eval --bench sim --limit 64` with no other
+        flags, i.e. the bundled assets/sim sample at the default settings)."""
         model = RUNS / name if name == "untrained" else RUNS / name / "final"
-        data, evals = (SWAPPED, "eval_swapped") if control else (DATA, "eval")
-        return ((RUNS / evals / name / "summary.json", timings, f"{evals}_{name}", "eval", "--bench", "sim",
-                 "--data-root", str(data), "--model", str(model), "--out", str(RUNS / evals / name),
-                 "--batch-size", "8", "--max-new-tokens", "288", "--no-progress", *limit), {})
+        if split == "eval_sample":
+            where = ["--limit", "64"]
+        else:
+            where = ["--data-root", str(SWAPPED if split == "eval_swapped" else DATA), "--batch-size", "8",
+                     "--max-new-tokens", "288", *limit]
+        return ((RUNS / split / name / "summary.json", timings, f"{split}_{name}", "eval", "--bench", "sim",
+                 "--model", str(model), "--out", str(RUNS / split / name), "--no-progress", *where), {})
 
     def arm(name: str, seed: int) -> list[tuple]:
         run_name = seeded(name, seed)
         chain = [((RUNS / run_name / "final" / "config.json", timings, f"rl_{run_name}", "train", "--config",
                    "configs/tiny/rl.yaml", "--output_dir", str(RUNS / run_name), "--max_steps", str(opts.rl_steps),
                    "--seed", str(seed), *ARMS[name]), {"log": RUNS / f"{run_name}.log"}), evaluation(run_name)]
-        return chain + [evaluation(run_name, control=True)] if seed == 0 else chain
+        return chain + [evaluation(run_name, "eval_swapped"), evaluation(run_name, "eval_sample")] if seed == 0 else chain
 
     start, started_before = time.time(), len(STARTED)
     try:
         # the longest chains first; the baseline evaluations fill the gaps
         parallel(opts.jobs, [arm(name, 0) for name in reversed(ARMS)]
-                 + [[evaluation("sft"), evaluation("sft", control=True)], [evaluation("untrained")]]
+                 + [[evaluation("sft"), evaluation("sft", "eval_swapped"), evaluation("sft", "eval_sample")],
+                    [evaluation("untrained")]]
                  + [arm(name, seed) for seed in range(1, opts.seeds) for name in reversed(ARMS)])
     finally:
         # The stages above overlap, so the total counts their wall time: summed over the invocations
@@ -173,30 +192,6 @@ def swapped_split(data: Path, out: Path) -> None:
 # --- report -------------------------------------------------------------------------------------
 
 
-def chance_by_type() -> dict[str, float]:
-    """Per-type chance (multiple choice: 1/#options) or prior (numerical: MRA of always answering
-    the training split's median for the type), averaged over the held-out items — scored by the
-    same metric as the models."""
-    from spacer_core.metrics import mean_relative_accuracy
-    from spacer_core.parsing import extract_answer
-
-    def rows(name):
-        return [json.loads(line) for line in (DATA / name).read_text().splitlines()]
-
-    train = rows("train.jsonl")
-    median = {t: statistics.median(float(extract_answer(r["solution"])) for r in train if r["question_type"] == t)
-              for t in {r["question_type"] for r in train if r["problem_type"] == "numerical"}}
-    scores: dict[str, list[float]] = {}
-    for r in rows("test.jsonl"):
-        t = r["question_type"]
-        if r["problem_type"] == "multiple choice":
-            s = 1.0 / len(r["options"])
-        else:
-            s = mean_relative_accuracy(median[t], float(extract_answer(r["solution"])))
-        scores.setdefault(t, []).append(100 * s)
-    return {t: sum(v) / len(v) for t, v in scores.items()}
-
-
 def run_stats(name: str, evals: str = "eval") -> dict | None:
     from spacer_core.eval.runner import read_rows
     from spacer_core.rewards import format_ok
@@ -223,20 +218,28 @@ def report(timings: dict, seeds: int) -> None:
     names = ["untrained", "sft", *ARMS]
     stats = {n: run_stats(n) for n in names}
     control = {n: run_stats(n, "eval_swapped") for n in names}
-    chance = chance_by_type()
+    # what ignoring the video scores (`spacer eval` computes it from the train split, see SimBench.load)
+    chance = stats["sft"]["summary"]["chance"]["per_type"]
     types = list(stats["sft"]["summary"]["per_type"])
     head = ["question type", "chance/prior", *[LABELS[n] for n in names]]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for t in types:
         cells = [f"{stats[n]['summary']['per_type'].get(t, 0.0):.1f}" for n in names]
         lines.append(f"| {t} | {chance.get(t, 0.0):.1f} | " + " | ".join(cells) + " |")
-    overall_chance = statistics.mean(chance[t] for t in types)
-    lines.append(f"| **overall** (mean of types) | {overall_chance:.1f} | "
+    overall_chance = stats["sft"]["summary"]["chance"]["overall"]
+    lines.append(f"| **overall** (VSI-Bench: mean of the 8 tasks) | {overall_chance:.1f} | "
                  + " | ".join(f"**{stats[n]['summary']['overall']:.1f}**" for n in names) + " |")
     lines.append("| format-valid completions (%) | | " + " | ".join(f"{stats[n]['format_valid']:.0f}" for n in names) + " |")
     lines.append("| completions with a map (%) | | " + " | ".join(f"{stats[n]['map_rate']:.0f}" for n in names) + " |")
     lines.append("| mean map score (completions with a map) | | " + " | ".join(
         "–" if stats[n]["map_score"] is None else f"{stats[n]['map_score']:.2f}" for n in names) + " |")
+    sample = {n: run_stats(n, "eval_sample") for n in names}
+    lines.append("| bundled sample (`--limit 64`): overall (chance/prior) | | " + " | ".join(
+        "–" if sample[n] is None else f"{sample[n]['summary']['overall']:.1f} ({sample[n]['summary']['chance']['overall']:.1f})"
+        for n in names) + " |")
+    lines.append("| bundled sample: format-valid / with a map (%) | | " + " | ".join(
+        "–" if sample[n] is None else f"{sample[n]['format_valid']:.0f} / {sample[n]['map_rate']:.0f}"
+        for n in names) + " |")
     lines.append("| control, another scene's video: overall | | " + " | ".join(
         "–" if control[n] is None else f"{control[n]['summary']['overall']:.1f}" for n in names) + " |")
     lines.append("| control, another scene's video: mean map score | | " + " | ".join(

@@ -18,9 +18,11 @@ import pytest
 
 from spacer_core.eval import BenchmarkError, get_benchmark
 from spacer_core.infer import VideoSettings
+from spacer_core.metrics import NUMERICAL_TYPES
 from spacer_core.parsing import extract_answer
 from spacer_core.video import VideoError
 from tests.conftest import write_mp4
+from tests.test_eval_metrics import official_aggregate, official_score
 
 SMALL = VideoSettings(nframes=4, min_pixels=28 * 28 * 4, max_pixels=112 * 112)
 
@@ -51,6 +53,30 @@ def test_sim_reads_the_bundled_sample_by_default():
     items = bench.load(bench.default_root)
     assert items and all(Path(it.video).is_file() for it in items)
     assert all(it.true_map and set(it.true_map) <= set(it.categories) for it in items)
+
+
+def test_sim_items_carry_the_chance_of_ignoring_the_video(sim_root, tmp_path):
+    bench = get_benchmark("sim")
+    items = bench.load(sim_root)
+    train = [json.loads(line) for line in (sim_root / "train.jsonl").read_text().splitlines()]
+    for item in items:
+        if item.question_type in NUMERICAL_TYPES:  # MRA of answering the train split's median for the type
+            answers = [float(extract_answer(r["solution"])) for r in train if r["question_type"] == item.question_type]
+            expected = official_score(f"<answer>{np.median(answers)}</answer>", item.ground_truth, item.question_type)
+        else:
+            expected = 1 / len(item.options)
+        assert item.meta["chance"] == pytest.approx(expected)
+    rows = [{"question_type": it.question_type, "score": 0.0, "meta": it.meta} for it in items]
+    chance = bench.aggregate(rows)["chance"]
+    assert chance["overall"] == pytest.approx(official_aggregate(
+        [{"question_type": it.question_type, "score": it.meta["chance"]} for it in items]))
+    # without a train split there is no prior, and the summary says nothing about chance
+    (tmp_path / "test.jsonl").write_text((sim_root / "test.jsonl").read_text())
+    shutil.copy(sim_root / "cognitive_map.jsonl", tmp_path)
+    (tmp_path / "videos").symlink_to(sim_root / "videos")
+    alone = bench.load(tmp_path)
+    assert all("chance" not in it.meta for it in alone)
+    assert "chance" not in bench.aggregate([{**r, "meta": it.meta} for r, it in zip(rows, alone, strict=True)])
 
 
 def test_vsibench_reads_the_official_parquet_layout(tmp_path, clip_mp4):

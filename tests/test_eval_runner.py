@@ -229,9 +229,12 @@ def test_eval_command(sim_root, tmp_path, capsys):
     code = main(["eval", "--bench", "sim", "--data-root", str(sim_root), "--out", str(tmp_path / "run"),
                  "--limit", "2", "--max-new-tokens", "2", "--mode", "direct", "--no-progress"])
     assert code == 0
-    assert "overall" in capsys.readouterr().out
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    # the chance/prior of the run's items (the sim has a train split), printed and in summary.md
+    assert f"(chance/prior {summary['chance']['overall']:.1f})" in capsys.readouterr().out
+    assert "| question type | n | score | chance/prior |" in (tmp_path / "run" / "summary.md").read_text()
     assert len(read_rows(tmp_path / "run" / "results.jsonl")) == 2
-    assert json.loads((tmp_path / "run" / "summary.json").read_text())["setup"]["mode"] == "direct"
+    assert summary["setup"]["mode"] == "direct"
     assert main(["eval", "--bench", "vsibench", "--out", str(tmp_path / "v")]) == 2
     assert "--data-root is required for vsibench" in capsys.readouterr().err
     assert main(["eval", "--bench", "nope", "--out", str(tmp_path / "v")]) == 2

@@ -98,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if summary is not None:
-        print(f"{bench.title}: overall {summary['overall']:.1f} on {summary['n']} items "
+        chance = f" (chance/prior {summary['chance']['overall']:.1f})" if summary.get("chance") else ""
+        print(f"{bench.title}: overall {summary['overall']:.1f}{chance} on {summary['n']} items "
               f"({summary['errors']} errors); see {Path(args.out) / 'summary.md'}")
     return 0
 

@@ -44,9 +44,20 @@ def render_summary(summary: Mapping[str, Any]) -> str:
     lines += ["| setting | value |", "|---|---|"] + [f"| {k} | {v} |" for k, v in settings] + [""]
     counts = summary.get("counts", {})
     per_type = summary.get("per_type", {})
+    chance = summary.get("chance")
+    header = ["question type", "n", "score"]
     rows = [[t, str(counts.get(t, "")), _fmt(v)] for t, v in sorted(per_type.items())]
     rows.append(["**overall**", str(summary["n"]), f"**{_fmt(summary['overall'])}**"])
-    lines += ["## Scores by question type (×100)", ""] + _table(["question type", "n", "score"], rows) + [""]
+    if chance:
+        header.append("chance/prior")
+        for row in rows[:-1]:
+            row.append(_fmt(chance["per_type"].get(row[0])))
+        rows[-1].append(_fmt(chance["overall"]))
+    lines += ["## Scores by question type (×100)", ""] + _table(header, rows) + [""]
+    if chance:
+        lines += ["chance/prior: what a model that ignores the video scores: 1/#options for multiple choice, "
+                  "and for numerical types the MRA of always answering the train split's median for the type "
+                  "(aggregated like the scores).", ""]
     if summary.get("tasks"):
         rows = [[t, _fmt(v)] for t, v in summary["tasks"].items()]
         lines += ["## Tasks (overall = their mean)", ""] + _table(["task", "score"], rows) + [""]

@@ -74,6 +74,8 @@ class SimBench(Benchmark):
     default_root = ASSETS_SIM
 
     def load(self, root: Path) -> list[Item]:
+        """The test items; with the train split beside them, each item also carries its chance/prior
+        score (``meta["chance"]``, see `chance_score`), so the summary can say what beats chance."""
         from spacer_core.data import DataError, load_dataset_jsonl
 
         path = find_file(root, ["test.jsonl"], "sim test split (test.jsonl)")
@@ -93,6 +95,12 @@ class SimBench(Benchmark):
                 video=record["media_path"], categories=record.get("map_categories"),
                 true_map=record.get("cognitive_map"), meta={"scene": record.get("scene_id")},
             ))
+        train = path.parent / "train.jsonl"
+        if train.is_file():
+            medians = train_medians(train)
+            if all(i.question_type in medians for i in items if i.question_type in NUMERICAL_TYPES):
+                for item in items:
+                    item.meta["chance"] = chance_score(item, medians)
         return items
 
     def score(self, item: Item, completion: str) -> Score:
@@ -107,7 +115,38 @@ class SimBench(Benchmark):
         out = vsibench_aggregate(rows)
         scores = [r["map_score"] for r in rows if r.get("map_score") is not None]
         out["map"] = {"mean": sum(scores) / len(scores) if scores else None, "count": len(scores)}
+        if all("chance" in (r.get("meta") or {}) for r in rows):
+            # aggregated exactly like the model's scores (per type, then the mean of the tasks)
+            chance = vsibench_aggregate([{"question_type": r["question_type"], "score": r["meta"]["chance"]}
+                                         for r in rows])
+            out["chance"] = {"overall": chance["overall"], "per_type": chance["per_type"]}
         return out
+
+
+def train_medians(train: Path) -> dict[str, float]:
+    """The median answer of every numerical question type in a SpaceR-151k-style train split."""
+    import statistics
+
+    answers: dict[str, list[float]] = {}
+    with open(train, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                if record.get("question_type") in NUMERICAL_TYPES:
+                    answers.setdefault(record["question_type"], []).append(float(extract_answer(record["solution"])))
+            except (ValueError, KeyError, TypeError) as err:
+                raise BenchmarkError(f"{train}:{number}: cannot read a numerical answer ({err})") from None
+    return {qtype: statistics.median(values) for qtype, values in answers.items()}
+
+
+def chance_score(item: Item, medians: Mapping[str, float]) -> float:
+    """What a model that ignores the video scores on ``item`` (in [0, 1]): 1/#options for multiple
+    choice; for a numerical type, the MRA of always answering the train split's median for it."""
+    if item.question_type in NUMERICAL_TYPES:
+        return mean_relative_accuracy(medians[item.question_type], float(item.ground_truth))
+    return 1.0 / len(item.options or [None])
 
 
 @register
