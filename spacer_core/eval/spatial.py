@@ -146,7 +146,7 @@ def chance_score(item: Item, medians: Mapping[str, float]) -> float:
     choice; for a numerical type, the MRA of always answering the train split's median for it."""
     if item.question_type in NUMERICAL_TYPES:
         return mean_relative_accuracy(medians[item.question_type], float(item.ground_truth))
-    return 1.0 / len(item.options or [None])
+    return 1.0 / len(item.options)  # a multiple-choice sim record always has options (validated)
 
 
 @register
