@@ -51,6 +51,10 @@ def _chart(summary: dict[str, Any]):
                            text=[f"{per_type[t]:.1f}" for t in types], textposition="auto"))
     fig.add_vline(x=summary["overall"], line_dash="dash", line_color="#ef4444",
                   annotation_text=f"overall {summary['overall']:.1f}", annotation_position="top")
+    if summary.get("chance"):  # what ignoring the video scores (the sim with its train split)
+        fig.add_vline(x=summary["chance"]["overall"], line_dash="dot", line_color="#6b7280",
+                      annotation_text=f"chance/prior {summary['chance']['overall']:.1f}",
+                      annotation_position="bottom")
     fig.update_layout(template="plotly_white", height=max(260, 34 * len(types) + 90),
                       margin={"l": 10, "r": 20, "t": 30, "b": 30}, xaxis={"range": [0, 100], "title": "score ×100"})
     return fig
@@ -70,7 +74,8 @@ def show_run(run: str | Path | None, roots: Roots):
     if summary.get("map"):
         mean = summary["map"].get("mean")
         map_note = f" · mean map score {'–' if mean is None else f'{mean:.3f}'} ({summary['map']['count']} maps)"
-    headline = (f"### {path.name}: {summary['overall']:.1f}\n{summary.get('title', summary['benchmark'])} · "
+    chance = f" (chance/prior {summary['chance']['overall']:.1f})" if summary.get("chance") else ""
+    headline = (f"### {path.name}: {summary['overall']:.1f}{chance}\n{summary.get('title', summary['benchmark'])} · "
                 f"model `{setup.get('model', '?')}` · mode {setup.get('mode', '?')} · {summary['n']} items "
                 f"({summary.get('errors', 0)} errors){map_note} · folder `{roots.shown(path)}`")
     counts = summary.get("counts", {})

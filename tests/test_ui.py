@@ -190,6 +190,8 @@ def test_evaluate_runs_writes_and_compares(client, runs):
         summary = json.loads((runs / "eval" / name / "summary.json").read_text())
         assert summary["n"] == 2 and summary["setup"]["limit"] == 2
         assert table["data"][-1] == ["overall", 2, round(summary["overall"], 1)]
+        # the bundled sample has its train split: the bar to clear is shown beside the score
+        assert f"(chance/prior {summary['chance']['overall']:.1f})" in headline
         assert {Path(f).name for f in files} == {"summary.md", "summary.json", "results.jsonl", "run.json"}
         assert "Finished: 2 items" in status
     assert "No earlier run" in outs[0][2]
