@@ -55,8 +55,10 @@ LABELS = {"untrained": "untrained", "sft": "SFT only", "grpo": "SFT + GRPO (form
           "grpo_map": "SFT + GRPO + map reward", "sg_rlvr": "SFT + SG-RLVR (map + temporal + length)"}
 
 
-# The cores this process may use (the stages' torch threads are shared out of them).
+# The cores this process may use (the stages' torch threads are shared out of them); OMP_NUM_THREADS,
+# when set, caps them.
 CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+CORES = min(CORES, int(os.environ.get("OMP_NUM_THREADS") or CORES))
 
 
 def run(*args: str, log: Path | None = None, threads: int | None = None) -> float:
@@ -114,6 +116,12 @@ def main() -> None:
     opts = parser.parse_args()
     if opts.seeds < 1:
         parser.error("--seeds must be at least 1")
+    manifest = DATA / "manifest.json"
+    if manifest.exists():  # stages are skipped when their output exists: never mix two data sets
+        made = json.loads(manifest.read_text())["config"]
+        if (made["scenes"], made["test_fraction"]) != (opts.scenes, opts.test_fraction):
+            parser.error(f"{DATA} holds {made['scenes']} scenes (test fraction {made['test_fraction']}), not "
+                         f"{opts.scenes} ({opts.test_fraction}): move {RUNS} away to start afresh")
     RUNS.mkdir(parents=True, exist_ok=True)
     timings = json.loads(TIMINGS.read_text()) if TIMINGS.exists() else {}
 
@@ -217,43 +225,45 @@ def report(timings: dict, seeds: int) -> None:
 
     names = ["untrained", "sft", *ARMS]
     stats = {n: run_stats(n) for n in names}
+    sample = {n: run_stats(n, "eval_sample") for n in names}
     control = {n: run_stats(n, "eval_swapped") for n in names}
-    # what ignoring the video scores (`spacer eval` computes it from the train split, see SimBench.load)
-    chance = stats["sft"]["summary"]["chance"]["per_type"]
+    # what ignoring the video scores (`spacer eval` computes it from the train split, see SimBench.load;
+    # summaries written before it did have none)
+    chance = stats["sft"]["summary"].get("chance") or {"overall": None, "per_type": {}}
     types = list(stats["sft"]["summary"]["per_type"])
     head = ["question type", "chance/prior", *[LABELS[n] for n in names]]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+
+    def row(label: str, runs: dict, cell, first: str = "") -> None:
+        """One table row: ``cell(stats)`` for every stage, "–" where the stage was not evaluated."""
+        lines.append(f"| {label} | {first} | " + " | ".join("–" if runs[n] is None else cell(runs[n]) for n in names)
+                     + " |")
+
+    def score(value: float | None) -> str:
+        return "–" if value is None else f"{value:.2f}"
+
     for t in types:
-        cells = [f"{stats[n]['summary']['per_type'].get(t, 0.0):.1f}" for n in names]
-        lines.append(f"| {t} | {chance.get(t, 0.0):.1f} | " + " | ".join(cells) + " |")
-    overall_chance = stats["sft"]["summary"]["chance"]["overall"]
-    lines.append(f"| **overall** (VSI-Bench: mean of the 8 tasks) | {overall_chance:.1f} | "
-                 + " | ".join(f"**{stats[n]['summary']['overall']:.1f}**" for n in names) + " |")
-    lines.append("| format-valid completions (%) | | " + " | ".join(f"{stats[n]['format_valid']:.0f}" for n in names) + " |")
-    lines.append("| completions with a map (%) | | " + " | ".join(f"{stats[n]['map_rate']:.0f}" for n in names) + " |")
-    lines.append("| mean map score (completions with a map) | | " + " | ".join(
-        "–" if stats[n]["map_score"] is None else f"{stats[n]['map_score']:.2f}" for n in names) + " |")
-    sample = {n: run_stats(n, "eval_sample") for n in names}
-    lines.append("| bundled sample (`--limit 64`): overall (chance/prior) | | " + " | ".join(
-        "–" if sample[n] is None else f"{sample[n]['summary']['overall']:.1f} ({sample[n]['summary']['chance']['overall']:.1f})"
-        for n in names) + " |")
-    lines.append("| bundled sample: format-valid / with a map (%) | | " + " | ".join(
-        "–" if sample[n] is None else f"{sample[n]['format_valid']:.0f} / {sample[n]['map_rate']:.0f}"
-        for n in names) + " |")
-    lines.append("| control, another scene's video: overall | | " + " | ".join(
-        "–" if control[n] is None else f"{control[n]['summary']['overall']:.1f}" for n in names) + " |")
-    lines.append("| control, another scene's video: mean map score | | " + " | ".join(
-        "–" if control[n] is None or control[n]["map_score"] is None else f"{control[n]['map_score']:.2f}"
-        for n in names) + " |")
+        row(t, stats, lambda s, t=t: fmt(s["summary"]["per_type"].get(t)), fmt(chance["per_type"].get(t)))
+    row("**overall** (VSI-Bench: mean of the tasks)", stats, lambda s: f"**{s['summary']['overall']:.1f}**",
+        fmt(chance["overall"]))
+    row("format-valid completions (%)", stats, lambda s: f"{s['format_valid']:.0f}")
+    row("completions with a map (%)", stats, lambda s: f"{s['map_rate']:.0f}")
+    row("mean map score (completions with a map)", stats, lambda s: score(s["map_score"]))
+    row("bundled sample (`--limit 64`): overall (chance/prior)", sample,
+        lambda s: f"{s['summary']['overall']:.1f} ({fmt((s['summary'].get('chance') or {}).get('overall'))})")
+    row("bundled sample: format-valid / with a map (%)", sample, lambda s: f"{s['format_valid']:.0f} / {s['map_rate']:.0f}")
+    row("control, another scene's video: overall", control, lambda s: f"{s['summary']['overall']:.1f}")
+    row("control, another scene's video: mean map score", control, lambda s: score(s["map_score"]))
 
     fig, ax = plt.subplots(figsize=(11, 4.5))
     width = 0.8 / (len(names) + 1)
     xs = range(len(types))
-    ax.bar([x - 0.4 + width / 2 for x in xs], [chance.get(t, 0) for t in types], width, label="chance/prior",
+    ax.bar([x - 0.4 + width / 2 for x in xs], [chance["per_type"].get(t, 0) for t in types], width, label="chance/prior",
            color="#bbbbbb")
     for i, n in enumerate(names):
-        ax.bar([x - 0.4 + width * (i + 1.5) for x in xs], [stats[n]["summary"]["per_type"].get(t, 0) for t in types],
-               width, label=LABELS[n])
+        if stats[n] is not None:
+            ax.bar([x - 0.4 + width * (i + 1.5) for x in xs], [stats[n]["summary"]["per_type"].get(t, 0) for t in types],
+                   width, label=LABELS[n])
     ax.set_xticks(list(xs), [t.replace("object_", "").replace("_", "\n") for t in types], fontsize=8)
     ax.set_ylabel("score (accuracy / MRA, ×100)")
     ax.set_title(f"spacer-tiny ablation on {stats['sft']['summary']['n']} held-out sim items")
@@ -267,7 +277,7 @@ def report(timings: dict, seeds: int) -> None:
     total = sum(v for k, v in timings.items() if not (overlapped and k.startswith(("rl_", "eval_")))
                 or k == "rl_and_eval_wall")
     timing_lines = [f"| {k} | {v / 60:.1f} min |" for k, v in timings.items()]
-    seed_lines = seed_table(seeds, overall_chance)
+    seed_lines = seed_table(seeds, chance["overall"])
     out = RUNS / "ablation.md"  # its tables go into docs/tiny-ablation.md
     out.write_text("\n".join([
         "<!-- generated by recipes/spacer_tiny.py: tables and timings -->",
@@ -277,9 +287,13 @@ def report(timings: dict, seeds: int) -> None:
     print(out.read_text())
 
 
-def seed_table(seeds: int, chance: float) -> list[str]:
+def fmt(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}"
+
+
+def seed_table(seeds: int, chance: float | None) -> list[str]:
     """Overall score of every RL arm for each seed (same SFT start), with mean and spread."""
-    head = ["arm", *[f"seed {k}" for k in range(seeds)], "mean ± sd", f"seeds above chance/prior ({chance:.1f})"]
+    head = ["arm", *[f"seed {k}" for k in range(seeds)], "mean ± sd", f"seeds above chance/prior ({fmt(chance)})"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name in ARMS:
         scores = [run_stats(seeded(name, k)) for k in range(seeds)]
@@ -287,7 +301,7 @@ def seed_table(seeds: int, chance: float) -> list[str]:
         spread = f"{statistics.mean(overall):.1f} ± {statistics.stdev(overall):.1f}" if len(overall) > 1 else "–"
         lines.append(f"| {LABELS[name]} | " + " | ".join("–" if s is None else f"{s['summary']['overall']:.1f}"
                                                           for s in scores)
-                     + f" | {spread} | {sum(o > chance for o in overall)} of {len(overall)} |")
+                     + f" | {spread} | {'–' if chance is None else sum(o > chance for o in overall)} of {len(overall)} |")
     return [*lines, ""]
 
 

@@ -79,6 +79,37 @@ def test_sim_items_carry_the_chance_of_ignoring_the_video(sim_root, tmp_path):
     assert "chance" not in bench.aggregate([{**r, "meta": it.meta} for r, it in zip(rows, alone, strict=True)])
 
 
+@pytest.mark.parametrize("damage", ["drop_room_size", "bad_line"])
+def test_sim_without_a_usable_train_split_runs_without_chance(sim_root, tmp_path, caplog, damage):
+    lines = (sim_root / "train.jsonl").read_text().splitlines()
+    if damage == "drop_room_size":
+        lines = [ln for ln in lines if json.loads(ln)["question_type"] != "room_size_estimation"]
+        expected = "no answers of type room_size_estimation"
+    else:
+        lines.insert(1, '["not", "a record"]')
+        expected = "train.jsonl:2: cannot read a numerical answer"
+    (tmp_path / "train.jsonl").write_text("\n".join(lines) + "\n")
+    for name in ("test.jsonl", "cognitive_map.jsonl"):
+        shutil.copy(sim_root / name, tmp_path)
+    (tmp_path / "videos").symlink_to(sim_root / "videos")
+    items = get_benchmark("sim").load(tmp_path)
+    assert len(items) == len(get_benchmark("sim").load(sim_root))  # the test items all still load
+    assert all("chance" not in it.meta for it in items)
+    assert expected in caplog.text
+
+
+def test_sim_refuses_a_problem_type_that_contradicts_the_question_type(sim_root, tmp_path):
+    records = [json.loads(line) for line in (sim_root / "test.jsonl").read_text().splitlines()]
+    bad = next(r for r in records if r["question_type"] == "object_rel_distance")
+    bad.update(problem_type="numerical", options=[], solution="<answer>2</answer>")
+    (tmp_path / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    shutil.copy(sim_root / "cognitive_map.jsonl", tmp_path)
+    (tmp_path / "videos").symlink_to(sim_root / "videos")
+    with pytest.raises(BenchmarkError, match=rf"problem_id {bad['problem_id']}: problem_type 'numerical' does not "
+                                             "match question_type 'object_rel_distance'"):
+        get_benchmark("sim").load(tmp_path)
+
+
 def test_vsibench_reads_the_official_parquet_layout(tmp_path, clip_mp4):
     table = pa.table({
         "id": pa.array([1, 2], pa.int64()),

@@ -85,7 +85,7 @@ def strip(rows):
 
 
 def totals(summary):
-    return {k: summary[k] for k in ("overall", "per_type", "counts", "tasks", "n", "errors", "map")}
+    return {k: summary[k] for k in ("overall", "per_type", "counts", "tasks", "n", "errors", "map", "chance")}
 
 
 def test_rows_hold_every_item_scored_exactly(items, tiny, sim_root, tmp_path):

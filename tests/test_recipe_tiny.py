@@ -66,3 +66,41 @@ def test_swapped_split_is_rebuilt_when_the_test_split_changes(recipe, tmp_path):
     assert (out / "test.jsonl").read_text() == (data / "test.jsonl").read_text()
     assert not (out / "videos" / "stale.mp4").exists()
     assert (out / first).resolve() != (data / first).resolve()
+
+
+@pytest.mark.parametrize("with_chance", [True, False])
+def test_report_tables_from_real_eval_summaries(recipe, tmp_path, monkeypatch, with_chance):
+    """The report reads `spacer eval` summaries: with the chance/prior they carry, and without it
+    (summaries written before `spacer eval` computed it) the chance cells read "–"."""
+    from spacer_core.eval import get_benchmark
+    from spacer_core.eval.runner import make_row, summarize
+
+    bench = get_benchmark("sim")
+    items = bench.load(SIM)[:12]
+    monkeypatch.setattr(recipe, "ROOT", tmp_path)
+    monkeypatch.setattr(recipe, "RUNS", tmp_path / "runs")
+    answers = {"sft": "<think><map>{}</map></think><answer>A</answer>", "grpo": "<answer>B</answer>"}
+    for name, completion in answers.items():
+        out = tmp_path / "runs" / "eval" / name
+        out.mkdir(parents=True)
+        rows = []
+        for item in items:
+            if not with_chance:
+                item.meta.pop("chance", None)
+            rows.append(make_row(item, bench.score(item, completion),
+                                 type("Result", (), {"raw": completion, "seconds": 0.0, "prompt_tokens": 1,
+                                                     "completion_tokens": 1})()))
+        (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        (out / "summary.json").write_text(json.dumps(summarize(bench, rows, {})))
+    monkeypatch.setattr(recipe, "ARMS", {"grpo": []})
+    recipe.report({"sft": 60.0}, seeds=2)
+    table = (tmp_path / "runs" / "ablation.md").read_text()
+    summary = json.loads((tmp_path / "runs" / "eval" / "sft" / "summary.json").read_text())
+    overall = next(line for line in table.splitlines() if line.startswith("| **overall**"))
+    if with_chance:
+        assert overall.startswith(f"| **overall** (VSI-Bench: mean of the tasks) | {summary['chance']['overall']:.1f} |")
+    else:
+        assert "chance" not in summary and overall.startswith("| **overall** (VSI-Bench: mean of the tasks) | – |")
+    assert f"**{summary['overall']:.1f}**" in overall
+    assert "| format-valid completions (%) |  | – | 100 | 0 |" in table  # untrained never ran; grpo has no <think>
+    assert (tmp_path / "docs" / "img" / "tiny_ablation.png").is_file()

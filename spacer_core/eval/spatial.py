@@ -8,6 +8,7 @@ map of every completion that draws one (its scenes have true maps).
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -40,6 +41,8 @@ from spacer_core.metrics import (
 from spacer_core.parsing import MAP, answer_text, extract_answer, vsibench_normalize
 
 ASSETS_SIM = Path(__file__).resolve().parents[2] / "assets" / "sim"
+
+logger = logging.getLogger(__name__)
 
 # The categories SpaceR's VSI-Bench evaluation asks the model to map (SpaceR-Eval, vsi_util.py).
 VSIBENCH_MAP_CATEGORIES = (
@@ -88,7 +91,9 @@ class SimBench(Benchmark):
         for record in records:
             where = f"{path} problem_id {record['problem_id']}"
             qtype = str(field_of(record, "question_type", where, str))
-            vsibench_problem_type(qtype, where)
+            if vsibench_problem_type(qtype, where) != record["problem_type"]:
+                raise BenchmarkError(f"{where}: problem_type {record['problem_type']!r} does not match question_type "
+                                     f"{qtype!r} (VSI-Bench scores it as {vsibench_problem_type(qtype, where)})")
             items.append(Item(
                 id=str(record["problem_id"]), question=record["problem"], ground_truth=extract_answer(record["solution"]),
                 question_type=qtype, problem_type=record["problem_type"], options=record["options"] or None,
@@ -97,8 +102,14 @@ class SimBench(Benchmark):
             ))
         train = path.parent / "train.jsonl"
         if train.is_file():
-            medians = train_medians(train)
-            if all(i.question_type in medians for i in items if i.question_type in NUMERICAL_TYPES):
+            try:  # the train split only adds the chance/prior: a problem there costs that, not the run
+                medians = train_medians(train)
+                missing = sorted({i.question_type for i in items if i.question_type in NUMERICAL_TYPES} - set(medians))
+                if missing:
+                    raise BenchmarkError(f"{train}: no answers of type {', '.join(missing)}")
+            except BenchmarkError as err:
+                logger.warning("no chance/prior for this run: %s", err)
+            else:
                 for item in items:
                     item.meta["chance"] = chance_score(item, medians)
         return items
@@ -136,7 +147,7 @@ def train_medians(train: Path) -> dict[str, float]:
                 record = json.loads(line)
                 if record.get("question_type") in NUMERICAL_TYPES:
                     answers.setdefault(record["question_type"], []).append(float(extract_answer(record["solution"])))
-            except (ValueError, KeyError, TypeError) as err:
+            except (ValueError, KeyError, TypeError, AttributeError) as err:
                 raise BenchmarkError(f"{train}:{number}: cannot read a numerical answer ({err})") from None
     return {qtype: statistics.median(values) for qtype, values in answers.items()}
 
@@ -146,7 +157,7 @@ def chance_score(item: Item, medians: Mapping[str, float]) -> float:
     choice; for a numerical type, the MRA of always answering the train split's median for it."""
     if item.question_type in NUMERICAL_TYPES:
         return mean_relative_accuracy(medians[item.question_type], float(item.ground_truth))
-    return 1.0 / len(item.options)  # a multiple-choice sim record always has options (validated)
+    return 1.0 / len(item.options)  # load() checked the type is multiple choice, and the data its options
 
 
 @register
