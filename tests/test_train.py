@@ -28,6 +28,7 @@ from spacer_core.train.config import parse
 from spacer_core.train.dataset import grpo_rows, sft_rows
 from spacer_core.train.grpo import GroupRules, SGRLVRTrainer
 from spacer_core.train.rollout_log import RolloutLog
+from spacer_core.train.run import resume_checkpoint
 from spacer_core.train.sft import VideoSFTCollator
 from spacer_core.train.visual import encode_rows, mm_token_types, shared_video_inputs, video_tensors
 from spacer_core.video import load_clip
@@ -261,6 +262,25 @@ def test_cli_sft_then_rl_and_resume_after_kill(sim, tmp_path):
     steps = RolloutLog(out).by_step()
     assert sorted(steps) == list(range(6))  # no missing or duplicated step
     assert all(sum(not r["shuffled"] for r in rows) == 4 for rows in steps.values())
+
+
+def test_resume_skips_a_checkpoint_whose_saving_was_interrupted(tmp_path, caplog):
+    # what a SIGKILL during a save leaves: checkpoint-4 without the trainer state written last
+    for step, files in ((2, ["model.safetensors", "trainer_state.json"]), (4, ["model.safetensors"]),
+                        (10, ["model.safetensors", "trainer_state.json"])):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+        for name in files:
+            (tmp_path / f"checkpoint-{step}" / name).write_text("{}")
+    assert resume_checkpoint(str(tmp_path), resume=True) == str(tmp_path / "checkpoint-10")  # by step, not name
+    (tmp_path / "checkpoint-10" / "trainer_state.json").unlink()
+    assert resume_checkpoint(str(tmp_path), resume=True) == str(tmp_path / "checkpoint-2")
+    assert "skipping" in caplog.text and "checkpoint-4" in caplog.text and "checkpoint-10" in caplog.text
+    with pytest.raises(FileExistsError, match="already holds checkpoint-10"):
+        resume_checkpoint(str(tmp_path), resume=False)
+    (tmp_path / "checkpoint-2" / "trainer_state.json").unlink()
+    with pytest.raises(FileNotFoundError, match="no complete checkpoint"):
+        resume_checkpoint(str(tmp_path), resume=True)
+    assert resume_checkpoint(str(tmp_path / "fresh"), resume=False) is None
 
 
 def test_bad_dataset_line_is_reported_with_its_line_number(sim, tmp_path):

@@ -22,16 +22,23 @@ def load_records(spacer: SpacerArgs) -> list[dict]:
 
 
 def resume_checkpoint(output_dir: str, resume: bool) -> str | None:
-    """The newest checkpoint to resume from; refuses to silently train over existing checkpoints."""
-    from transformers.trainer_utils import get_last_checkpoint
+    """The newest complete checkpoint to resume from; refuses to silently train over existing checkpoints.
 
-    last = get_last_checkpoint(output_dir) if Path(output_dir).is_dir() else None
-    if resume and last is None:
-        raise FileNotFoundError(f"--resume: no checkpoint-* folder in {output_dir}")
-    if not resume and last is not None:
-        raise FileExistsError(f"{output_dir} already holds {Path(last).name}; pass --resume to continue it, "
+    A checkpoint is complete when it has trainer_state.json, which the Trainer writes last: a run
+    killed while saving leaves a newer, partial folder, and resuming skips it (with a warning)."""
+    from transformers.trainer import TRAINER_STATE_NAME
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, sort_checkpoints
+
+    found = sort_checkpoints(output_dir, PREFIX_CHECKPOINT_DIR) if Path(output_dir).is_dir() else []
+    if not resume and found:
+        raise FileExistsError(f"{output_dir} already holds {Path(found[-1]).name}; pass --resume to continue it, "
                               "or choose another --output_dir")
-    return last
+    complete = [c for c in found if (Path(c) / TRAINER_STATE_NAME).is_file()]
+    if resume and not complete:
+        raise FileNotFoundError(f"--resume: no complete checkpoint-* folder in {output_dir}")
+    for partial in found[found.index(complete[-1]) + 1:] if complete else []:
+        logger.warning("--resume: skipping %s, a checkpoint whose saving was interrupted", partial)
+    return complete[-1] if complete else None
 
 
 def train(spacer: SpacerArgs, config, resume: bool = False) -> Path:
