@@ -239,21 +239,18 @@ def report(timings: dict, seeds: int) -> None:
         lines.append(f"| {label} | {first} | " + " | ".join("–" if runs[n] is None else cell(runs[n]) for n in names)
                      + " |")
 
-    def score(value: float | None) -> str:
-        return "–" if value is None else f"{value:.2f}"
-
     for t in types:
         row(t, stats, lambda s, t=t: fmt(s["summary"]["per_type"].get(t)), fmt(chance["per_type"].get(t)))
     row("**overall** (VSI-Bench: mean of the tasks)", stats, lambda s: f"**{s['summary']['overall']:.1f}**",
         fmt(chance["overall"]))
     row("format-valid completions (%)", stats, lambda s: f"{s['format_valid']:.0f}")
     row("completions with a map (%)", stats, lambda s: f"{s['map_rate']:.0f}")
-    row("mean map score (completions with a map)", stats, lambda s: score(s["map_score"]))
+    row("mean map score (completions with a map)", stats, lambda s: fmt(s["map_score"], 2))
     row("bundled sample (`--limit 64`): overall (chance/prior)", sample,
         lambda s: f"{s['summary']['overall']:.1f} ({fmt((s['summary'].get('chance') or {}).get('overall'))})")
     row("bundled sample: format-valid / with a map (%)", sample, lambda s: f"{s['format_valid']:.0f} / {s['map_rate']:.0f}")
     row("control, another scene's video: overall", control, lambda s: f"{s['summary']['overall']:.1f}")
-    row("control, another scene's video: mean map score", control, lambda s: score(s["map_score"]))
+    row("control, another scene's video: mean map score", control, lambda s: fmt(s["map_score"], 2))
 
     fig, ax = plt.subplots(figsize=(11, 4.5))
     width = 0.8 / (len(names) + 1)
@@ -287,8 +284,8 @@ def report(timings: dict, seeds: int) -> None:
     print(out.read_text())
 
 
-def fmt(value: float | None) -> str:
-    return "–" if value is None else f"{value:.1f}"
+def fmt(value: float | None, digits: int = 1) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
 
 
 def seed_table(seeds: int, chance: float | None) -> list[str]:
