@@ -1,6 +1,6 @@
 """Training configuration: our fields beside TRL's GRPOConfig / SFTConfig, from YAML + command line.
 
-`spacer train --config FILE [--stage sft|rl] [--resume] [--any_field VALUE ...]`: the YAML sets
+`spacer train --config FILE [--stage sft|rl|vision] [--resume] [--any_field VALUE ...]`: the YAML sets
 defaults for both dataclasses, the command line overrides any field (TRL's `TrlParser`).
 """
 
@@ -11,12 +11,15 @@ from pathlib import Path
 
 from spacer_core.train.grpo import GroupRules
 
+STAGES = ("rl", "sft", "vision")
+
 
 @dataclass
 class SpacerArgs:
     """Our part of a training config (TRL's config holds the optimisation and generation fields)."""
 
-    stage: str = field(default="rl", metadata={"help": "rl (SG-RLVR) or sft (cold start)"})
+    stage: str = field(default="rl", metadata={
+        "help": "rl (SG-RLVR), sft (cold start) or vision (warm-up on generated scenes' per-token truth)"})
     model: str = field(default="tiny", metadata={"help": "tiny, a checkpoint folder or a hub id"})
     model_dtype: str = field(default="auto", metadata={"help": "auto, float32, bfloat16 or float16"})
     attn: str = field(default="auto", metadata={"help": "auto, sdpa, eager or flash_attention_2"})
@@ -26,6 +29,8 @@ class SpacerArgs:
         "help": "cognitive_map.jsonl (default: the one beside the JSONL, if any)"})
     exclude_file: str | None = field(default=None, metadata={"help": "scene names to leave out, one per line"})
     limit: int | None = field(default=None, metadata={"help": "use only the first N records"})
+    freeze_vision: bool = field(default=False, metadata={
+        "help": "train the decoder only (the vision tower and merger keep their weights)"})
     # Video sampling (qwen-vl-utils semantics, see spacer_core.video.load_clip).
     nframes: int | None = field(default=None, metadata={"help": "fixed frame count (else fps-based)"})
     video_fps: float = field(default=2.0, metadata={"help": "frames per second to sample"})
@@ -46,8 +51,8 @@ class SpacerArgs:
     min_acc: float = 0.1
 
     def __post_init__(self):
-        if self.stage not in ("rl", "sft"):
-            raise ValueError(f"stage must be 'rl' or 'sft', got {self.stage!r}")
+        if self.stage not in STAGES:
+            raise ValueError(f"stage must be one of {', '.join(STAGES)}, got {self.stage!r}")
 
     def video_kwargs(self) -> dict:
         if self.nframes:
@@ -68,8 +73,10 @@ class SpacerArgs:
 
 
 def parse(config_file: str | None, stage: str | None, overrides: list[str]):
-    """(SpacerArgs, GRPOConfig | SFTConfig) from a YAML file, a stage and ``--field value`` overrides."""
+    """(SpacerArgs, GRPOConfig | SFTConfig | TrainingArguments) from a YAML file, a stage and
+    ``--field value`` overrides."""
     import yaml
+    from transformers import TrainingArguments
     from trl import GRPOConfig, SFTConfig, TrlParser
 
     if stage is None:
@@ -77,8 +84,8 @@ def parse(config_file: str | None, stage: str | None, overrides: list[str]):
         if config_file:
             with open(config_file) as f:
                 stage = (yaml.safe_load(f) or {}).get("stage", "rl")
-    trl_config = {"rl": GRPOConfig, "sft": SFTConfig}.get(stage)
+    trl_config = {"rl": GRPOConfig, "sft": SFTConfig, "vision": TrainingArguments}.get(stage)
     if trl_config is None:
-        raise ValueError(f"--stage must be 'rl' or 'sft', got {stage!r}")
+        raise ValueError(f"--stage must be one of {', '.join(STAGES)}, got {stage!r}")
     argv = (["--config", config_file] if config_file else []) + list(overrides) + ["--stage", stage]
     return TrlParser((SpacerArgs, trl_config)).parse_args_and_config(argv)

@@ -56,6 +56,10 @@ def train(spacer: SpacerArgs, config, resume: bool = False) -> Path:
     model, processor = load_model(spacer.model, device="cpu" if config.use_cpu else "auto",
                                   dtype=spacer.model_dtype, attn=spacer.attn)
     model.train()
+    if spacer.stage == "vision":
+        return _vision_stage(spacer, config, model, processor)
+    if spacer.freeze_vision:
+        model.model.visual.requires_grad_(False)
     records = load_records(spacer)
     if spacer.stage == "sft":
         trainer = _sft_trainer(spacer, config, model, processor, Dataset.from_list(sft_rows(records)))
@@ -66,8 +70,30 @@ def train(spacer: SpacerArgs, config, resume: bool = False) -> Path:
     trainer.model.config.use_cache = True  # trainers switch the KV cache off; inference wants it
     trainer.save_model(str(out))
     if trainer.accelerator.is_main_process:
-        processor.save_pretrained(out)
-        _copy_video_defaults(spacer.model, out)
+        _save_processor(spacer, processor, out)
+    return out
+
+
+def _vision_stage(spacer, config, model, processor) -> Path:
+    """The vision warm-up (one process): held-out accuracies come from test.jsonl beside the
+    training file, when there is one; they are written to output_dir/vision_warmup.json."""
+    import json
+
+    from spacer_core.train.vision_warmup import METRICS_FILE, TokenTargetSet, scene_files, warm_up_vision
+
+    scenes_dir = Path(spacer.video_root or Path(spacer.train_file).parent) / "scenes"
+    video = spacer.video_kwargs()
+    train_set = TokenTargetSet(scene_files(load_records(spacer), scenes_dir), processor, video)
+    test_file = Path(spacer.train_file).with_name("test.jsonl")
+    held_out = None
+    if test_file.is_file():
+        test = load_dataset_jsonl(test_file, spacer.video_root, exclude=spacer.exclude_file)
+        held_out = TokenTargetSet(scene_files(test, scenes_dir), processor, video)
+    metrics = warm_up_vision(model, processor, train_set, held_out, config)
+    out = Path(config.output_dir) / "final"
+    model.save_pretrained(out)
+    _save_processor(spacer, processor, out)
+    (Path(config.output_dir) / METRICS_FILE).write_text(json.dumps(metrics, indent=1) + "\n")
     return out
 
 
@@ -110,10 +136,12 @@ def _record_args(spacer: SpacerArgs, out: Path) -> None:
     (out / "spacer_args.json").write_text(json.dumps(dataclasses.asdict(spacer), indent=2) + "\n")
 
 
-def _copy_video_defaults(model_name: str, out: Path) -> None:
-    """Keep the checkpoint's recommended video settings (spacer_video.json) with the trained model."""
+def _save_processor(spacer: SpacerArgs, processor, out: Path) -> None:
+    """The processor, and the checkpoint's recommended video settings (spacer_video.json), beside
+    the trained model."""
     from spacer_core.models import resolve_path
 
-    src = Path(resolve_path(model_name)) / "spacer_video.json"
+    processor.save_pretrained(out)
+    src = Path(resolve_path(spacer.model)) / "spacer_video.json"
     if src.is_file():
         (out / src.name).write_text(src.read_text())
