@@ -231,6 +231,20 @@ def test_sft_collator_masks_the_prompt_and_trains_the_vision_tower(records, untr
     assert moved(model, before) == len(before)
 
 
+def test_sft_with_freeze_vision_trains_the_decoder_only(sim, tmp_path, untrained_tiny_dir):
+    from safetensors.torch import load_file
+
+    res = run_cli("train", "--config", "configs/sft_tiny.yaml", "--model", str(untrained_tiny_dir), "--train_file",
+                  str(sim / "train.jsonl"), "--output_dir", str(tmp_path / "sft"), "--max_steps", "2",
+                  "--save_strategy", "no", "--freeze_vision", "true")
+    assert res.returncode == 0, res.stderr[-2000:]
+    before, after = load_file(untrained_tiny_dir / "model.safetensors"), load_file(tmp_path / "sft" / "final" / "model.safetensors")
+    vision = {k for k in before if "visual" in k}
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert vision and not changed & vision
+    assert any("language_model" in k or "layers" in k for k in changed)
+
+
 def run_cli(*args, **kw):
     return subprocess.run([*SPACER, *args], capture_output=True, text=True, cwd=ROOT, **kw)
 
