@@ -72,6 +72,9 @@ def test_token_targets_refuse_what_they_cannot_label(scene):
         token_targets(scene, [0, 8], (2, 2))
     with pytest.raises(ValueError, match="square"):
         token_targets(scene, [0, 1], (2, 3))
+    odd = {**scene, "objects": [*scene["objects"], {**scene["objects"][0], "category": "piano"}]}
+    with pytest.raises(ValueError, match=r"scene_0007.*vocabulary.*piano"):
+        token_targets(odd, [0, 1], (2, 2))
 
 
 def test_processor_tokens_are_in_time_row_column_order(sim_root, untrained_tiny_dir):
@@ -130,3 +133,10 @@ def test_vision_warmup_needs_the_scene_files(tmp_path, sim_root, untrained_tiny_
                "--output_dir", str(tmp_path / "out"), "--use_cpu", "true", "--max_steps", "2", "--report_to", "none"])
     assert rc == 2
     assert "scenes/scene_000" in capsys.readouterr().err
+    (data / "scenes").mkdir()
+    for scene in (sim_root / "scenes").glob("*.json"):
+        (data / "scenes" / scene.name).write_text(scene.read_text()[:50])  # truncated
+    rc = main(["train", "--stage", "vision", "--model", str(untrained_tiny_dir), "--train_file", str(data / "train.jsonl"),
+               "--output_dir", str(tmp_path / "out2"), "--use_cpu", "true", "--max_steps", "2", "--report_to", "none"])
+    assert rc == 2
+    assert "scene_000" in (err := capsys.readouterr().err) and "not a scene file" in err

@@ -53,6 +53,9 @@ def token_targets(
     ids = np.stack([renderer.render(cameras[i])[1] for i in frames])  # F × S × S, -1 = room
 
     objects = scene["objects"]
+    unknown = sorted({o["category"] for o in objects} - set(CLASSES))
+    if unknown:
+        raise ValueError(f"scene {scene['scene_id']!r}: categories outside the generator's vocabulary: {unknown}")
     category = np.array([CLASSES.index(o["category"]) for o in objects] + [0])  # id -1 → the room
     cell = np.array(list(_cells(scene)) + [(IGNORE, IGNORE)])
     p = PIXELS_PER_TOKEN

@@ -81,6 +81,9 @@ def _vision_stage(spacer, config, model, processor) -> Path:
 
     from spacer_core.train.vision_warmup import METRICS_FILE, TokenTargetSet, scene_files, warm_up_vision
 
+    if config.world_size > 1:
+        raise ValueError("the vision warm-up runs in one process (it takes minutes on a CPU); launch it without "
+                         "torchrun/accelerate")
     scenes_dir = Path(spacer.video_root or Path(spacer.train_file).parent) / "scenes"
     video = spacer.video_kwargs()
     train_set = TokenTargetSet(scene_files(load_records(spacer), scenes_dir), processor, video)
@@ -89,7 +92,7 @@ def _vision_stage(spacer, config, model, processor) -> Path:
     if test_file.is_file():
         test = load_dataset_jsonl(test_file, spacer.video_root, exclude=spacer.exclude_file)
         held_out = TokenTargetSet(scene_files(test, scenes_dir), processor, video)
-    metrics = warm_up_vision(model, processor, train_set, held_out, config)
+    metrics = warm_up_vision(model, train_set, held_out, config)
     out = Path(config.output_dir) / "final"
     model.save_pretrained(out)
     _save_processor(spacer, processor, out)

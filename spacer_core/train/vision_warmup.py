@@ -79,7 +79,10 @@ class TokenTargetSet:
             video, scene_file = scenes[sid]
             clip = load_clip(video, **video_kwargs, cache=False)
             grid_h, grid_w = (side // processor.video_processor.patch_size for side in clip.size)
-            scene = json.loads(scene_file.read_text(encoding="utf-8"))
+            try:
+                scene = json.loads(scene_file.read_text(encoding="utf-8"))
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{scene_file}: not a scene file ({exc})") from None
             classes, cells = token_targets(scene, clip.indices, (grid_h // merge, grid_w // merge))
             self.clips.append(clip)
             self.classes.append(torch.from_numpy(classes))
@@ -152,7 +155,7 @@ def evaluate(model, head, data: TokenTargetSet, batch_size: int, prior: torch.Te
     }
 
 
-def warm_up_vision(model, processor, train: TokenTargetSet, held_out: TokenTargetSet | None, args,
+def warm_up_vision(model, train: TokenTargetSet, held_out: TokenTargetSet | None, args,
                    progress: bool = True) -> dict[str, Any]:
     """Train ``model``'s vision tower and merger for ``args.max_steps`` steps of
     ``args.per_device_train_batch_size`` clips (TrainingArguments' optimiser fields); returns the
