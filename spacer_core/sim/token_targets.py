@@ -48,14 +48,14 @@ def token_targets(
     if max(frame_indices) >= len(cameras):
         raise ValueError(f"scene {scene['scene_id']!r} has {len(cameras)} camera poses, "
                          f"frame {max(frame_indices)} asked")
-    renderer = Renderer(scene, PIXELS_PER_TOKEN * height)
-    frames = list(frame_indices) + list(frame_indices[-1:]) * (len(frame_indices) % 2)
-    ids = np.stack([renderer.render(cameras[i])[1] for i in frames])  # F × S × S, -1 = room
-
     objects = scene["objects"]
     unknown = sorted({o["category"] for o in objects} - set(CLASSES))
     if unknown:
         raise ValueError(f"scene {scene['scene_id']!r}: categories outside the generator's vocabulary: {unknown}")
+    renderer = Renderer(scene, PIXELS_PER_TOKEN * height)
+    frames = list(frame_indices) + list(frame_indices[-1:]) * (len(frame_indices) % 2)
+    ids = np.stack([renderer.render(cameras[i])[1] for i in frames])  # F × S × S, -1 = room
+
     category = np.array([CLASSES.index(o["category"]) for o in objects] + [0])  # id -1 → the room
     cell = np.array(list(_cells(scene)) + [(IGNORE, IGNORE)])
     p = PIXELS_PER_TOKEN
