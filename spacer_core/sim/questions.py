@@ -21,7 +21,7 @@ import numpy as np
 from scipy.optimize import lsq_linear
 
 from spacer_core.cogmap import maps_from_boxes
-from spacer_core.sim.scene import footprint_half
+from spacer_core.sim.scene import footprint_half, room_bounds
 
 MULTIPLE_CHOICE, NUMERICAL = "multiple choice", "numerical"
 QUESTION_TYPES: dict[str, str] = {
@@ -131,8 +131,7 @@ class _SceneFacts:
     def __init__(self, scene: dict[str, Any]):
         self.scene = scene
         self.objects = scene["objects"]
-        w, length = scene["room"]["size"][:2]
-        self.bounds = tuple(scene["room"].get("bounds", [0.0, 0.0, w, length]))
+        self.bounds = room_bounds(scene)
         video = scene.get("video")
         self.fps = video["fps"] if video else None
         # Per object: first frame with any pixel, first frame where it is visible (absent: never).

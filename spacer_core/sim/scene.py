@@ -267,3 +267,10 @@ def generate_scene(seed: int | list[int], scene_id: str = "scene_0000") -> dict[
         "room": {"size": [w, length, h], "bounds": [0.0, 0.0, w, length]},
         "objects": layout.objects,
     }
+
+
+def room_bounds(scene: dict[str, Any]) -> tuple[float, float, float, float]:
+    """The room's (xmin, ymin, xmax, ymax) on the floor, the frame of its cognitive map (annotations
+    without ``bounds`` span [0, w] × [0, l])."""
+    w, length = scene["room"]["size"][:2]
+    return tuple(scene["room"].get("bounds", [0.0, 0.0, w, length]))

@@ -20,7 +20,7 @@ import numpy as np
 
 from spacer_core.cogmap import GRID, maps_from_boxes
 from spacer_core.sim.render import Renderer
-from spacer_core.sim.scene import VOCABULARY
+from spacer_core.sim.scene import VOCABULARY, room_bounds
 
 CLASSES = ("room", *VOCABULARY)  # class 0 is the room (walls, floor, ceiling); then the categories
 IGNORE = -100
@@ -74,7 +74,6 @@ def token_targets(
 
 
 def _cells(scene: dict[str, Any]) -> list[tuple[int, int]]:
-    """Each object's cell on the cognitive map's grid, with the bounds the question generator uses."""
-    w, length = scene["room"]["size"][:2]
-    bounds = tuple(scene["room"].get("bounds", [0.0, 0.0, w, length]))
+    """Each object's cell on the cognitive map's grid."""
+    bounds = room_bounds(scene)
     return [maps_from_boxes([o], bounds, GRID)[o["category"]][0] for o in scene["objects"]]
