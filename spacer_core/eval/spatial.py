@@ -91,9 +91,10 @@ class SimBench(Benchmark):
         for record in records:
             where = f"{path} problem_id {record['problem_id']}"
             qtype = str(field_of(record, "question_type", where, str))
-            if vsibench_problem_type(qtype, where) != record["problem_type"]:
+            scored_as = vsibench_problem_type(qtype, where)
+            if scored_as != record["problem_type"]:
                 raise BenchmarkError(f"{where}: problem_type {record['problem_type']!r} does not match question_type "
-                                     f"{qtype!r} (VSI-Bench scores it as {vsibench_problem_type(qtype, where)})")
+                                     f"{qtype!r} (VSI-Bench scores it as {scored_as})")
             items.append(Item(
                 id=str(record["problem_id"]), question=record["problem"], ground_truth=extract_answer(record["solution"]),
                 question_type=qtype, problem_type=record["problem_type"], options=record["options"] or None,
