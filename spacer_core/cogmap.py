@@ -177,8 +177,10 @@ def _key_matcher(categories: Iterable[str] | None) -> _KeyMatcher:
     matcher = _matchers.get(cats)
     if matcher is None:
         matcher = _KeyMatcher(cats)
-        if len(_matchers) >= _MAX_MATCHERS:
-            _matchers.pop(next(iter(_matchers), None), None)  # the oldest (another thread may have taken it)
+        # Drop the oldest until there is room: one may not be enough after racing threads or a lowered
+        # bound (another thread may have taken the one we pick).
+        while _matchers and len(_matchers) >= _MAX_MATCHERS:
+            _matchers.pop(next(iter(_matchers), None), None)
         _matchers[cats] = matcher
     return matcher
 
@@ -291,6 +293,15 @@ def _parse_tokens(body: str, keys: _KeyMatcher) -> CogMap:
     if target is not None:
         _pairs(nums, target)
     return out
+
+
+def map_text(cogmap: CogMap) -> str:
+    """``<map>{"chair": [[x, y], ...], ...}</map>``: a map as the reasoning writes it (whole numbers
+    without a decimal point, as on the 10×10 grid)."""
+    def number(v: float) -> float | int:
+        return int(v) if float(v).is_integer() else v
+
+    return MAP[0] + json.dumps({c: [[number(v) for v in p] for p in pts] for c, pts in cogmap.items()}) + MAP[1]
 
 
 def parse_map(text: str, categories: Iterable[str] | None = None) -> CogMap:

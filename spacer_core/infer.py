@@ -86,6 +86,9 @@ class Query:
     mode: str = "thinking_map"
     categories: Sequence[str] | None = None
     problem_type: str | None = None  # None: "multiple choice" when options are given, else "numerical"
+    # Text the completion is made to start with: the model continues after it, and the result's
+    # ``raw`` includes it (e.g. ``<think><map>{true map}</map>``: `spacer eval --given-map`).
+    reasoning_start: str = ""
 
     @property
     def kind(self) -> str:
@@ -198,7 +201,8 @@ class SpatialReasoner:
     def _inputs(self, queries: Sequence[Query]):
         prompts = [self.prompt(q) for q in queries]
         clips = [self.clip(q.video) for q in queries]
-        batch = encode(self.processor, [chat_text(self.processor, p) for p in prompts], clips)
+        texts = [chat_text(self.processor, p) + q.reasoning_start for p, q in zip(prompts, queries, strict=True)]
+        batch = encode(self.processor, texts, clips)
         return clips, prompts, batch.to(self.model.device)
 
     def _results(self, queries, clips, prompts, batch, sequences, seconds: float) -> list[Result]:
@@ -208,7 +212,7 @@ class SpatialReasoner:
         for i, (query, clip, prompt) in enumerate(zip(queries, clips, prompts, strict=True)):
             new = sequences[i, width:].tolist()
             n = next((j + 1 for j, t in enumerate(new) if t in eos), len(new))  # up to the first EOS
-            raw = self.processor.tokenizer.decode(new[:n], skip_special_tokens=True)
+            raw = query.reasoning_start + self.processor.tokenizer.decode(new[:n], skip_special_tokens=True)
             think, cogmap, answer = parse_completion(raw, query.kind, map_categories(query))
             out.append(Result(raw=raw, think=think, map=cogmap, answer=answer, prompt=prompt, mode=query.mode,
                               prompt_tokens=int(batch["attention_mask"][i].sum()), completion_tokens=n,

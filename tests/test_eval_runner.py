@@ -18,6 +18,7 @@ import torch
 from transformers import LogitsProcessor, LogitsProcessorList
 
 from spacer_core.cli import main
+from spacer_core.cogmap import map_text
 from spacer_core.commands.eval import BENCHMARK_NAMES
 from spacer_core.eval import BENCHMARKS, RunError, compare_runs, evaluate, get_benchmark, read_rows
 from spacer_core.eval.runner import merge_shards
@@ -240,3 +241,28 @@ def test_eval_command(sim_root, tmp_path, capsys):
     assert main(["eval", "--bench", "nope", "--out", str(tmp_path / "v")]) == 2
     assert "unknown benchmark 'nope'" in capsys.readouterr().err
     assert main(["eval", "--out", str(tmp_path / "v")]) == 2
+
+
+def test_given_map_starts_every_reasoning_with_the_true_map(sim_root, tmp_path, capsys):
+    items = get_benchmark("sim").load(sim_root)[:3]
+    out = tmp_path / "given"
+    code = main(["eval", "--bench", "sim", "--data-root", str(sim_root), "--out", str(out), "--limit", "3",
+                 "--batch-size", "3", "--max-new-tokens", "60", "--given-map", "--no-progress"])
+    assert code == 0
+    rows = read_rows(out / "results.jsonl")
+    reasoning = {str(r["problem_id"]): r["reasoning"] for r in map(json.loads, open(sim_root / "test.jsonl"))}
+    for item, row in zip(items, rows, strict=True):
+        # the map exactly as the SFT targets write it
+        assert item.true_map and reasoning[item.id].startswith(map_text(item.true_map) + "\n")
+        assert row["raw"].startswith(f"<think>{map_text(item.true_map)}\n")
+        assert row["map_score"] == 1.0
+        # The shipped model was fed the map: it goes on to derive the answer instead of drawing a
+        # map of its own, as it does when its reasoning starts empty.
+        assert row["raw"].count("<map>") == 1 and "<answer>" in row["raw"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["setup"]["given_map"] is True
+    assert "| mode | thinking_map, the true map given |" in (out / "summary.md").read_text()
+    capsys.readouterr()
+    assert main(["eval", "--bench", "sim", "--data-root", str(sim_root), "--out", str(tmp_path / "direct"),
+                 "--limit", "1", "--mode", "direct", "--given-map", "--no-progress"]) == 2
+    assert "given_map needs the thinking_map mode" in capsys.readouterr().err

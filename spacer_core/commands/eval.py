@@ -38,6 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="0 = greedy (default: reproducible and resumable; SpaceR's 0.01 is greedy but "
                         "for near-ties)")
     parser.add_argument("--device", default=None, help="default: cuda:LOCAL_RANK when sharded on GPUs, else auto")
+    parser.add_argument("--given-map", action="store_true",
+                        help="start every reasoning with the item's true cognitive map, so the score measures "
+                        "reasoning from a perfect map (thinking_map mode; compare with a run without it)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
@@ -93,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         summary = evaluate(bench, items, reasoner, args.out, mode=args.mode, batch_size=args.batch_size,
                            resume=args.resume, rank=rank, world_size=world, setup=setup, gen=gen,
-                           progress=not args.no_progress)
+                           progress=not args.no_progress, given_map=args.given_map)
     except RunError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

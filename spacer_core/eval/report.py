@@ -28,13 +28,17 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return lines + ["| " + " | ".join(r) + " |" for r in rows]
 
 
+def _mode(setup: Mapping[str, Any]) -> str:
+    return str(setup.get("mode", "?")) + (", the true map given" if setup.get("given_map") else "")
+
+
 def render_summary(summary: Mapping[str, Any]) -> str:
     """summary.md: the setup, the per-type table and the benchmark's extra sections."""
     setup = summary.get("setup", {})
     lines = [f"# {summary.get('title', summary['benchmark'])}: {_fmt(summary['overall'])}", ""]
     settings = [
         ("model", str(setup.get("model", "?"))),
-        ("mode", str(setup.get("mode", "?"))),
+        ("mode", _mode(setup)),
         ("frames", _frames(setup.get("video", {}))),
         ("decoding", _decoding(setup.get("generation", {}))),
         ("items", f"{summary['n']} ({summary.get('errors', 0)} errors, scored 0)"),
@@ -126,6 +130,6 @@ def compare_runs(runs: Sequence[str | Path]) -> str:
     lines = [f"# Compare: {', '.join(benches)} (scores ×100; Δ against {labels[0]})", ""]
     if len(benches) > 1:
         lines += ["Note: these runs are on different benchmarks.", ""]
-    lines += [f"- {label}: {s.get('setup', {}).get('model', '?')}, mode {s.get('setup', {}).get('mode', '?')}, "
+    lines += [f"- {label}: {s.get('setup', {}).get('model', '?')}, mode {_mode(s.get('setup', {}))}, "
               f"{s.get('n', '?')} items" for label, s in zip(labels, summaries, strict=True)]
     return "\n".join(lines + [""] + _table(header, rows)) + "\n"

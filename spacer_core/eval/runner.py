@@ -27,8 +27,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from spacer_core.cogmap import map_text
 from spacer_core.eval.base import Benchmark, Item, Score
 from spacer_core.eval.report import render_summary
+from spacer_core.parsing import THINK
 
 RESULTS = "results.jsonl"
 SUMMARY_JSON = "summary.json"
@@ -115,8 +117,15 @@ def _check_setup(out: Path, setup: dict[str, Any], resume: bool) -> None:
         raise RunError(f"cannot resume {out}: the setup changed ({details})")
 
 
+def given_map_start(item: Item) -> str:
+    """The reasoning's start under ``given_map``: the item's true map, so the score measures
+    reasoning from a perfect map (items without a true map start as usual)."""
+    return f"{THINK[0]}{map_text(item.true_map)}\n" if item.true_map else ""
+
+
 def _run_items(benchmark: Benchmark, items: Sequence[Item], reasoner, out: Path, mode: str, *,
-               batch_size: int, rank: int, world_size: int, gen: dict[str, Any] | None, progress: bool) -> Path:
+               batch_size: int, rank: int, world_size: int, gen: dict[str, Any] | None, progress: bool,
+               given_map: bool) -> Path:
     """Answer and score this rank's share of ``items`` not yet in its results file, appending rows."""
     from tqdm import tqdm
 
@@ -139,7 +148,8 @@ def _run_items(benchmark: Benchmark, items: Sequence[Item], reasoner, out: Path,
                 except VideoError as err:
                     rows[item.id] = make_row(item, error=str(err))
                     continue
-                ready.append((item, Query(video=clip, **benchmark.query(item, mode))))
+                start = given_map_start(item) if given_map else ""
+                ready.append((item, Query(video=clip, **benchmark.query(item, mode), reasoning_start=start)))
             results = reasoner.answer_batch([q for _, q in ready], **(gen or {})) if ready else []
             for (item, _), result in zip(ready, results, strict=True):
                 rows[item.id] = make_row(item, benchmark.score(item, result.raw), result)
@@ -186,15 +196,19 @@ def summarize(benchmark: Benchmark, rows: Sequence[dict[str, Any]], setup: dict[
 def evaluate(benchmark: Benchmark, items: Sequence[Item], reasoner, out: str | Path, *, mode: str | None = None,
              batch_size: int = 1, resume: bool = False, rank: int = 0, world_size: int = 1,
              setup: dict[str, Any] | None = None, gen: dict[str, Any] | None = None, progress: bool = True,
-             wait_timeout: float | None = None) -> dict[str, Any] | None:
+             wait_timeout: float | None = None, given_map: bool = False) -> dict[str, Any] | None:
     """Run ``items`` of ``benchmark`` with ``reasoner`` (`spacer_core.infer.SpatialReasoner`) into ``out``.
 
     Returns the summary (written to summary.json / summary.md) on rank 0, None on other ranks.
     ``setup``: extra fields recorded in run.json and the summary (model name, data root, limit…).
+    ``given_map``: every reasoning starts with the item's true map (`given_map_start`), a probe of
+    reasoning apart from perception; thinking_map mode only.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     mode = mode or benchmark.default_mode
+    if given_map and mode != "thinking_map":
+        raise RunError(f"given_map needs the thinking_map mode (the map is part of its reasoning), not {mode!r}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
     seen: set[str] = set()
@@ -207,6 +221,8 @@ def evaluate(benchmark: Benchmark, items: Sequence[Item], reasoner, out: str | P
                   if v is None or isinstance(v, bool | int | float | str)}
     setup = {"benchmark": benchmark.name, **(setup or {}), "mode": mode, "video": asdict(reasoner.video),
              "generation": generation, "world_size": world_size, "items": len(items)}
+    if given_map:  # recorded only when on, so runs from before the option still resume
+        setup["given_map"] = True
     existing = results_path(out, rank, world_size)
     if existing.exists() and not resume:
         raise RunError(f"{existing} already exists: pass --resume to continue that run, or choose another --out")
@@ -215,7 +231,7 @@ def evaluate(benchmark: Benchmark, items: Sequence[Item], reasoner, out: str | P
         started = {**setup, "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         (out / RUN_JSON).write_text(json.dumps(started, indent=2) + "\n")
     path = _run_items(benchmark, items, reasoner, out, mode, batch_size=batch_size, rank=rank,
-                      world_size=world_size, gen=gen, progress=progress)
+                      world_size=world_size, gen=gen, progress=progress, given_map=given_map)
     if rank != 0:
         return None
     rows = merge_shards(items, out, world_size, wait_timeout) if world_size > 1 else read_rows(path)

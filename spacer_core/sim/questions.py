@@ -11,7 +11,6 @@ the true cognitive map as ``<map>{...}</map>`` and one or two sentences that der
 from __future__ import annotations
 
 import itertools
-import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import lsq_linear
 
-from spacer_core.cogmap import maps_from_boxes
+from spacer_core.cogmap import map_text, maps_from_boxes
 from spacer_core.sim.scene import footprint_half, room_bounds
 
 MULTIPLE_CHOICE, NUMERICAL = "multiple choice", "numerical"
@@ -159,9 +158,7 @@ class _SceneFacts:
         ]
         self.unique = [c for c in self.fully_seen if len(self.by_category[c]) == 1]
         self.cogmap = maps_from_boxes(sorted(seen, key=lambda o: (o["category"], o["id"])), self.bounds)
-        self.map_text = (
-            "<map>" + json.dumps({c: [list(p) for p in pts] for c, pts in self.cogmap.items()}) + "</map>"
-        )
+        self.map_text = map_text(self.cogmap)
 
     def one(self, category: str) -> dict[str, Any]:
         return self.by_category[category][0]
