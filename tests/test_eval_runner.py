@@ -266,3 +266,4 @@ def test_given_map_starts_every_reasoning_with_the_true_map(sim_root, tmp_path, 
     assert main(["eval", "--bench", "sim", "--data-root", str(sim_root), "--out", str(tmp_path / "direct"),
                  "--limit", "1", "--mode", "direct", "--given-map", "--no-progress"]) == 2
     assert "given_map needs the thinking_map mode" in capsys.readouterr().err
+    assert not (tmp_path / "direct").exists()

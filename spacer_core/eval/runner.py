@@ -204,11 +204,11 @@ def evaluate(benchmark: Benchmark, items: Sequence[Item], reasoner, out: str | P
     ``given_map``: every reasoning starts with the item's true map (`given_map_start`), a probe of
     reasoning apart from perception; thinking_map mode only.
     """
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     mode = mode or benchmark.default_mode
     if given_map and mode != "thinking_map":
         raise RunError(f"given_map needs the thinking_map mode (the map is part of its reasoning), not {mode!r}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
     if batch_size < 1:
         raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
     seen: set[str] = set()
