@@ -250,7 +250,7 @@ def test_given_map_starts_every_reasoning_with_the_true_map(sim_root, tmp_path, 
                  "--batch-size", "3", "--max-new-tokens", "60", "--given-map", "--no-progress"])
     assert code == 0
     rows = read_rows(out / "results.jsonl")
-    reasoning = {str(r["problem_id"]): r["reasoning"] for r in map(json.loads, open(sim_root / "test.jsonl"))}
+    reasoning = {str(r["problem_id"]): r["reasoning"] for r in map(json.loads, (sim_root / "test.jsonl").read_text().splitlines())}
     for item, row in zip(items, rows, strict=True):
         # the map exactly as the SFT targets write it
         assert item.true_map and reasoning[item.id].startswith(map_text(item.true_map) + "\n")
