@@ -1,0 +1,170 @@
+"""Can a checkpoint's decoder look things up in its context? A text-only probe (an experiment, not a recipe stage).
+
+The spacer-tiny model answers from priors even when the true map is given (`spacer eval --given-map`,
+docs/tiny-ablation.md). This probe trains the decoder alone, with no video, on two tasks whose every
+target token needs in-context retrieval, and reports how fast it learns them:
+
+  copy    "Repeat: sofa 3 lamp ..." -> the same words (what induction heads do)
+  lookup  a scene's true map, then "Where is each: tv, chair, ...?" in random order
+          -> "tv: 1, at (4, 9). chair: 2, at (1, 5), (0, 7). ..." (find the key, count, copy the cells)
+
+Maps come from fresh scenes of the sim's generator (no rendering, so data is unlimited); the held-out
+check uses other seeds. Every --eval-every steps it prints the lookup's held-out accuracy: the share of
+categories given the right count (or "none"), and the share of true cells written out.
+
+Usage: python recipes/lookup_probe.py --model runs/tiny/vision/final --steps 3000 [--copy-fraction 0.5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from spacer_core.cogmap import map_text  # noqa: E402
+from spacer_core.sim.questions import scene_map  # noqa: E402
+from spacer_core.sim.scene import VOCABULARY, generate_scene  # noqa: E402
+
+TRAIN_SEED0 = 10_000_000  # scene seeds for training; the held-out maps use seeds from 0
+WORDS = list(VOCABULARY) + list("0123456789")
+
+
+def chat(processor, text: str) -> str:
+    messages = [{"role": "user", "content": [{"type": "text", "text": text}]}]
+    return processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+def copy_task(rng: random.Random) -> tuple[str, str]:
+    words = " ".join(rng.choice(WORDS) for _ in range(rng.randint(8, 16)))
+    return "Repeat: " + words, words
+
+
+def lookup_task(cogmap: dict, rng: random.Random) -> tuple[str, str, list[str]]:
+    """(question, answer, asked categories): 3-6 of the map's categories and at most one absent one."""
+    absent = [c for c in VOCABULARY if c not in cogmap]
+    asked = rng.sample(list(cogmap), min(len(cogmap), rng.randint(3, 6))) + rng.sample(absent, rng.randint(0, 1))
+    rng.shuffle(asked)
+
+    def where(category: str) -> str:
+        cells = cogmap.get(category, [])
+        if not cells:
+            return f"{category}: none"
+        return f"{category}: {len(cells)}, at " + ", ".join(f"({x}, {y})" for x, y in cells)
+
+    question = map_text(cogmap) + "\nWhere is each: " + ", ".join(asked) + "?"
+    return question, ". ".join(where(c) for c in asked) + ".", asked
+
+
+def lookup_score(text: str, cogmap: dict, asked: list[str]) -> tuple[int, int, int, int]:
+    """(counts right, categories asked, true cells written, true cells) for one answer."""
+    counts = cells = total_cells = 0
+    for category in asked:
+        truth = cogmap.get(category, [])
+        found = re.search(re.escape(category) + r": (none|\d+)((?:,? (?:at )?\(\d, \d\))*)", text)
+        said = found.group(1) if found else None
+        counts += said == ("none" if not truth else str(len(truth)))
+        written = {(int(x), int(y)) for x, y in re.findall(r"\((\d), (\d)\)", found.group(2))} if found else set()
+        cells += len(written & set(truth))
+        total_cells += len(truth)
+    return counts, len(asked), cells, total_cells
+
+
+class ProbeData(torch.utils.data.IterableDataset):
+    """An endless stream of (prompt, target) texts: copy with probability ``copy_fraction``, else lookup."""
+
+    def __init__(self, processor, copy_fraction: float, seed: int = 0):
+        self.processor, self.copy_fraction, self.seed = processor, copy_fraction, seed
+
+    def __iter__(self):
+        rng = random.Random(self.seed)
+        scene_seed = TRAIN_SEED0
+        while True:
+            if rng.random() < self.copy_fraction:
+                question, answer = copy_task(rng)
+            else:
+                scene_seed += 1
+                question, answer, _ = lookup_task(scene_map(generate_scene(scene_seed)), rng)
+            yield {"prompt": chat(self.processor, question), "target": answer + "<|im_end|>\n"}
+
+
+def collate(tokenizer, rows: list[dict]) -> dict[str, torch.Tensor]:
+    """Right-padded batch; the loss is on the target tokens only."""
+    prompts = [tokenizer(r["prompt"], add_special_tokens=False)["input_ids"] for r in rows]
+    targets = [tokenizer(r["target"], add_special_tokens=False)["input_ids"] for r in rows]
+    width = max(len(p) + len(t) for p, t in zip(prompts, targets, strict=True))
+    ids = torch.full((len(rows), width), tokenizer.pad_token_id)
+    labels = torch.full((len(rows), width), -100)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, (p, t) in enumerate(zip(prompts, targets, strict=True)):
+        n = len(p) + len(t)
+        ids[i, :n] = torch.tensor(p + t)
+        labels[i, len(p):n] = torch.tensor(t)
+        mask[i, :n] = 1
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+@torch.no_grad()
+def held_out_lookup(model, processor, scenes: int = 50, batch: int = 25) -> dict[str, float]:
+    rng = random.Random(1)
+    tasks = [(m, *lookup_task(m, rng)) for m in (scene_map(generate_scene(s)) for s in range(scenes))]
+    tok = processor.tokenizer
+    totals = [0, 0, 0, 0]
+    was_training = model.training
+    model.eval()
+    for start in range(0, len(tasks), batch):
+        chunk = tasks[start:start + batch]
+        enc = tok([chat(processor, q) for _, q, _, _ in chunk], return_tensors="pt", padding=True,
+                  padding_side="left", add_special_tokens=False)
+        out = model.generate(**enc, max_new_tokens=120, do_sample=False)
+        for (cogmap, _, _, asked), new in zip(chunk, out[:, enc["input_ids"].shape[1]:], strict=True):
+            score = lookup_score(tok.decode(new, skip_special_tokens=True), cogmap, asked)
+            totals = [a + b for a, b in zip(totals, score, strict=True)]
+    model.train(was_training)
+    return {"counts_right": round(totals[0] / totals[1], 3), "cells_right": round(totals[2] / totals[3], 3)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    from transformers import Trainer, TrainerCallback, TrainingArguments
+
+    from spacer_core.models import load_model
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="runs/tiny/vision/final", help="checkpoint (its decoder is trained)")
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--copy-fraction", type=float, default=0.5, help="share of copy examples (the rest: lookup)")
+    ap.add_argument("--eval-every", type=int, default=500)
+    ap.add_argument("--eval-scenes", type=int, default=50, help="held-out maps per check")
+    ap.add_argument("--out", default="runs/lookup_probe", help="where the probed model is saved")
+    args = ap.parse_args(argv)
+
+    model, processor = load_model(args.model, device="cpu", dtype="float32")
+    model.model.visual.requires_grad_(False)  # text only: the vision tower keeps its weights
+
+    class HeldOut(TrainerCallback):
+        def on_step_end(self, _args, state, control, **kwargs):
+            if state.global_step % args.eval_every == 0 or state.global_step == state.max_steps:
+                print(f"step {state.global_step}: held-out lookup {held_out_lookup(model, processor, args.eval_scenes)}", flush=True)
+
+    config = TrainingArguments(
+        output_dir=args.out, max_steps=args.steps, per_device_train_batch_size=args.batch,
+        learning_rate=args.lr, lr_scheduler_type="cosine", warmup_steps=20, weight_decay=0.0,
+        use_cpu=True, logging_steps=50, save_strategy="no", report_to=[], seed=0,
+        remove_unused_columns=False, dataloader_num_workers=0)
+    trainer = Trainer(model=model, args=config, train_dataset=ProbeData(processor, args.copy_fraction),
+                      data_collator=lambda rows: collate(processor.tokenizer, rows), callbacks=[HeldOut()])
+    print(f"step 0: held-out lookup {held_out_lookup(model, processor, args.eval_scenes)}", flush=True)
+    trainer.train()
+    trainer.save_model(str(Path(args.out) / "final"))
+    processor.save_pretrained(str(Path(args.out) / "final"))
+
+
+if __name__ == "__main__":
+    main()

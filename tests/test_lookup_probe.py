@@ -1,0 +1,65 @@
+"""The text-only lookup probe (recipes/lookup_probe.py): its tasks, scoring and a short real run."""
+
+from __future__ import annotations
+
+import importlib.util
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+from spacer_core.models import load_model
+from spacer_core.sim.questions import scene_map
+from spacer_core.sim.scene import generate_scene
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def probe():
+    spec = importlib.util.spec_from_file_location("lookup_probe", ROOT / "recipes" / "lookup_probe.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_true_answer_scores_full_marks_and_a_miscount_does_not(probe):
+    for seed in range(20):
+        cogmap = scene_map(generate_scene(seed))
+        question, answer, asked = probe.lookup_task(cogmap, random.Random(seed))
+        assert question.startswith("<map>{") and all(c in question for c in asked)
+        cells = sum(len(cogmap.get(c, [])) for c in asked)
+        assert probe.lookup_score(answer, cogmap, asked) == (len(asked), len(asked), cells, cells)
+        first = asked[0]
+        wrong = ". ".join([f"{first}: 9", *answer.split(". ")[1:]])  # miscounted, its cells left out
+        counts, _, right_cells, _ = probe.lookup_score(wrong, cogmap, asked)
+        assert counts == len(asked) - 1 and right_cells == cells - len(cogmap.get(first, []))
+
+
+def test_collate_puts_the_loss_on_the_target_only(probe, tiny):
+    _, processor = tiny
+    tok = processor.tokenizer
+    rows = [{"prompt": probe.chat(processor, "Repeat: sofa 3"), "target": "sofa 3<|im_end|>\n"},
+            {"prompt": probe.chat(processor, "Repeat: lamp lamp lamp 7 7"), "target": "lamp lamp lamp 7 7<|im_end|>\n"}]
+    batch = probe.collate(tok, rows)
+    for i, row in enumerate(rows):
+        target = tok(row["target"], add_special_tokens=False)["input_ids"]
+        kept = batch["labels"][i][batch["labels"][i] != -100].tolist()
+        assert kept == target
+        assert batch["attention_mask"][i].sum().item() == len(tok(row["prompt"], add_special_tokens=False)["input_ids"]) + len(target)
+
+
+def test_a_short_run_trains_the_decoder_and_leaves_the_vision_tower(probe, untrained_tiny_dir, tmp_path, capsys):
+    out = tmp_path / "probe"
+    probe.main(["--model", str(untrained_tiny_dir), "--steps", "2", "--eval-every", "2", "--eval-scenes", "2",
+                "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert "step 0: held-out lookup {'counts_right'" in printed and "step 2: held-out lookup" in printed
+    before = load_model(str(untrained_tiny_dir))[0].state_dict()
+    after = load_model(str(out / "final"))[0].state_dict()
+    visual = [k for k in before if k.startswith("model.visual.")]
+    decoder = [k for k in before if k.startswith("model.language_model.")]
+    assert visual and decoder
+    assert all(torch.equal(before[k], after[k]) for k in visual)
+    assert any(not torch.equal(before[k], after[k]) for k in decoder)
