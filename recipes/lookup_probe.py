@@ -10,7 +10,8 @@ target token needs in-context retrieval, and reports how fast it learns them:
 
 Maps come from fresh scenes of the sim's generator (no rendering, so data is unlimited); the held-out
 check uses other seeds. Every --eval-every steps it prints the lookup's held-out accuracy: the share of
-categories given the right count (or "none"), and the share of true cells written out.
+the asked categories the answer names, the share given the right count (or "none") beside what always
+answering "1" would get, and the share of true cells written out (a guessed cell is right 1 time in 100).
 
 Usage: python recipes/lookup_probe.py --model runs/tiny/vision/final --steps 3000 [--copy-fraction 0.5]
 """
@@ -61,18 +62,23 @@ def lookup_task(cogmap: dict, rng: random.Random) -> tuple[str, str, list[str]]:
     return question, ". ".join(where(c) for c in asked) + ".", asked
 
 
-def lookup_score(text: str, cogmap: dict, asked: list[str]) -> tuple[int, int, int, int]:
-    """(counts right, categories asked, true cells written, true cells) for one answer."""
-    counts = cells = total_cells = 0
+def lookup_score(text: str, cogmap: dict, asked: list[str]) -> dict[str, int]:
+    """Tallies for one answer: categories asked, named in the answer, given the right count (or
+    "none"), whose right count is the commonest one (1: what always answering "1" gets right), and
+    true cells, true cells written."""
+    tally = dict(asked=len(asked), named=0, counts=0, ones=0, cells=0, cells_written=0)
     for category in asked:
         truth = cogmap.get(category, [])
+        tally["ones"] += len(truth) == 1
+        tally["cells"] += len(truth)
         found = re.search(re.escape(category) + r": (none|\d+)((?:,? (?:at )?\(\d, \d\))*)", text)
-        said = found.group(1) if found else None
-        counts += said == ("none" if not truth else str(len(truth)))
-        written = {(int(x), int(y)) for x, y in re.findall(r"\((\d), (\d)\)", found.group(2))} if found else set()
-        cells += len(written & set(truth))
-        total_cells += len(truth)
-    return counts, len(asked), cells, total_cells
+        if not found:
+            continue
+        tally["named"] += 1
+        tally["counts"] += found.group(1) == ("none" if not truth else str(len(truth)))
+        written = {(int(x), int(y)) for x, y in re.findall(r"\((\d), (\d)\)", found.group(2))}
+        tally["cells_written"] += len(written & set(truth))
+    return tally
 
 
 class ProbeData(torch.utils.data.IterableDataset):
@@ -114,7 +120,7 @@ def held_out_lookup(model, processor, scenes: int = 50, batch: int = 25) -> dict
     rng = random.Random(1)
     tasks = [(m, *lookup_task(m, rng)) for m in (scene_map(generate_scene(s)) for s in range(scenes))]
     tok = processor.tokenizer
-    totals = [0, 0, 0, 0]
+    totals: dict[str, int] = {}
     was_training = model.training
     model.eval()
     for start in range(0, len(tasks), batch):
@@ -123,10 +129,12 @@ def held_out_lookup(model, processor, scenes: int = 50, batch: int = 25) -> dict
                   padding_side="left", add_special_tokens=False)
         out = model.generate(**enc, max_new_tokens=120, do_sample=False)
         for (cogmap, _, _, asked), new in zip(chunk, out[:, enc["input_ids"].shape[1]:], strict=True):
-            score = lookup_score(tok.decode(new, skip_special_tokens=True), cogmap, asked)
-            totals = [a + b for a, b in zip(totals, score, strict=True)]
+            for key, n in lookup_score(tok.decode(new, skip_special_tokens=True), cogmap, asked).items():
+                totals[key] = totals.get(key, 0) + n
     model.train(was_training)
-    return {"counts_right": round(totals[0] / totals[1], 3), "cells_right": round(totals[2] / totals[3], 3)}
+    share = {key: round(totals[key] / totals["asked"], 3) for key in ("named", "counts", "ones")}
+    return {"named": share["named"], "counts_right": share["counts"], "always_1_gets": share["ones"],
+            "cells_right": round(totals["cells_written"] / totals["cells"], 3)}
 
 
 def main(argv: list[str] | None = None) -> None:

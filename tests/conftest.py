@@ -53,6 +53,22 @@ def sim_root(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def load_recipe():
+    """Import a script of recipes/ (not a package) as a module: ``load_recipe("spacer_tiny")``."""
+    import importlib.util
+
+    recipes = Path(__file__).resolve().parent.parent / "recipes"
+
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(name, recipes / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load
+
+
+@pytest.fixture(scope="session")
 def untrained_tiny_dir(tmp_path_factory) -> Path:
     """A freshly built, untrained tiny model (the shipped one in assets/ is trained)."""
     from spacer_core.tiny_model import build_tiny_model

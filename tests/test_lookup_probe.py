@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import random
-from pathlib import Path
 
 import pytest
 import torch
@@ -13,15 +11,10 @@ from spacer_core.models import load_model
 from spacer_core.sim.questions import scene_map
 from spacer_core.sim.scene import generate_scene
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 @pytest.fixture(scope="module")
-def probe():
-    spec = importlib.util.spec_from_file_location("lookup_probe", ROOT / "recipes" / "lookup_probe.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def probe(load_recipe):
+    return load_recipe("lookup_probe")
 
 
 def test_the_true_answer_scores_full_marks_and_a_miscount_does_not(probe):
@@ -30,11 +23,16 @@ def test_the_true_answer_scores_full_marks_and_a_miscount_does_not(probe):
         question, answer, asked = probe.lookup_task(cogmap, random.Random(seed))
         assert question.startswith("<map>{") and all(c in question for c in asked)
         cells = sum(len(cogmap.get(c, [])) for c in asked)
-        assert probe.lookup_score(answer, cogmap, asked) == (len(asked), len(asked), cells, cells)
+        ones = sum(len(cogmap.get(c, [])) == 1 for c in asked)
+        n = len(asked)
+        assert probe.lookup_score(answer, cogmap, asked) == dict(
+            asked=n, named=n, counts=n, ones=ones, cells=cells, cells_written=cells)
         first = asked[0]
-        wrong = ". ".join([f"{first}: 9", *answer.split(". ")[1:]])  # miscounted, its cells left out
-        counts, _, right_cells, _ = probe.lookup_score(wrong, cogmap, asked)
-        assert counts == len(asked) - 1 and right_cells == cells - len(cogmap.get(first, []))
+        miscounted = ". ".join([f"{first}: 9", *answer.split(". ")[1:]])  # and its cells left out
+        assert probe.lookup_score(miscounted, cogmap, asked) == dict(
+            asked=n, named=n, counts=n - 1, ones=ones, cells=cells, cells_written=cells - len(cogmap.get(first, [])))
+        unnamed = ". ".join(answer.split(". ")[1:])
+        assert probe.lookup_score(unnamed, cogmap, asked)["named"] == n - 1
 
 
 def test_collate_puts_the_loss_on_the_target_only(probe, tiny):
@@ -55,7 +53,7 @@ def test_a_short_run_trains_the_decoder_and_leaves_the_vision_tower(probe, untra
     probe.main(["--model", str(untrained_tiny_dir), "--steps", "2", "--eval-every", "2", "--eval-scenes", "2",
                 "--out", str(out)])
     printed = capsys.readouterr().out
-    assert "step 0: held-out lookup {'counts_right'" in printed and "step 2: held-out lookup" in printed
+    assert "step 0: held-out lookup {'named'" in printed and "step 2: held-out lookup" in printed
     before = load_model(str(untrained_tiny_dir))[0].state_dict()
     after = load_model(str(out / "final"))[0].state_dict()
     visual = [k for k in before if k.startswith("model.visual.")]

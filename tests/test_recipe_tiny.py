@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -17,11 +16,8 @@ SIM = ROOT / "assets" / "sim"
 
 
 @pytest.fixture(scope="module")
-def recipe():
-    spec = importlib.util.spec_from_file_location("spacer_tiny", ROOT / "recipes" / "spacer_tiny.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def recipe(load_recipe):
+    return load_recipe("spacer_tiny")
 
 
 def _videos(split: Path) -> list[str]:
