@@ -2,7 +2,8 @@
 
 The spacer-tiny model answers from priors even when the true map is given (`spacer eval --given-map`,
 docs/tiny-ablation.md). This probe trains the decoder alone, with no video, on two tasks whose every
-target token needs in-context retrieval, and reports how fast it learns them:
+target token needs in-context retrieval, and reports how fast it learns them (copy: the training loss,
+logged every 50 steps; lookup: held-out accuracy):
 
   copy    "Repeat: sofa 3 lamp ..." -> the same words (what induction heads do)
   lookup  a scene's true map, then "Where is each: tv, chair, ...?" in random order
@@ -143,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
     from spacer_core.models import load_model
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="runs/tiny/vision/final", help="checkpoint (its decoder is trained)")
+    ap.add_argument("--model", default="runs/tiny/vision/final", help="the checkpoint whose decoder is probed")
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=2e-3)
@@ -156,10 +157,13 @@ def main(argv: list[str] | None = None) -> None:
     model, processor = load_model(args.model, device="cpu", dtype="float32")
     model.model.visual.requires_grad_(False)  # text only: the vision tower keeps its weights
 
+    def report(step: int) -> None:
+        print(f"step {step}: held-out lookup {held_out_lookup(model, processor, args.eval_scenes)}", flush=True)
+
     class HeldOut(TrainerCallback):
         def on_step_end(self, _args, state, control, **kwargs):
             if state.global_step % args.eval_every == 0 or state.global_step == state.max_steps:
-                print(f"step {state.global_step}: held-out lookup {held_out_lookup(model, processor, args.eval_scenes)}", flush=True)
+                report(state.global_step)
 
     config = TrainingArguments(
         output_dir=args.out, max_steps=args.steps, per_device_train_batch_size=args.batch,
@@ -168,7 +172,7 @@ def main(argv: list[str] | None = None) -> None:
         remove_unused_columns=False, dataloader_num_workers=0)
     trainer = Trainer(model=model, args=config, train_dataset=ProbeData(processor, args.copy_fraction),
                       data_collator=lambda rows: collate(processor.tokenizer, rows), callbacks=[HeldOut()])
-    print(f"step 0: held-out lookup {held_out_lookup(model, processor, args.eval_scenes)}", flush=True)
+    report(0)
     trainer.train()
     trainer.save_model(str(Path(args.out) / "final"))
     processor.save_pretrained(str(Path(args.out) / "final"))
