@@ -133,8 +133,9 @@ def held_out_lookup(model, processor, scenes: int = 50, batch: int = 25) -> dict
             for key, n in lookup_score(tok.decode(new, skip_special_tokens=True), cogmap, asked).items():
                 totals[key] = totals.get(key, 0) + n
     model.train(was_training)
-    share = {key: round(totals[key] / totals["asked"], 3) for key in ("named", "counts", "ones")}
-    return {"named": share["named"], "counts_right": share["counts"], "always_1_gets": share["ones"],
+    asked = totals["asked"]
+    return {"named": round(totals["named"] / asked, 3), "counts_right": round(totals["counts"] / asked, 3),
+            "always_1_gets": round(totals["ones"] / asked, 3),
             "cells_right": round(totals["cells_written"] / totals["cells"], 3)}
 
 
