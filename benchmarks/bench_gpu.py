@@ -15,7 +15,9 @@ On one sim video (16 frames) and its SpaceR prompt it measures:
   the rest, after ``--steps - 1`` warm-up updates; its MFU from FLOPs counted by
   ``torch.utils.flop_counter`` on one full row with eager attention (so that every attention
   matmul is counted, masked ones included; backward counted as 2× forward, recomputation not);
-- eval throughput (`SpatialReasoner`, greedy) at batch 1 vs batch 8.
+- eval throughput (`SpatialReasoner`, greedy) at batch 1 vs batch 8;
+- HF decode time per step with sdpa's flash/memory-efficient kernels (what `load_model` leaves on)
+  vs cuDNN attention on the same, never-seen shapes (CUDA only; why: `models.avoid_cudnn_sdpa`).
 
 Output: ``#`` lines describe the setup, each figure is one line ``name: value unit (details)`` or
 ``name: skipped (reason)``, the last line is ``summary: key=value ...``. Progress goes to stderr.
@@ -73,7 +75,7 @@ DEFAULTS = {
     "3b": dict(completion_tokens=1024, eval_tokens=256, min_pixels=128 * 28 * 28, max_pixels=512 * 28 * 28),
     "7b": dict(completion_tokens=1024, eval_tokens=256, min_pixels=128 * 28 * 28, max_pixels=512 * 28 * 28),
 }
-PHASES = ("rollout", "eval", "update", "vllm")
+PHASES = ("rollout", "eval", "update", "sdpa", "vllm")
 
 
 # --- output -----------------------------------------------------------------------------------
@@ -221,6 +223,21 @@ def vllm_rollout(ckpt: Path, text: str, clip, group: int, tokens: int, max_len: 
     del llm
     free_memory()
     return seconds, new, prompt_len
+
+
+def sdpa_decode(model, batch, tokens: int, device) -> dict[str, float]:
+    """Seconds per decode step (prefill included) with the flash/memory-efficient kernels, then with
+    cuDNN attention first in line on the same shapes, which cuDNN has not met before in the process."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    plan_free = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
+    out = {}
+    for name, backends in (("flash", plan_free), ("cudnn", [SDPBackend.CUDNN_ATTENTION, *plan_free])):
+        with torch.inference_mode(), sdpa_kernel(backends, set_priority=True):
+            start = now(device)
+            model.generate(**batch, max_new_tokens=tokens, min_new_tokens=tokens, do_sample=False)
+            out[name] = (now(device) - start) / tokens
+    return out
 
 
 class PhaseTimer:
@@ -436,7 +453,8 @@ def main(argv: list[str] | None = None) -> None:
         report.info(f"model: {total / 1e6:.1f} M parameters ({vision / 1e6:.1f} M vision), vocab "
                     f"{model.config.text_config.vocab_size} (tokenizer {vocab}); prompt {prompt_len} tokens with "
                     f"{video_tokens} video tokens ({clip.num_frames} frames of {clip.size[1]}x{clip.size[0]}); "
-                    f"G={args.generations}, {args.completion_tokens} completion tokens")
+                    f"G={args.generations}, {args.completion_tokens} completion tokens; cuDNN attention "
+                    f"{'on' if torch.backends.cuda.cudnn_sdp_enabled() else 'off'}")
 
         n = args.matmul_size or (8192 if device.type == "cuda" else 512)
         peak = matmul_peak(device, runtime.dtype, n, iters=200 if device.type == "cuda" else 20)
@@ -457,6 +475,17 @@ def main(argv: list[str] | None = None) -> None:
                 report.figure(f"eval_batch{size}", len(items) / seconds, "items/s",
                               f"{len(items)} items, {new / seconds:.1f} tokens/s, {new} new tokens in {seconds:.2f} s")
             report.figure("eval_batch8_speedup", runs[1][0] / runs[len(items)][0], "x", "batch 8 over batch 1 items/s")
+
+        if "sdpa" not in args.skip:
+            if device.type != "cuda" or runtime.attn != "sdpa":
+                report.skipped("decode_step_cudnn_over_flash", "compares sdpa backends on CUDA")
+            else:
+                progress("decode with flash vs cuDNN attention")
+                step = sdpa_decode(model, batch, args.eval_tokens, device)
+                report.figure("decode_step_flash", 1000 * step["flash"], "ms",
+                              f"G={args.generations}, {args.eval_tokens} new tokens, greedy")
+                report.figure("decode_step_cudnn", 1000 * step["cudnn"], "ms", "the same shapes, new to cuDNN")
+                report.figure("decode_step_cudnn_over_flash", step["cudnn"] / step["flash"], "x")
 
         if "update" not in args.skip:
             progress(f"{args.steps} SG-RLVR updates")
@@ -504,7 +533,8 @@ def main(argv: list[str] | None = None) -> None:
     report.summary(size=args.size, device=device.type, peak_tflops=v.get("matmul_peak"), hf_tokens_per_s=hf,
                    vllm_tokens_per_s=vllm, vllm_over_hf=v.get("rollout_vllm_over_hf"),
                    step_s=v.get("update_step"), mfu_train_pct=v.get("update_mfu_train"),
-                   mfu_step_pct=v.get("update_mfu_step"), eval_speedup=v.get("eval_batch8_speedup"))
+                   mfu_step_pct=v.get("update_mfu_step"), eval_speedup=v.get("eval_batch8_speedup"),
+                   cudnn_over_flash=v.get("decode_step_cudnn_over_flash"))
 
 
 if __name__ == "__main__":

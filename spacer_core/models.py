@@ -49,6 +49,19 @@ def resolve_runtime(device: str = "auto", dtype: str = "auto", attn: str = "auto
     return Runtime(dev, torch_dtype, attn)
 
 
+def avoid_cudnn_sdpa(runtime: Runtime) -> None:
+    """Let sdpa pick its flash or memory-efficient kernel rather than cuDNN's, on CUDA.
+
+    cuDNN attention builds an execution plan for every new (batch, key length) shape, and decoding
+    meets a new key length at every token. On an H200 that made HF generate 2.4x slower per step than
+    the flash kernel on shapes not seen before, and within 5% of it on shapes seen before
+    (benchmarks/results/gpu.md). Prompt and completion lengths vary in RL and eval, so new shapes
+    are the common case. Process-wide, as PyTorch's backend switches are.
+    """
+    if runtime.device.type == "cuda" and runtime.attn == "sdpa":
+        torch.backends.cuda.enable_cudnn_sdp(False)
+
+
 def resolve_path(name_or_path: str | Path) -> str:
     if str(name_or_path) == "tiny":
         if not (TINY_MODEL_DIR / "config.json").exists():
@@ -62,7 +75,8 @@ def load_model(name_or_path: str | Path = "tiny", device: str = "auto", dtype: s
                attn: str = "auto", **kwargs):
     """Load ``(model, processor)`` for a Qwen2-VL or Qwen2.5-VL checkpoint; the model is in eval mode.
 
-    Unknown architectures raise `ModelError` naming the checkpoint and its ``model_type``.
+    Unknown architectures raise `ModelError` naming the checkpoint and its ``model_type``. On CUDA with
+    sdpa attention it turns PyTorch's cuDNN attention backend off for the process (`avoid_cudnn_sdpa`).
     """
     import transformers
     from transformers import AutoConfig, AutoProcessor
@@ -82,6 +96,7 @@ def load_model(name_or_path: str | Path = "tiny", device: str = "auto", dtype: s
     model_cls = getattr(transformers, SUPPORTED[config.model_type])
     model = model_cls.from_pretrained(path, dtype=runtime.dtype, attn_implementation=runtime.attn, **kwargs)
     model.to(runtime.device).eval()
+    avoid_cudnn_sdpa(runtime)
     processor = AutoProcessor.from_pretrained(path)
     # Batched generation needs left padding.
     processor.tokenizer.padding_side = "left"

@@ -86,3 +86,9 @@ def test_update_phases_are_disjoint_parts_of_the_step(dry_run):
     assert sum(figures[p][0] for p in parts) < figures["update_step"][0]
     # Backward (with gradient checkpointing: recompute + 2x the forward FLOPs) outlasts the forward.
     assert figures["update_policy_backward"][0] > figures["update_policy_forward"][0]
+
+
+def test_sdpa_comparison_is_skipped_off_cuda(dry_run):
+    _, skipped, summary = parse(dry_run)
+    assert "CUDA" in skipped["decode_step_cudnn_over_flash"]
+    assert summary["cudnn_over_flash"] == "skipped"

@@ -12,7 +12,14 @@ from safetensors.torch import load_file
 from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
 from spacer_core.inputs import chat_text, encode
-from spacer_core.models import TINY_MODEL_DIR, ModelError, load_model, resolve_runtime
+from spacer_core.models import (
+    TINY_MODEL_DIR,
+    ModelError,
+    Runtime,
+    avoid_cudnn_sdpa,
+    load_model,
+    resolve_runtime,
+)
 from spacer_core.tiny_model import SHIPPED_SIZES
 from spacer_core.video import load_clip
 
@@ -112,6 +119,20 @@ def test_unknown_architecture_is_a_clear_error(tmp_path):
         load_model(tmp_path)
     with pytest.raises(ModelError, match="no config.json"):
         load_model(tmp_path.parent)
+
+
+def test_cudnn_attention_is_turned_off_for_cuda_sdpa_only():
+    """The rule only; its effect on a GPU is measured by benchmarks/bench_gpu.py (results/gpu.md)."""
+    was = torch.backends.cuda.cudnn_sdp_enabled()
+    try:
+        torch.backends.cuda.enable_cudnn_sdp(True)
+        load_model("tiny", device="cpu")
+        avoid_cudnn_sdpa(Runtime(torch.device("cuda"), torch.bfloat16, "flash_attention_2"))
+        assert torch.backends.cuda.cudnn_sdp_enabled()
+        avoid_cudnn_sdpa(Runtime(torch.device("cuda"), torch.bfloat16, "sdpa"))
+        assert not torch.backends.cuda.cudnn_sdp_enabled()
+    finally:
+        torch.backends.cuda.enable_cudnn_sdp(was)
 
 
 def test_cpu_runtime_defaults():
