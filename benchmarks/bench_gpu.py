@@ -453,8 +453,9 @@ def main(argv: list[str] | None = None) -> None:
         report.info(f"model: {total / 1e6:.1f} M parameters ({vision / 1e6:.1f} M vision), vocab "
                     f"{model.config.text_config.vocab_size} (tokenizer {vocab}); prompt {prompt_len} tokens with "
                     f"{video_tokens} video tokens ({clip.num_frames} frames of {clip.size[1]}x{clip.size[0]}); "
-                    f"G={args.generations}, {args.completion_tokens} completion tokens; cuDNN attention "
-                    f"{'on' if torch.backends.cuda.cudnn_sdp_enabled() else 'off'}")
+                    f"G={args.generations}, {args.completion_tokens} completion tokens"
+                    + (f"; cuDNN attention {'on' if torch.backends.cuda.cudnn_sdp_enabled() else 'off'}"
+                       if device.type == "cuda" else ""))
 
         n = args.matmul_size or (8192 if device.type == "cuda" else 512)
         peak = matmul_peak(device, runtime.dtype, n, iters=200 if device.type == "cuda" else 20)
