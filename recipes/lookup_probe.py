@@ -8,6 +8,9 @@ logged every 50 steps; lookup: held-out accuracy):
   copy    "Repeat: sofa 3 lamp ..." -> the same words (what induction heads do)
   lookup  a scene's true map, then "Where is each: tv, chair, ...?" in random order
           -> "tv: 1, at (4, 9). chair: 2, at (1, 5), (0, 7). ..." (find the key, count, copy the cells)
+          --asked sets how many categories a question names (default 3-6, one of them possibly absent);
+          --answer entry asks for the map's own entries instead, copied verbatim:
+          -> '"tv": [[4, 9]]. "chair": [[1, 5], [0, 7]]. ...' (find the key and copy what follows)
 
 Maps come from fresh scenes of the sim's generator (no rendering, so data is unlimited); the held-out
 check uses other seeds. Every --eval-every steps it prints the lookup's held-out accuracy: the share of
@@ -15,11 +18,13 @@ the asked categories the answer names, the share given the right count (or "none
 answering "1" would get, and the share of true cells written out (a guessed cell is right 1 time in 100).
 
 Usage: python recipes/lookup_probe.py --model runs/tiny/vision/final --steps 3000 [--copy-fraction 0.5]
+       [--asked 1] [--answer entry]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import re
 import sys
@@ -47,46 +52,65 @@ def copy_task(rng: random.Random) -> tuple[str, str]:
     return "Repeat: " + words, words
 
 
-def lookup_task(cogmap: dict, rng: random.Random) -> tuple[str, str, list[str]]:
-    """(question, answer, asked categories): 3-6 of the map's categories and at most one absent one."""
+ANSWERS = ("cells", "entry")
+
+
+def lookup_task(cogmap: dict, rng: random.Random, asked: tuple[int, int] = (3, 6),
+                answer: str = "cells") -> tuple[str, str, list[str]]:
+    """(question, answer, asked categories): ``asked`` (low, high) of the map's categories, and one absent
+    one half the time when more than one is asked. ``answer``: "cells" or "entry" (see the module doc)."""
     absent = [c for c in VOCABULARY if c not in cogmap]
-    asked = rng.sample(list(cogmap), min(len(cogmap), rng.randint(3, 6))) + rng.sample(absent, rng.randint(0, 1))
-    rng.shuffle(asked)
+    names = rng.sample(list(cogmap), min(len(cogmap), rng.randint(*asked)))
+    names += rng.sample(absent, rng.randint(0, 1)) if asked[1] > 1 else []
+    rng.shuffle(names)
 
     def where(category: str) -> str:
         cells = cogmap.get(category, [])
+        if answer == "entry":
+            return f'"{category}": ' + (json.dumps(cells) if cells else "none")
         if not cells:
             return f"{category}: none"
         return f"{category}: {len(cells)}, at " + ", ".join(f"({x}, {y})" for x, y in cells)
 
-    question = map_text(cogmap) + "\nWhere is each: " + ", ".join(asked) + "?"
-    return question, ". ".join(where(c) for c in asked) + ".", asked
+    request = "Copy the map entry of each: " if answer == "entry" else "Where is each: "
+    question = map_text(cogmap) + "\n" + request + ", ".join(names) + "?"
+    return question, ". ".join(where(c) for c in names) + ".", names
 
 
-def lookup_score(text: str, cogmap: dict, asked: list[str]) -> dict[str, int]:
+def lookup_score(text: str, cogmap: dict, asked: list[str], answer: str = "cells") -> dict[str, int]:
     """Tallies for one answer: categories asked, named in the answer, given the right count (or
-    "none"), whose right count is the commonest one (1: what always answering "1" gets right), and
-    true cells, true cells written."""
+    "none"; an entry's count is its number of cells), whose right count is the commonest one (1: what
+    always answering "1" gets right), and true cells, true cells written."""
     tally = dict(asked=len(asked), named=0, counts=0, ones=0, cells=0, cells_written=0)
     for category in asked:
         truth = cogmap.get(category, [])
         tally["ones"] += len(truth) == 1
         tally["cells"] += len(truth)
-        found = re.search(re.escape(category) + r": (none|\d+)((?:,? (?:at )?\(\d, \d\))*)", text)
-        if not found:
-            continue
+        if answer == "entry":
+            found = re.search(re.escape(f'"{category}": ') + r"(none|\[\[[\d, \[\]]*?\]\])", text)
+            if not found:
+                continue
+            written = [(int(x), int(y)) for x, y in re.findall(r"\[(\d), (\d)\]", found.group(1))]
+            count = "none" if found.group(1) == "none" else str(len(written))
+        else:
+            found = re.search(re.escape(category) + r": (none|\d+)((?:,? (?:at )?\(\d, \d\))*)", text)
+            if not found:
+                continue
+            written = [(int(x), int(y)) for x, y in re.findall(r"\((\d), (\d)\)", found.group(2))]
+            count = found.group(1)
         tally["named"] += 1
-        tally["counts"] += found.group(1) == ("none" if not truth else str(len(truth)))
-        written = {(int(x), int(y)) for x, y in re.findall(r"\((\d), (\d)\)", found.group(2))}
-        tally["cells_written"] += len(written & set(truth))
+        tally["counts"] += count == ("none" if not truth else str(len(truth)))
+        tally["cells_written"] += len(set(written) & set(truth))
     return tally
 
 
 class ProbeData(torch.utils.data.IterableDataset):
     """An endless stream of (prompt, target) texts: copy with probability ``copy_fraction``, else lookup."""
 
-    def __init__(self, processor, copy_fraction: float, seed: int = 0):
+    def __init__(self, processor, copy_fraction: float, asked: tuple[int, int] = (3, 6), answer: str = "cells",
+                 seed: int = 0):
         self.processor, self.copy_fraction, self.seed = processor, copy_fraction, seed
+        self.asked, self.answer = asked, answer
 
     def __iter__(self):
         rng = random.Random(self.seed)
@@ -96,7 +120,8 @@ class ProbeData(torch.utils.data.IterableDataset):
                 question, answer = copy_task(rng)
             else:
                 scene_seed += 1
-                question, answer, _ = lookup_task(scene_map(generate_scene(scene_seed)), rng)
+                question, answer, _ = lookup_task(scene_map(generate_scene(scene_seed)), rng, self.asked,
+                                                  self.answer)
             yield {"prompt": chat(self.processor, question), "target": answer + "<|im_end|>\n"}
 
 
@@ -117,9 +142,10 @@ def collate(tokenizer, rows: list[dict]) -> dict[str, torch.Tensor]:
 
 
 @torch.no_grad()
-def held_out_lookup(model, processor, scenes: int = 50, batch: int = 25) -> dict[str, float]:
+def held_out_lookup(model, processor, scenes: int = 50, batch: int = 25, asked: tuple[int, int] = (3, 6),
+                    answer: str = "cells") -> dict[str, float]:
     rng = random.Random(1)
-    tasks = [(m, *lookup_task(m, rng)) for m in (scene_map(generate_scene(s)) for s in range(scenes))]
+    tasks = [(m, *lookup_task(m, rng, asked, answer)) for m in (scene_map(generate_scene(s)) for s in range(scenes))]
     tok = processor.tokenizer
     totals: dict[str, int] = {}
     was_training = model.training
@@ -130,13 +156,25 @@ def held_out_lookup(model, processor, scenes: int = 50, batch: int = 25) -> dict
                   padding_side="left", add_special_tokens=False)
         out = model.generate(**enc, max_new_tokens=120, do_sample=False)
         for (cogmap, _, _, asked), new in zip(chunk, out[:, enc["input_ids"].shape[1]:], strict=True):
-            for key, n in lookup_score(tok.decode(new, skip_special_tokens=True), cogmap, asked).items():
+            for key, n in lookup_score(tok.decode(new, skip_special_tokens=True), cogmap, asked, answer).items():
                 totals[key] = totals.get(key, 0) + n
     model.train(was_training)
     asked = totals["asked"]
     return {"named": round(totals["named"] / asked, 3), "counts_right": round(totals["counts"] / asked, 3),
             "always_1_gets": round(totals["ones"] / asked, 3),
             "cells_right": round(totals["cells_written"] / totals["cells"], 3)}
+
+
+def span(text: str) -> tuple[int, int]:
+    """ "N" or "LOW-HIGH" -> (low, high), 1 <= low <= high."""
+    low, _, high = text.partition("-")
+    try:
+        bounds = int(low), int(high or low)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected N or LOW-HIGH, got {text!r}") from None
+    if not 1 <= bounds[0] <= bounds[1]:
+        raise argparse.ArgumentTypeError(f"expected 1 <= LOW <= HIGH, got {text!r}")
+    return bounds
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -150,6 +188,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--copy-fraction", type=float, default=0.5, help="share of copy examples (the rest: lookup)")
+    ap.add_argument("--asked", type=span, default=(3, 6), help="categories per lookup question: N or LOW-HIGH")
+    ap.add_argument("--answer", choices=ANSWERS, default="cells", help="cells: count and cells; entry: the map's entries")
     ap.add_argument("--eval-every", type=int, default=500)
     ap.add_argument("--eval-scenes", type=int, default=50, help="held-out maps per check")
     ap.add_argument("--out", default="runs/lookup_probe", help="where the probed model is saved")
@@ -159,7 +199,8 @@ def main(argv: list[str] | None = None) -> None:
     model.model.visual.requires_grad_(False)  # text only: the vision tower keeps its weights
 
     def report(step: int) -> None:
-        print(f"step {step}: held-out lookup {held_out_lookup(model, processor, args.eval_scenes)}", flush=True)
+        scores = held_out_lookup(model, processor, args.eval_scenes, asked=args.asked, answer=args.answer)
+        print(f"step {step}: held-out lookup {scores}", flush=True)
 
     class HeldOut(TrainerCallback):
         def on_step_end(self, _args, state, control, **kwargs):
@@ -171,7 +212,7 @@ def main(argv: list[str] | None = None) -> None:
         learning_rate=args.lr, lr_scheduler_type="cosine", warmup_steps=20, weight_decay=0.0,
         use_cpu=True, logging_steps=50, save_strategy="no", report_to=[], seed=0,
         remove_unused_columns=False, dataloader_num_workers=0)
-    trainer = Trainer(model=model, args=config, train_dataset=ProbeData(processor, args.copy_fraction),
+    trainer = Trainer(model=model, args=config, train_dataset=ProbeData(processor, args.copy_fraction, args.asked, args.answer),
                       data_collator=lambda rows: collate(processor.tokenizer, rows), callbacks=[HeldOut()])
     report(0)
     trainer.train()

@@ -35,6 +35,28 @@ def test_the_true_answer_scores_full_marks_and_a_miscount_does_not(probe):
         assert probe.lookup_score(unnamed, cogmap, asked)["named"] == n - 1
 
 
+def test_entry_answers_copy_the_map_and_score_like_cell_answers(probe):
+    for seed in range(20):
+        cogmap = scene_map(generate_scene(seed))
+        _, cells_answer, asked = probe.lookup_task(cogmap, random.Random(seed), (1, 1), "cells")
+        question, entry_answer, same = probe.lookup_task(cogmap, random.Random(seed), (1, 1), "entry")
+        assert same == asked and len(asked) == 1 and asked[0] in cogmap  # one present category
+        assert entry_answer[:-1] in question  # the entry is a verbatim span of the map
+        truth = probe.lookup_score(cells_answer, cogmap, asked, "cells")
+        assert probe.lookup_score(entry_answer, cogmap, asked, "entry") == truth
+        assert truth["cells_written"] == truth["cells"] == len(cogmap[asked[0]])
+        first_cell = entry_answer.index("[[") + 1
+        dropped = entry_answer[:first_cell] + entry_answer[first_cell:].replace("[", "[9", 1)  # a cell off the grid
+        assert probe.lookup_score(dropped, cogmap, asked, "entry")["cells_written"] == truth["cells"] - 1
+
+
+def test_asked_span_is_checked(probe):
+    assert probe.span("1") == (1, 1) and probe.span("3-6") == (3, 6)
+    for bad in ("0", "4-2", "x"):
+        with pytest.raises(Exception, match="expected"):
+            probe.span(bad)
+
+
 def test_collate_puts_the_loss_on_the_target_only(probe, tiny):
     _, processor = tiny
     tok = processor.tokenizer
