@@ -9,7 +9,7 @@ On one sim video (16 frames) and its SpaceR prompt it measures:
 
 - the bf16 matmul peak of the device (a large ``torch.matmul`` loop), the MFU denominator;
 - rollout throughput in new tokens/s for one GRPO group (G=8 × N tokens, sampled, no early EOS)
-  with HF ``generate``, and with vLLM when it is installed (the ``gpu`` extra);
+  with HF ``generate``, and with vLLM when it is installed (not in the ``gpu`` extra: README);
 - one `SGRLVRTrainer` update (TRL GRPO, β=0.04, T-GRPO shuffled rollouts, gradient checkpointing)
   split into generation, reference log-probs, policy forward, backward, optimizer (clip + step) and
   the rest, after ``--steps - 1`` warm-up updates; its MFU from FLOPs counted by
@@ -515,7 +515,7 @@ def main(argv: list[str] | None = None) -> None:
         free_memory()
         if "vllm" not in args.skip:
             if importlib.util.find_spec("vllm") is None:
-                report.skipped("rollout_vllm", "vllm is not installed; it comes with the `gpu` extra on a CUDA machine")
+                report.skipped("rollout_vllm", "vllm is not installed; it needs an environment of its own, see the README's GPU extra")
             elif device.type != "cuda":
                 report.skipped("rollout_vllm", "vLLM needs a CUDA device")
             else:

@@ -10,7 +10,9 @@ logged every 50 steps; lookup: held-out accuracy):
           -> "tv: 1, at (4, 9). chair: 2, at (1, 5), (0, 7). ..." (find the key, count, copy the cells)
           --asked sets how many categories a question names (default 3-6, one of them possibly absent);
           --answer entry asks for the map's own entries instead, copied verbatim:
-          -> '"tv": [[4, 9]]. "chair": [[1, 5], [0, 7]]. ...' (find the key and copy what follows)
+          -> '"tv": [[4, 9]]. "chair": [[1, 5], [0, 7]]. ...' (find the key and copy what follows);
+          --answer flat shows the map as "tv 4 9; chair 1 5; chair 0 7; ..." and asks for its items,
+          so that every cell follows its own key (a one-hop lookup, as induction heads do)
 
 Maps come from fresh scenes of the sim's generator (no rendering, so data is unlimited); the held-out
 check uses other seeds. Every --eval-every steps it prints the lookup's held-out accuracy: the share of
@@ -52,7 +54,7 @@ def copy_task(rng: random.Random) -> tuple[str, str]:
     return "Repeat: " + words, words
 
 
-ANSWERS = ("cells", "entry")
+ANSWERS = ("cells", "entry", "flat")
 
 
 def lookup_task(cogmap: dict, rng: random.Random, asked: tuple[int, int] = (3, 6),
@@ -68,12 +70,16 @@ def lookup_task(cogmap: dict, rng: random.Random, asked: tuple[int, int] = (3, 6
         cells = cogmap.get(category, [])
         if answer == "entry":
             return f'"{category}": ' + (json.dumps(cells) if cells else "none")
+        if answer == "flat":
+            return "; ".join(f"{category} {x} {y}" for x, y in cells) if cells else f"{category} none"
         if not cells:
             return f"{category}: none"
         return f"{category}: {len(cells)}, at " + ", ".join(f"({x}, {y})" for x, y in cells)
 
-    request = "Copy the map entry of each: " if answer == "entry" else "Where is each: "
-    question = map_text(cogmap) + "\n" + request + ", ".join(names) + "?"
+    shown = "; ".join(f"{c} {x} {y}" for c, cells in cogmap.items() for x, y in cells) if answer == "flat" \
+        else map_text(cogmap)
+    request = "Where is each: " if answer == "cells" else "Copy the map entry of each: "
+    question = shown + "\n" + request + ", ".join(names) + "?"
     return question, ". ".join(where(c) for c in names) + ".", names
 
 
@@ -86,7 +92,12 @@ def lookup_score(text: str, cogmap: dict, asked: list[str], answer: str = "cells
         truth = cogmap.get(category, [])
         tally["ones"] += len(truth) == 1
         tally["cells"] += len(truth)
-        if answer == "entry":
+        if answer == "flat":
+            written = [(int(x), int(y)) for x, y in re.findall(re.escape(category) + r" (\d) (\d)", text)]
+            if not written and not re.search(re.escape(category) + " none", text):
+                continue
+            count = str(len(written)) if written else "none"
+        elif answer == "entry":
             found = re.search(re.escape(f'"{category}": ') + r"(none|\[\[[\d, \[\]]*?\]\])", text)
             if not found:
                 continue
