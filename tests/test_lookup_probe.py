@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 import torch
@@ -35,19 +36,20 @@ def test_the_true_answer_scores_full_marks_and_a_miscount_does_not(probe):
         assert probe.lookup_score(unnamed, cogmap, asked)["named"] == n - 1
 
 
-def test_entry_answers_copy_the_map_and_score_like_cell_answers(probe):
+@pytest.mark.parametrize("style", ["entry", "flat"])
+def test_copy_answers_are_spans_of_the_map_and_score_like_cell_answers(probe, style):
     for seed in range(20):
         cogmap = scene_map(generate_scene(seed))
         _, cells_answer, asked = probe.lookup_task(cogmap, random.Random(seed), (1, 1), "cells")
-        question, entry_answer, same = probe.lookup_task(cogmap, random.Random(seed), (1, 1), "entry")
+        question, answer, same = probe.lookup_task(cogmap, random.Random(seed), (1, 1), style)
         assert same == asked and len(asked) == 1 and asked[0] in cogmap  # one present category
-        assert entry_answer[:-1] in question  # the entry is a verbatim span of the map
+        assert answer[:-1] in question  # copied verbatim from the map as shown
         truth = probe.lookup_score(cells_answer, cogmap, asked, "cells")
-        assert probe.lookup_score(entry_answer, cogmap, asked, "entry") == truth
+        assert probe.lookup_score(answer, cogmap, asked, style) == truth
         assert truth["cells_written"] == truth["cells"] == len(cogmap[asked[0]])
-        first_cell = entry_answer.index("[[") + 1
-        dropped = entry_answer[:first_cell] + entry_answer[first_cell:].replace("[", "[9", 1)  # a cell off the grid
-        assert probe.lookup_score(dropped, cogmap, asked, "entry")["cells_written"] == truth["cells"] - 1
+        digit = re.search(r"\d", answer).start()
+        off_grid = answer[:digit] + "1" + answer[digit:]  # the first cell's x becomes 10 or more
+        assert probe.lookup_score(off_grid, cogmap, asked, style)["cells_written"] == truth["cells"] - 1
 
 
 def test_asked_span_is_checked(probe):
