@@ -20,7 +20,7 @@ the asked categories the answer names, the share given the right count (or "none
 answering "1" would get, and the share of true cells written out (a guessed cell is right 1 time in 100).
 
 Usage: python recipes/lookup_probe.py --model runs/tiny/vision/final --steps 3000 [--copy-fraction 0.5]
-       [--asked 1] [--answer entry]
+       [--asked 1] [--answer cells|entry|flat]
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ ANSWERS = ("cells", "entry", "flat")
 def lookup_task(cogmap: dict, rng: random.Random, asked: tuple[int, int] = (3, 6),
                 answer: str = "cells") -> tuple[str, str, list[str]]:
     """(question, answer, asked categories): ``asked`` (low, high) of the map's categories, and one absent
-    one half the time when more than one is asked. ``answer``: "cells" or "entry" (see the module doc)."""
+    one half the time when more than one is asked. ``answer``: one of ANSWERS (see the module doc)."""
     absent = [c for c in VOCABULARY if c not in cogmap]
     names = rng.sample(list(cogmap), min(len(cogmap), rng.randint(*asked)))
     names += rng.sample(absent, rng.randint(0, 1)) if asked[1] > 1 else []
@@ -92,9 +92,10 @@ def lookup_score(text: str, cogmap: dict, asked: list[str], answer: str = "cells
         truth = cogmap.get(category, [])
         tally["ones"] += len(truth) == 1
         tally["cells"] += len(truth)
+        key = r"(?<!\w)" + re.escape(category)  # "shelf" is not the end of "bookshelf"
         if answer == "flat":
-            written = [(int(x), int(y)) for x, y in re.findall(re.escape(category) + r" (\d) (\d)", text)]
-            if not written and not re.search(re.escape(category) + " none", text):
+            written = [(int(x), int(y)) for x, y in re.findall(key + r" (\d) (\d)", text)]
+            if not written and not re.search(key + " none", text):
                 continue
             count = str(len(written)) if written else "none"
         elif answer == "entry":
@@ -104,7 +105,7 @@ def lookup_score(text: str, cogmap: dict, asked: list[str], answer: str = "cells
             written = [(int(x), int(y)) for x, y in re.findall(r"\[(\d), (\d)\]", found.group(1))]
             count = "none" if found.group(1) == "none" else str(len(written))
         else:
-            found = re.search(re.escape(category) + r": (none|\d+)((?:,? (?:at )?\(\d, \d\))*)", text)
+            found = re.search(key + r": (none|\d+)((?:,? (?:at )?\(\d, \d\))*)", text)
             if not found:
                 continue
             written = [(int(x), int(y)) for x, y in re.findall(r"\((\d), (\d)\)", found.group(2))]

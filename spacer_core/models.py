@@ -53,8 +53,8 @@ def avoid_cudnn_sdpa(runtime: Runtime) -> None:
     """Let sdpa pick its flash or memory-efficient kernel rather than cuDNN's, on CUDA.
 
     cuDNN attention builds an execution plan for every new (batch, key length) shape, and decoding
-    meets a new key length at every token. On an H200 that made HF generate 2.4x slower per step than
-    the flash kernel on shapes not seen before, and within 5% of it on shapes seen before
+    meets a new key length at every token. On an H200 that made HF generate 2.7x slower per step than
+    the flash kernel on shapes not seen before (3B and 7B), and within 5% of it on shapes seen before
     (benchmarks/results/gpu.md). Prompt and completion lengths vary in RL and eval, so new shapes
     are the common case. Process-wide, as PyTorch's backend switches are.
     """

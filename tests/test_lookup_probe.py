@@ -52,6 +52,14 @@ def test_copy_answers_are_spans_of_the_map_and_score_like_cell_answers(probe, st
         assert probe.lookup_score(off_grid, cogmap, asked, style)["cells_written"] == truth["cells"] - 1
 
 
+@pytest.mark.parametrize("style", ["cells", "flat"])
+def test_a_category_is_not_found_inside_a_longer_name(probe, style):
+    cogmap = {"bookshelf": [(1, 2)], "shelf": [(3, 4)]}
+    _, about_bookshelf, _ = probe.lookup_task(cogmap, random.Random(0), (2, 2), style)
+    only_bookshelf = [part for part in about_bookshelf.split(". ") if "bookshelf" in part][0]
+    assert probe.lookup_score(only_bookshelf, cogmap, ["shelf"], style)["named"] == 0
+
+
 def test_asked_span_is_checked(probe):
     assert probe.span("1") == (1, 1) and probe.span("3-6") == (3, 6)
     for bad in ("0", "4-2", "x"):

@@ -127,6 +127,7 @@ def test_cudnn_attention_is_turned_off_for_cuda_sdpa_only():
     try:
         torch.backends.cuda.enable_cudnn_sdp(True)
         load_model("tiny", device="cpu")
+        assert torch.backends.cuda.cudnn_sdp_enabled()
         avoid_cudnn_sdpa(Runtime(torch.device("cuda"), torch.bfloat16, "flash_attention_2"))
         assert torch.backends.cuda.cudnn_sdp_enabled()
         avoid_cudnn_sdpa(Runtime(torch.device("cuda"), torch.bfloat16, "sdpa"))
