@@ -66,18 +66,20 @@ def lookup_task(cogmap: dict, rng: random.Random, asked: tuple[int, int] = (3, 6
     names += rng.sample(absent, rng.randint(0, 1)) if asked[1] > 1 else []
     rng.shuffle(names)
 
+    def flat(category: str, cells) -> str:
+        return "; ".join(f"{category} {x} {y}" for x, y in cells)
+
     def where(category: str) -> str:
         cells = cogmap.get(category, [])
         if answer == "entry":
             return f'"{category}": ' + (json.dumps(cells) if cells else "none")
         if answer == "flat":
-            return "; ".join(f"{category} {x} {y}" for x, y in cells) if cells else f"{category} none"
+            return flat(category, cells) if cells else f"{category} none"
         if not cells:
             return f"{category}: none"
         return f"{category}: {len(cells)}, at " + ", ".join(f"({x}, {y})" for x, y in cells)
 
-    shown = "; ".join(f"{c} {x} {y}" for c, cells in cogmap.items() for x, y in cells) if answer == "flat" \
-        else map_text(cogmap)
+    shown = "; ".join(flat(c, cells) for c, cells in cogmap.items()) if answer == "flat" else map_text(cogmap)
     request = "Where is each: " if answer == "cells" else "Copy the map entry of each: "
     question = shown + "\n" + request + ", ".join(names) + "?"
     return question, ". ".join(where(c) for c in names) + ".", names
