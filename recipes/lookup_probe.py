@@ -26,6 +26,7 @@ Usage: python recipes/lookup_probe.py --model runs/tiny/vision/final --steps 300
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import random
 import re
@@ -58,7 +59,7 @@ ANSWERS = ("cells", "entry", "flat")
 
 
 def lookup_task(cogmap: dict, rng: random.Random, asked: tuple[int, int] = (3, 6),
-                answer: str = "cells") -> tuple[str, str, list[str]]:
+                answer: str = "cells", quote: bool = False) -> tuple[str, str, list[str]]:
     """(question, answer, asked categories): ``asked`` (low, high) of the map's categories, and one absent
     one half the time when more than one is asked. ``answer``: one of ANSWERS (see the module doc)."""
     absent = [c for c in VOCABULARY if c not in cogmap]
@@ -81,15 +82,17 @@ def lookup_task(cogmap: dict, rng: random.Random, asked: tuple[int, int] = (3, 6
 
     shown = "; ".join(flat(c, cells) for c, cells in cogmap.items()) if answer == "flat" else map_text(cogmap)
     request = "Where is each: " if answer == "cells" else "Copy the map entry of each: "
-    question = shown + "\n" + request + ", ".join(names) + "?"
+    question = shown + "\n" + request + ", ".join(json.dumps(n) if quote else n for n in names) + "?"
     return question, ". ".join(where(c) for c in names) + ".", names
 
 
 def lookup_score(text: str, cogmap: dict, asked: list[str], answer: str = "cells") -> dict[str, int]:
     """Tallies for one answer: categories asked, named in the answer, given the right count (or
     "none"; an entry's count is its number of cells), whose right count is the commonest one (1: what
-    always answering "1" gets right), and true cells, true cells written."""
-    tally = dict(asked=len(asked), named=0, counts=0, ones=0, cells=0, cells_written=0)
+    always answering "1" gets right), and true cells, true cells written, and cells written that belong
+    to other categories of the map (a wrong entry copied: what a lookup that ignores the key gets)."""
+    tally = dict(asked=len(asked), named=0, counts=0, ones=0, cells=0, cells_written=0, wrong_cells=0)
+    elsewhere = {tuple(cell) for cells in cogmap.values() for cell in cells}
     for category in asked:
         truth = cogmap.get(category, [])
         tally["ones"] += len(truth) == 1
@@ -115,16 +118,34 @@ def lookup_score(text: str, cogmap: dict, asked: list[str], answer: str = "cells
         tally["named"] += 1
         tally["counts"] += count == ("none" if not truth else str(len(truth)))
         tally["cells_written"] += len(set(written) & set(truth))
+        tally["wrong_cells"] += len(set(written) & (elsewhere - set(truth)))
     return tally
+
+
+@dataclasses.dataclass(frozen=True)
+class Lookup:
+    """How lookup questions are posed (see the module doc): ``asked`` categories per question, the
+    ``answer`` format, the asked names ``quote``d as the map writes its keys (so that they are the
+    same tokens), and the map cut to ``keys`` (low, high) of its categories (None: the whole map)."""
+
+    asked: tuple[int, int] = (3, 6)
+    answer: str = "cells"
+    quote: bool = False
+    keys: tuple[int, int] | None = None
+
+    def task(self, cogmap: dict, rng: random.Random) -> tuple[dict, str, str, list[str]]:
+        """(the map as shown, question, answer, asked categories)."""
+        if self.keys:
+            kept = rng.sample(list(cogmap), min(len(cogmap), rng.randint(*self.keys)))
+            cogmap = {c: cells for c, cells in cogmap.items() if c in kept}
+        return (cogmap, *lookup_task(cogmap, rng, self.asked, self.answer, self.quote))
 
 
 class ProbeData(torch.utils.data.IterableDataset):
     """An endless stream of (prompt, target) texts: copy with probability ``copy_fraction``, else lookup."""
 
-    def __init__(self, processor, copy_fraction: float, asked: tuple[int, int] = (3, 6), answer: str = "cells",
-                 seed: int = 0):
-        self.processor, self.copy_fraction, self.seed = processor, copy_fraction, seed
-        self.asked, self.answer = asked, answer
+    def __init__(self, processor, copy_fraction: float, lookup: Lookup = Lookup(), seed: int = 0):
+        self.processor, self.copy_fraction, self.lookup, self.seed = processor, copy_fraction, lookup, seed
 
     def __iter__(self):
         rng = random.Random(self.seed)
@@ -134,8 +155,7 @@ class ProbeData(torch.utils.data.IterableDataset):
                 question, answer = copy_task(rng)
             else:
                 scene_seed += 1
-                question, answer, _ = lookup_task(scene_map(generate_scene(scene_seed)), rng, self.asked,
-                                                  self.answer)
+                _, question, answer, _ = self.lookup.task(scene_map(generate_scene(scene_seed)), rng)
             yield {"prompt": chat(self.processor, question), "target": answer + "<|im_end|>\n"}
 
 
@@ -156,10 +176,9 @@ def collate(tokenizer, rows: list[dict]) -> dict[str, torch.Tensor]:
 
 
 @torch.no_grad()
-def held_out_lookup(model, processor, scenes: int = 50, batch: int = 25, asked: tuple[int, int] = (3, 6),
-                    answer: str = "cells") -> dict[str, float]:
+def held_out_lookup(model, processor, scenes: int = 50, batch: int = 25, lookup: Lookup = Lookup()) -> dict[str, float]:
     rng = random.Random(1)
-    tasks = [(m, *lookup_task(m, rng, asked, answer)) for m in (scene_map(generate_scene(s)) for s in range(scenes))]
+    tasks = [lookup.task(scene_map(generate_scene(s)), rng) for s in range(scenes)]
     tok = processor.tokenizer
     totals: dict[str, int] = {}
     was_training = model.training
@@ -170,13 +189,14 @@ def held_out_lookup(model, processor, scenes: int = 50, batch: int = 25, asked: 
                   padding_side="left", add_special_tokens=False)
         out = model.generate(**enc, max_new_tokens=120, do_sample=False)
         for (cogmap, _, _, asked), new in zip(chunk, out[:, enc["input_ids"].shape[1]:], strict=True):
-            for key, n in lookup_score(tok.decode(new, skip_special_tokens=True), cogmap, asked, answer).items():
+            for key, n in lookup_score(tok.decode(new, skip_special_tokens=True), cogmap, asked, lookup.answer).items():
                 totals[key] = totals.get(key, 0) + n
     model.train(was_training)
     asked = totals["asked"]
     return {"named": round(totals["named"] / asked, 3), "counts_right": round(totals["counts"] / asked, 3),
             "always_1_gets": round(totals["ones"] / asked, 3),
-            "cells_right": round(totals["cells_written"] / totals["cells"], 3)}
+            "cells_right": round(totals["cells_written"] / totals["cells"], 3),
+            "other_keys_cells": round(totals["wrong_cells"] / totals["cells"], 3)}
 
 
 def span(text: str) -> tuple[int, int]:
@@ -204,16 +224,19 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--copy-fraction", type=float, default=0.5, help="share of copy examples (the rest: lookup)")
     ap.add_argument("--asked", type=span, default=(3, 6), help="categories per lookup question: N or LOW-HIGH")
     ap.add_argument("--answer", choices=ANSWERS, default="cells", help="cells: count and cells; entry: the map's entries")
+    ap.add_argument("--quote", action="store_true", help="quote the asked names as the map quotes its keys")
+    ap.add_argument("--keys", type=span, default=None, help="cut each map to N or LOW-HIGH of its categories")
     ap.add_argument("--eval-every", type=int, default=500)
     ap.add_argument("--eval-scenes", type=int, default=50, help="held-out maps per check")
     ap.add_argument("--out", default="runs/lookup_probe", help="where the probed model is saved")
     args = ap.parse_args(argv)
 
+    lookup = Lookup(args.asked, args.answer, args.quote, args.keys)
     model, processor = load_model(args.model, device="cpu", dtype="float32")
     model.model.visual.requires_grad_(False)  # text only: the vision tower keeps its weights
 
     def report(step: int) -> None:
-        scores = held_out_lookup(model, processor, args.eval_scenes, asked=args.asked, answer=args.answer)
+        scores = held_out_lookup(model, processor, args.eval_scenes, lookup=lookup)
         print(f"step {step}: held-out lookup {scores}", flush=True)
 
     class HeldOut(TrainerCallback):
@@ -226,7 +249,7 @@ def main(argv: list[str] | None = None) -> None:
         learning_rate=args.lr, lr_scheduler_type="cosine", warmup_steps=20, weight_decay=0.0,
         use_cpu=True, logging_steps=50, save_strategy="no", report_to=[], seed=0,
         remove_unused_columns=False, dataloader_num_workers=0)
-    trainer = Trainer(model=model, args=config, train_dataset=ProbeData(processor, args.copy_fraction, args.asked, args.answer),
+    trainer = Trainer(model=model, args=config, train_dataset=ProbeData(processor, args.copy_fraction, lookup),
                       data_collator=lambda rows: collate(processor.tokenizer, rows), callbacks=[HeldOut()])
     report(0)
     trainer.train()

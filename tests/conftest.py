@@ -9,6 +9,7 @@ import os
 # Subprocesses (DDP, CLI) inherit it.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+import sys
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -62,6 +63,7 @@ def load_recipe():
     def load(name: str):
         spec = importlib.util.spec_from_file_location(name, recipes / f"{name}.py")
         module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses look their module up there
         spec.loader.exec_module(module)
         return module
 

@@ -27,11 +27,12 @@ def test_the_true_answer_scores_full_marks_and_a_miscount_does_not(probe):
         ones = sum(len(cogmap.get(c, [])) == 1 for c in asked)
         n = len(asked)
         assert probe.lookup_score(answer, cogmap, asked) == dict(
-            asked=n, named=n, counts=n, ones=ones, cells=cells, cells_written=cells)
+            asked=n, named=n, counts=n, ones=ones, cells=cells, cells_written=cells, wrong_cells=0)
         first = asked[0]
         miscounted = ". ".join([f"{first}: 9", *answer.split(". ")[1:]])  # and its cells left out
         assert probe.lookup_score(miscounted, cogmap, asked) == dict(
-            asked=n, named=n, counts=n - 1, ones=ones, cells=cells, cells_written=cells - len(cogmap.get(first, [])))
+            asked=n, named=n, counts=n - 1, ones=ones, cells=cells, cells_written=cells - len(cogmap.get(first, [])),
+            wrong_cells=0)
         unnamed = ". ".join(answer.split(". ")[1:])
         assert probe.lookup_score(unnamed, cogmap, asked)["named"] == n - 1
 
