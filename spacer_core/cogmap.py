@@ -304,18 +304,6 @@ def map_text(cogmap: CogMap) -> str:
     return MAP[0] + json.dumps({c: [[number(v) for v in p] for p in pts] for c, pts in cogmap.items()}) + MAP[1]
 
 
-def question_first(cogmap: CogMap, question: str) -> CogMap:
-    """The map with the categories ``question`` names first, in the order it names them, then the
-    rest in their own order. The order carries no information for scoring; it puts what the answer
-    needs at the start of the map, where a small decoder finds it by position (docs/tiny-ablation.md)."""
-    def first_mention(category: str) -> int:
-        # whole words, singular or plural: "shelf" is not found in "bookshelf"
-        found = re.search(r"(?<!\w)" + re.escape(category) + r"(?:e?s)?(?!\w)", question, re.IGNORECASE)
-        return found.start() if found else len(question)
-
-    return {c: cogmap[c] for c in sorted(cogmap, key=first_mention)}  # sorted() is stable
-
-
 def parse_map(text: str, categories: Iterable[str] | None = None) -> CogMap:
     """Parse a cognitive map out of model text. Never raises; never evaluates code.
 

@@ -22,7 +22,6 @@ from spacer_core.cogmap import (
     maps_from_boxes,
     normalize_category,
     parse_map,
-    question_first,
     score_map,
     score_map_details,
 )
@@ -472,20 +471,6 @@ def test_load_map():
 
 
 # --- figures ----------------------------------------------------------------------------------
-
-
-def test_question_first_puts_the_named_categories_first_in_the_order_named():
-    m = {"bed": [(1, 2)], "bookshelf": [(3, 4)], "chair": [(5, 6), (7, 8)], "shelf": [(0, 0)], "trash can": [(9, 9)]}
-    cases = {
-        "How many chair(s) are in this room?": ["chair", "bed", "bookshelf", "shelf", "trash can"],
-        "What is the distance between the Trash can and the bookshelf?": ["trash can", "bookshelf", "bed", "chair", "shelf"],
-        "Which of these objects (shelf, chairs, bed) is the closest to the sofa?": ["shelf", "chair", "bed", "bookshelf", "trash can"],
-        "What is the size of this room?": list(m),  # names none: the map's own order
-    }
-    for question, order in cases.items():
-        got = question_first(m, question)
-        assert list(got) == order, question
-        assert got == m  # the same map: only the order changes
 
 
 def test_category_color_is_stable_and_normalised():

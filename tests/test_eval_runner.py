@@ -18,7 +18,7 @@ import torch
 from transformers import LogitsProcessor, LogitsProcessorList
 
 from spacer_core.cli import main
-from spacer_core.cogmap import map_text, question_first
+from spacer_core.cogmap import map_text
 from spacer_core.commands.eval import BENCHMARK_NAMES
 from spacer_core.eval import BENCHMARKS, RunError, compare_runs, evaluate, get_benchmark, read_rows
 from spacer_core.eval.runner import merge_shards
@@ -252,10 +252,9 @@ def test_given_map_starts_every_reasoning_with_the_true_map(sim_root, tmp_path, 
     rows = read_rows(out / "results.jsonl")
     reasoning = {str(r["problem_id"]): r["reasoning"] for r in map(json.loads, (sim_root / "test.jsonl").read_text().splitlines())}
     for item, row in zip(items, rows, strict=True):
-        # the map exactly as the SFT targets write it, the question's categories first
-        given = map_text(question_first(item.true_map, item.question))
-        assert item.true_map and reasoning[item.id].startswith(given + "\n")
-        assert row["raw"].startswith(f"<think>{given}\n")
+        # the map exactly as the SFT targets write it
+        assert item.true_map and reasoning[item.id].startswith(map_text(item.true_map) + "\n")
+        assert row["raw"].startswith(f"<think>{map_text(item.true_map)}\n")
         assert row["map_score"] == 1.0
         # The shipped model was fed the map: it goes on to derive the answer instead of drawing a
         # map of its own, as it does when its reasoning starts empty.

@@ -27,7 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from spacer_core.cogmap import map_text, question_first
+from spacer_core.cogmap import map_text
 from spacer_core.eval.base import Benchmark, Item, Score
 from spacer_core.eval.report import render_summary
 from spacer_core.parsing import THINK
@@ -118,10 +118,9 @@ def _check_setup(out: Path, setup: dict[str, Any], resume: bool) -> None:
 
 
 def given_map_start(item: Item) -> str:
-    """The reasoning's start under ``given_map``: the item's true map, the question's categories first
-    as in the sim's reasoning, so the score measures reasoning from a perfect map (items without a
-    true map start as usual)."""
-    return f"{THINK[0]}{map_text(question_first(item.true_map, item.question))}\n" if item.true_map else ""
+    """The reasoning's start under ``given_map``: the item's true map, so the score measures
+    reasoning from a perfect map (items without a true map start as usual)."""
+    return f"{THINK[0]}{map_text(item.true_map)}\n" if item.true_map else ""
 
 
 def _run_items(benchmark: Benchmark, items: Sequence[Item], reasoner, out: Path, mode: str, *,

@@ -13,13 +13,13 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from scipy.optimize import lsq_linear
 
-from spacer_core.cogmap import map_text, maps_from_boxes, question_first
+from spacer_core.cogmap import map_text, maps_from_boxes
 from spacer_core.sim.scene import footprint_half, room_bounds
 
 MULTIPLE_CHOICE, NUMERICAL = "multiple choice", "numerical"
@@ -64,8 +64,7 @@ STANDING_NOTE = 'Assume "standing by" means I am positioned at the center of the
 
 @dataclass(frozen=True)
 class Question:
-    """One generated item; ``answer`` is an option letter or a number as text, ``reasoning`` the true
-    map (the question's categories first: `question_first`) and then the derivation."""
+    """One generated item; ``answer`` is an option letter or a number as text."""
 
     question_type: str
     question: str
@@ -159,6 +158,7 @@ class _SceneFacts:
         ]
         self.unique = [c for c in self.fully_seen if len(self.by_category[c]) == 1]
         self.cogmap = maps_from_boxes(sorted(seen, key=lambda o: (o["category"], o["id"])), self.bounds)
+        self.map_text = map_text(self.cogmap)
 
     def one(self, category: str) -> dict[str, Any]:
         return self.by_category[category][0]
@@ -178,6 +178,10 @@ class _SceneFacts:
         return min(box_distance(self.one(target), o) for o in self.by_category[category])
 
 
+def _think(facts: _SceneFacts, text: str) -> str:
+    return f"{facts.map_text}\n{text}"
+
+
 def _counting(facts: _SceneFacts, rng: np.random.Generator, limit: int) -> list[Question]:
     cats = list(facts.fully_seen)
     rng.shuffle(cats)
@@ -192,7 +196,7 @@ def _counting(facts: _SceneFacts, rng: np.random.Generator, limit: int) -> list[
                 f"How many {cat}(s) are in this room?",
                 [],
                 str(n),
-                f"The map lists {n} {noun}, so there {'is' if n == 1 else 'are'} {n}.",
+                _think(facts, f"The map lists {n} {noun}, so there {'is' if n == 1 else 'are'} {n}."),
             )
         )
     return out
@@ -217,8 +221,11 @@ def _abs_distance(facts: _SceneFacts, rng: np.random.Generator, limit: int) -> l
                 f"the {a} and the {b} (in meters)?",
                 [],
                 f"{d:.1f}",
-                (f"The {a} is at {facts.cell(facts.one(a))} and the {b} at {facts.cell(facts.one(b))}; "
-                 f"their closest points are about {d:.1f} m apart."),
+                _think(
+                    facts,
+                    f"The {a} is at {facts.cell(facts.one(a))} and the {b} at {facts.cell(facts.one(b))}; "
+                    f"their closest points are about {d:.1f} m apart.",
+                ),
             )
         )
     return out
@@ -237,8 +244,11 @@ def _size(facts: _SceneFacts, rng: np.random.Generator, limit: int) -> list[Ques
                 f"What is the length of the longest dimension (length, width, or height) of the {cat}, measured in centimeters?",
                 [],
                 str(cm),
-                (f"{facts.at(cat).capitalize()} is about {w:.2f} x {d:.2f} x {h:.2f} m, "
-                 f"so its longest side is about {cm} cm."),
+                _think(
+                    facts,
+                    f"{facts.at(cat).capitalize()} is about {w:.2f} x {d:.2f} x {h:.2f} m, "
+                    f"so its longest side is about {cm} cm.",
+                ),
             )
         )
     return out
@@ -254,7 +264,10 @@ def _room_size(facts: _SceneFacts, rng: np.random.Generator, limit: int) -> list
             "If multiple rooms are shown, estimate the size of the combined space.",
             [],
             f"{area:.1f}",
-            f"The room is about {w:.1f} m by {length:.1f} m, so its area is about {area:.1f} square meters.",
+            _think(
+                facts,
+                f"The room is about {w:.1f} m by {length:.1f} m, so its area is about {area:.1f} square meters.",
+            ),
         )
     ][:limit]
 
@@ -284,7 +297,7 @@ def _rel_distance(facts: _SceneFacts, rng: np.random.Generator, limit: int) -> l
                 "measure to the closest.",
                 _letters(choices),
                 chr(65 + choices.index(ranked[0])),
-                f"Distances to the {target}: {listing}. The {ranked[0]} is the closest.",
+                _think(facts, f"Distances to the {target}: {listing}. The {ranked[0]} is the closest."),
             )
         )
     return out
@@ -370,8 +383,11 @@ def _direction(kind: str) -> Callable[[_SceneFacts, np.random.Generator, int], l
                     + _DIRECTION_NOTE[kind],
                     _letters(options),
                     chr(65 + options.index(label)),
-                    (f"Standing at {facts.at(p)} facing {facts.at(o)}, {facts.at(q)} is about "
-                     f"{abs(angle):.0f} degrees to my {side}, so the answer is {label}."),
+                    _think(
+                        facts,
+                        f"Standing at {facts.at(p)} facing {facts.at(o)}, {facts.at(q)} is about "
+                        f"{abs(angle):.0f} degrees to my {side}, so the answer is {label}.",
+                    ),
                 )
             )
         return out
@@ -430,7 +446,7 @@ def _route(facts: _SceneFacts, rng: np.random.Generator, limit: int) -> list[Que
                 f"'turn back,' 'turn left,' or 'turn right.'): {' '.join(steps)}. You have reached the final destination.",
                 _letters(options),
                 chr(65 + options.index(answer)),
-                f"Route: {', '.join(facts.at(s) for s in stops)}. {derivation} So: {answer}.",
+                _think(facts, f"Route: {', '.join(facts.at(s) for s in stops)}. {derivation} So: {answer}."),
             )
         )
     return out
@@ -471,7 +487,7 @@ def _appearance(facts: _SceneFacts, rng: np.random.Generator, limit: int) -> lis
                 f"{', '.join(chosen)}?",
                 _letters(options),
                 chr(65 + options.index(answer)),
-                f"First appearances: {times}. So the order is {answer}.",
+                _think(facts, f"First appearances: {times}. So the order is {answer}."),
             )
         )
         if len(out) >= limit:
@@ -505,5 +521,4 @@ def generate_questions(scene: dict[str, Any], seed: int | list[int] = 0) -> list
     for qtype, generate in GENERATORS.items():
         rng = np.random.default_rng([*np.atleast_1d(seed).tolist(), list(GENERATORS).index(qtype)])
         out += generate(facts, rng, PER_SCENE[qtype])
-    # The generators write the derivation; every reasoning starts with the map.
-    return [replace(q, reasoning=f"{map_text(question_first(facts.cogmap, q.question))}\n{q.reasoning}") for q in out]
+    return out
