@@ -12,15 +12,19 @@ logged every 50 steps; lookup: held-out accuracy):
           --answer entry asks for the map's own entries instead, copied verbatim:
           -> '"tv": [[4, 9]]. "chair": [[1, 5], [0, 7]]. ...' (find the key and copy what follows);
           --answer flat shows the map as "tv 4 9; chair 1 5; chair 0 7; ..." and asks for its items,
-          so that every cell follows its own key (a one-hop lookup, as induction heads do)
+          so that every cell follows its own key (a one-hop lookup, as induction heads do);
+          --quote writes the asked names as the map writes its keys ("tv"), so that they are the same
+          tokens (the tiny tokenizer makes " tv" and "tv" two unrelated ids);
+          --keys cuts each map to a few of its categories (associative recall on short lists)
 
 Maps come from fresh scenes of the sim's generator (no rendering, so data is unlimited); the held-out
 check uses other seeds. Every --eval-every steps it prints the lookup's held-out accuracy: the share of
 the asked categories the answer names, the share given the right count (or "none") beside what always
-answering "1" would get, and the share of true cells written out (a guessed cell is right 1 time in 100).
+answering "1" would get, the share of true cells written out (a guessed cell is right 1 time in 100),
+and beside it the cells written that belong to other categories of the map (a wrong entry copied).
 
 Usage: python recipes/lookup_probe.py --model runs/tiny/vision/final --steps 3000 [--copy-fraction 0.5]
-       [--asked 1] [--answer cells|entry|flat]
+       [--asked 1] [--answer cells|entry|flat] [--quote] [--keys 2-3]
 """
 
 from __future__ import annotations
