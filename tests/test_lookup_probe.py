@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import re
 
@@ -94,3 +95,17 @@ def test_a_short_run_trains_the_decoder_and_leaves_the_vision_tower(probe, untra
     assert visual and decoder
     assert all(torch.equal(before[k], after[k]) for k in visual)
     assert any(not torch.equal(before[k], after[k]) for k in decoder)
+
+
+def test_quoted_short_lookups_and_a_wrong_entry_scored_as_such(probe):
+    lookup = probe.Lookup(asked=(1, 1), answer="entry", quote=True, keys=(2, 3))
+    for seed in range(20):
+        full = scene_map(generate_scene(seed))
+        shown, question, answer, asked = lookup.task(full, random.Random(seed))
+        assert 2 <= len(shown) <= 3 and all(full[c] == cells for c, cells in shown.items())
+        assert question.endswith(f'"{asked[0]}"?') and question.startswith(f"<map>{json.dumps(shown)}")
+        other = next(c for c in shown if c != asked[0])
+        wrong = f'"{asked[0]}": {json.dumps(shown[other])}.'  # another category's cells under the asked key
+        tally = probe.lookup_score(wrong, shown, asked, "entry")
+        assert tally["wrong_cells"] == len(set(map(tuple, shown[other])) - set(shown[asked[0]]))
+        assert probe.lookup_score(answer, shown, asked, "entry")["wrong_cells"] == 0
