@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
+import sys
 
 # One math thread per process: the tiny model's small matmuls gain little from more, and on a busy
 # 2-core machine two threads per process made an SFT step 4x slower (6.5 s vs 1.6 s, measured).
 # Subprocesses (DDP, CLI) inherit it.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import sys
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
