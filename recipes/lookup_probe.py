@@ -190,7 +190,7 @@ def held_out_lookup(model, processor, scenes: int = 50, batch: int = 25, lookup:
     for start in range(0, len(tasks), batch):
         chunk = tasks[start:start + batch]
         enc = tok([chat(processor, q) for _, q, _, _ in chunk], return_tensors="pt", padding=True,
-                  padding_side="left", add_special_tokens=False)
+                  padding_side="left", add_special_tokens=False).to(model.device)
         out = model.generate(**enc, max_new_tokens=120, do_sample=False)
         for (cogmap, _, _, asked), new in zip(chunk, out[:, enc["input_ids"].shape[1]:], strict=True):
             for key, n in lookup_score(tok.decode(new, skip_special_tokens=True), cogmap, asked, lookup.answer).items():
@@ -233,10 +233,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--eval-every", type=int, default=500)
     ap.add_argument("--eval-scenes", type=int, default=50, help="held-out maps per check")
     ap.add_argument("--out", default="runs/lookup_probe", help="where the probed model is saved")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (float32 either way)")
     args = ap.parse_args(argv)
 
     lookup = Lookup(args.asked, args.answer, args.quote, args.keys)
-    model, processor = load_model(args.model, device="cpu", dtype="float32")
+    model, processor = load_model(args.model, device=args.device, dtype="float32")
     model.model.visual.requires_grad_(False)  # text only: the vision tower keeps its weights
 
     def report(step: int) -> None:
@@ -251,7 +252,7 @@ def main(argv: list[str] | None = None) -> None:
     config = TrainingArguments(
         output_dir=args.out, max_steps=args.steps, per_device_train_batch_size=args.batch,
         learning_rate=args.lr, lr_scheduler_type="cosine", warmup_steps=20, weight_decay=0.0,
-        use_cpu=True, logging_steps=50, save_strategy="no", report_to=[], seed=0,
+        use_cpu=args.device == "cpu", logging_steps=50, save_strategy="no", report_to=[], seed=0,
         remove_unused_columns=False, dataloader_num_workers=0)
     trainer = Trainer(model=model, args=config, train_dataset=ProbeData(processor, args.copy_fraction, lookup),
                       data_collator=lambda rows: collate(processor.tokenizer, rows), callbacks=[HeldOut()])

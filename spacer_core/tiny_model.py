@@ -122,8 +122,10 @@ def tokenizer_corpus(seed: int = 0, repeats: int = 40) -> list[str]:
     return lines
 
 
-def build_tokenizer(vocab_size: int = DEFAULT_SIZES["vocab_size"], seed: int = 0):
-    """A Qwen2 byte-level BPE tokenizer (Qwen's pre-tokenizer and special tokens) trained here."""
+def build_tokenizer(vocab_size: int = DEFAULT_SIZES["vocab_size"], seed: int = 0, whole_categories: bool = False):
+    """A Qwen2 byte-level BPE tokenizer (Qwen's pre-tokenizer and special tokens) trained here.
+
+    ``whole_categories`` adds each object category as a whole token, the same id wherever it stands."""
     from tokenizers import pre_tokenizers, trainers
     from transformers import Qwen2Tokenizer
 
@@ -152,6 +154,13 @@ def build_tokenizer(vocab_size: int = DEFAULT_SIZES["vocab_size"], seed: int = 0
     # pieces, "<answer" + ">" and "</" + "answer" + ">" share their last token, and the 2-layer model
     # confused the two: after SFT it ended half its answers right after "<answer>".
     tokenizer.add_tokens(REASONING_TAGS)
+    # Byte-level BPE makes the question's " chair", the map's "chair" and the derivation's " chairs"
+    # three unrelated ids, so a decoder must learn per category that they name one thing before it
+    # can look a category up in a map. As added tokens they are one id everywhere (a leading space
+    # becomes its own token). With them a 4-layer decoder learned map lookups in a text-only probe
+    # after ~5000 steps; without them it had not by 6000 (docs/tiny-ablation.md).
+    if whole_categories:
+        tokenizer.add_tokens(_CATEGORIES)
     return tokenizer
 
 
@@ -211,14 +220,16 @@ def build_config(tokenizer, **sizes):
     )
 
 
-def build_tiny_model(out_dir: str | Path, seed: int = 0, **sizes) -> Path:
-    """Build the untrained tiny Qwen2.5-VL into ``out_dir`` (deterministic for a seed)."""
+def build_tiny_model(out_dir: str | Path, seed: int = 0, whole_categories: bool = False, **sizes) -> Path:
+    """Build the untrained tiny Qwen2.5-VL into ``out_dir`` (deterministic for a seed);
+    ``whole_categories``: see `build_tokenizer`."""
     import torch
     from transformers import GenerationConfig, Qwen2_5_VLForConditionalGeneration
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tokenizer = build_tokenizer(sizes.get("vocab_size", DEFAULT_SIZES["vocab_size"]), seed=seed)
+    tokenizer = build_tokenizer(sizes.get("vocab_size", DEFAULT_SIZES["vocab_size"]), seed=seed,
+                                whole_categories=whole_categories)
     processor = build_processor(tokenizer)
     config = build_config(tokenizer, **sizes)
     torch.manual_seed(seed)

@@ -140,3 +140,21 @@ def test_cpu_runtime_defaults():
     rt = resolve_runtime()
     if not torch.cuda.is_available():
         assert (rt.device.type, rt.dtype, rt.attn) == ("cpu", torch.float32, "sdpa")
+
+
+def test_whole_categories_are_one_id_wherever_they_stand(tiny):
+    """The question's " chair", the map's "chair" and the derivation's " chairs": three unrelated BPE
+    ids by default, one id with ``whole_categories`` (and the text still round-trips)."""
+    from spacer_core.tiny_model import build_tokenizer
+
+    question, cogmap, derivation = "How many chair(s)?", '<map>{"chair": [[1, 2]]}</map>', "The map lists 2 chairs."
+    default, whole = tiny[1].tokenizer, build_tokenizer(whole_categories=True)
+    chair = whole.convert_tokens_to_ids("chair")
+    for text in (question, cogmap, derivation):
+        assert whole(text)["input_ids"].count(chair) == 1
+        assert whole.decode(whole(text)["input_ids"]) == text
+    # by default each context tokenizes the word differently
+    pieces = [set(default(t)["input_ids"]) for t in (" chair(", '"chair"', " chairs")]
+    assert not pieces[0] & pieces[1] & pieces[2]
+    # a two-word category is one token, and a category inside another ("shelf", "bookshelf") is not split out
+    assert [whole.decode([i]) for i in whole(' "trash can" bookshelf')["input_ids"]] == [' "', "trash can", '"', " ", "bookshelf"]

@@ -13,6 +13,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     tiny.add_argument("--seed", type=int, default=0, help="seed for the weights and the tokenizer corpus")
     tiny.add_argument("--size", action="append", default=[], type=size_item, metavar="NAME=INT",
                       help="override a size, e.g. --size text_layers=4 (names: spacer_core.tiny_model.DEFAULT_SIZES)")
+    tiny.add_argument("--whole-categories", action="store_true",
+                      help="make each object category one token wherever it stands (see docs/tiny-ablation.md)")
     tiny.set_defaults(func=run_tiny)
 
 
@@ -28,6 +30,7 @@ def size_item(text: str) -> tuple[str, int]:
 def run_tiny(args: argparse.Namespace) -> int:
     from spacer_core.tiny_model import build_tiny_model
 
-    out = build_tiny_model(args.out, seed=args.seed, **dict(args.size))
+    out = build_tiny_model(args.out, seed=args.seed, whole_categories=args.whole_categories,
+                           **dict(args.size))
     print(f"tiny Qwen2.5-VL written to {out}")
     return 0
