@@ -24,7 +24,9 @@ answering "1" would get, the share of true cells written out (a guessed cell is 
 and beside it the cells written that belong to other categories of the map (a wrong entry copied).
 
 Usage: python recipes/lookup_probe.py --model runs/tiny/vision/final --steps 3000 [--copy-fraction 0.5]
-       [--asked 1] [--answer cells|entry|flat] [--quote] [--keys 2-3]
+       [--asked 1] [--answer cells|entry|flat] [--quote] [--keys 2-3] [--device cuda]
+A model built with `spacer model tiny --whole-categories` learns the default lookups in ~6000 steps
+(docs/tiny-ablation.md; about 9 minutes on one H100, six probes sharing it).
 """
 
 from __future__ import annotations
