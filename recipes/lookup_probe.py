@@ -25,8 +25,8 @@ and beside it the cells written that belong to other categories of the map (a wr
 
 Usage: python recipes/lookup_probe.py --model runs/tiny/vision/final --steps 3000 [--copy-fraction 0.5]
        [--asked 1] [--answer cells|entry|flat] [--quote] [--keys 2-3] [--device cuda]
-A model built with `spacer model tiny --whole-categories` learns the default lookups in ~6000 steps
-(docs/tiny-ablation.md; about 9 minutes on one H100, six probes sharing it).
+A model built with `spacer model tiny --whole-categories` learns the default lookups by step 6000
+of --steps 7500 (docs/tiny-ablation.md; about 9 minutes on one H100, six probes sharing it).
 """
 
 from __future__ import annotations
