@@ -220,7 +220,7 @@ def span(text: str) -> tuple[int, int]:
 def main(argv: list[str] | None = None) -> None:
     from transformers import Trainer, TrainerCallback, TrainingArguments
 
-    from spacer_core.models import load_model
+    from spacer_core.models import load_model, save_processor
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="runs/tiny/vision/final", help="the checkpoint whose decoder is probed")
@@ -261,7 +261,7 @@ def main(argv: list[str] | None = None) -> None:
     report(0)
     trainer.train()
     trainer.save_model(str(Path(args.out) / "final"))
-    processor.save_pretrained(str(Path(args.out) / "final"))
+    save_processor(processor, Path(args.out) / "final", args.model)
 
 
 if __name__ == "__main__":

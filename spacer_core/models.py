@@ -71,6 +71,18 @@ def resolve_path(name_or_path: str | Path) -> str:
     return str(name_or_path)
 
 
+def save_processor(processor, out: str | Path, source: str | Path) -> None:
+    """Save ``processor`` beside a model trained from ``source``, with the source checkpoint's recommended
+    video settings (spacer_video.json, if it has one). Without that file, inference falls back to
+    the full-size defaults, which a model trained on few small frames (the tiny one) has never seen."""
+    from spacer_core.infer import VIDEO_SETTINGS_FILE
+
+    processor.save_pretrained(str(out))
+    settings = Path(resolve_path(source)) / VIDEO_SETTINGS_FILE
+    if settings.is_file():
+        (Path(out) / VIDEO_SETTINGS_FILE).write_text(settings.read_text())
+
+
 def load_model(name_or_path: str | Path = "tiny", device: str = "auto", dtype: str = "auto",
                attn: str = "auto", **kwargs):
     """Load ``(model, processor)`` for a Qwen2-VL or Qwen2.5-VL checkpoint; the model is in eval mode.

@@ -232,7 +232,10 @@ def test_eval_command(sim_root, tmp_path, capsys):
     assert code == 0
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     # the chance/prior of the run's items (the sim has a train split), printed and in summary.md
-    assert f"(chance/prior {summary['chance']['overall']:.1f})" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert f"(chance/prior {summary['chance']['overall']:.1f})" in printed.out
+    # the tiny model's own frame settings, and where they came from
+    assert "video sampling: 8 frames, 3136 to 12544 pixels a frame (the checkpoint's spacer_video.json)" in printed.err
     assert "| question type | n | score | chance/prior |" in (tmp_path / "run" / "summary.md").read_text()
     assert len(read_rows(tmp_path / "run" / "results.jsonl")) == 2
     assert summary["setup"]["mode"] == "direct"
@@ -267,3 +270,13 @@ def test_given_map_starts_every_reasoning_with_the_true_map(sim_root, tmp_path, 
                  "--limit", "1", "--mode", "direct", "--given-map", "--no-progress"]) == 2
     assert "given_map needs the thinking_map mode" in capsys.readouterr().err
     assert not (tmp_path / "direct").exists()
+
+
+def test_the_video_note_tells_defaults_from_a_checkpoints_settings():
+    from spacer_core.commands.eval import video_note
+    from spacer_core.infer import VideoSettings
+
+    default = video_note(VideoSettings())
+    assert default.startswith("1 fps, 4 to 32 frames, ") and default.endswith(
+        "(the defaults: no spacer_video.json beside the checkpoint)")
+    assert video_note(VideoSettings.for_model("tiny")).endswith("(the checkpoint's spacer_video.json)")

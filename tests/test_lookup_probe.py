@@ -83,6 +83,8 @@ def test_collate_puts_the_loss_on_the_target_only(probe, tiny):
 
 
 def test_a_short_run_trains_the_decoder_and_leaves_the_vision_tower(probe, untrained_tiny_dir, tmp_path, capsys):
+    """...and keeps the checkpoint's video settings, so that evaluating the probed model samples the
+    frames it was built for (without them `spacer eval` uses the full-size defaults)."""
     out = tmp_path / "probe"
     probe.main(["--model", str(untrained_tiny_dir), "--steps", "2", "--eval-every", "2", "--eval-scenes", "2",
                 "--out", str(out)])
@@ -95,6 +97,8 @@ def test_a_short_run_trains_the_decoder_and_leaves_the_vision_tower(probe, untra
     assert visual and decoder
     assert all(torch.equal(before[k], after[k]) for k in visual)
     assert any(not torch.equal(before[k], after[k]) for k in decoder)
+    settings = "spacer_video.json"
+    assert (out / "final" / settings).read_text() == (untrained_tiny_dir / settings).read_text()
 
 
 def test_quoted_short_lookups_and_a_wrong_entry_scored_as_such(probe):

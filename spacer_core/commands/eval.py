@@ -91,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
     rank, world, local_rank = dist_env()
     device = args.device or (f"cuda:{local_rank}" if world > 1 and torch.cuda.is_available() else "auto")
     reasoner = SpatialReasoner.from_pretrained(args.model, device=device, temperature=args.temperature)
+    if rank == 0:
+        print(f"video sampling: {video_note(reasoner.video)}", file=sys.stderr)
     gen = {} if args.max_new_tokens is None else {"max_new_tokens": args.max_new_tokens}
     setup = {"model": args.model, "data_root": str(root), "limit": args.limit}
     try:
@@ -105,6 +107,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"{bench.title}: overall {summary['overall']:.1f}{chance} on {summary['n']} items "
               f"({summary['errors']} errors); see {Path(args.out) / 'summary.md'}")
     return 0
+
+
+def video_note(video) -> str:
+    """The frame settings in a line, and where they come from: a checkpoint trained on few small frames
+    (the tiny one) must carry them in its spacer_video.json, or it is shown frames it never saw."""
+    from spacer_core.infer import VIDEO_SETTINGS_FILE, VideoSettings
+
+    frames = f"{video.nframes} frames" if video.nframes else f"{video.fps:g} fps, {video.min_frames} to {video.max_frames} frames"
+    origin = (f"the defaults: no {VIDEO_SETTINGS_FILE} beside the checkpoint" if video == VideoSettings()
+              else f"the checkpoint's {VIDEO_SETTINGS_FILE}")
+    return f"{frames}, {video.min_pixels} to {video.max_pixels} pixels a frame ({origin})"
 
 
 def run_compare(args: argparse.Namespace) -> int:

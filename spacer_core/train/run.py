@@ -45,7 +45,7 @@ def train(spacer: SpacerArgs, config, resume: bool = False) -> Path:
     """Train one stage; returns the folder with the final model and processor."""
     from datasets import Dataset
 
-    from spacer_core.models import load_model
+    from spacer_core.models import load_model, save_processor
 
     checkpoint = resume_checkpoint(config.output_dir, resume)
     if config.use_cpu and config.bf16:
@@ -70,7 +70,7 @@ def train(spacer: SpacerArgs, config, resume: bool = False) -> Path:
     trainer.model.config.use_cache = True  # trainers switch the KV cache off; inference wants it
     trainer.save_model(str(out))
     if trainer.accelerator.is_main_process:
-        _save_processor(spacer, processor, out)
+        save_processor(processor, out, spacer.model)
     return out
 
 
@@ -79,6 +79,7 @@ def _vision_stage(spacer, config, model, processor) -> Path:
     training file, when there is one; they are written to output_dir/vision_warmup.json."""
     import json
 
+    from spacer_core.models import save_processor
     from spacer_core.train.vision_warmup import METRICS_FILE, TokenTargetSet, scene_files, warm_up_vision
 
     if config.world_size > 1:
@@ -95,7 +96,7 @@ def _vision_stage(spacer, config, model, processor) -> Path:
     metrics = warm_up_vision(model, train_set, held_out, config)
     out = Path(config.output_dir) / "final"
     model.save_pretrained(out)
-    _save_processor(spacer, processor, out)
+    save_processor(processor, out, spacer.model)
     (Path(config.output_dir) / METRICS_FILE).write_text(json.dumps(metrics, indent=1) + "\n")
     return out
 
@@ -137,14 +138,3 @@ def _record_args(spacer: SpacerArgs, out: Path) -> None:
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "spacer_args.json").write_text(json.dumps(dataclasses.asdict(spacer), indent=2) + "\n")
-
-
-def _save_processor(spacer: SpacerArgs, processor, out: Path) -> None:
-    """The processor, and the checkpoint's recommended video settings (spacer_video.json), beside
-    the trained model."""
-    from spacer_core.models import resolve_path
-
-    processor.save_pretrained(out)
-    src = Path(resolve_path(spacer.model)) / "spacer_video.json"
-    if src.is_file():
-        (out / src.name).write_text(src.read_text())
