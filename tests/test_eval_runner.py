@@ -278,5 +278,5 @@ def test_the_video_note_tells_defaults_from_a_checkpoints_settings():
 
     default = video_note(VideoSettings())
     assert default.startswith("1 fps, 4 to 32 frames, ") and default.endswith(
-        "(the defaults: no spacer_video.json beside the checkpoint)")
+        "(the defaults; a spacer_video.json beside the checkpoint overrides them)")
     assert video_note(VideoSettings.for_model("tiny")).endswith("(the checkpoint's spacer_video.json)")

@@ -115,7 +115,7 @@ def video_note(video) -> str:
     from spacer_core.infer import VIDEO_SETTINGS_FILE, VideoSettings
 
     frames = f"{video.nframes} frames" if video.nframes else f"{video.fps:g} fps, {video.min_frames} to {video.max_frames} frames"
-    origin = (f"the defaults: no {VIDEO_SETTINGS_FILE} beside the checkpoint" if video == VideoSettings()
+    origin = (f"the defaults; a {VIDEO_SETTINGS_FILE} beside the checkpoint overrides them" if video == VideoSettings()
               else f"the checkpoint's {VIDEO_SETTINGS_FILE}")
     return f"{frames}, {video.min_pixels} to {video.max_pixels} pixels a frame ({origin})"
 
