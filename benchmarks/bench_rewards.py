@@ -8,22 +8,33 @@ keys, hallucinated categories. Only ``parse_map`` + ``score_map`` are timed (one
 ``score_completion`` used by the reward functions and parse_map on hostile input. Times are CPU
 seconds of this single-threaded process (``time.process_time``).
 
-Goal: ≤ 0.2 s for the 10k parse+score on one core. The last line prints the seconds.
+Goal: ≤ 0.2 s for the 10k parse+score on one core, and at least 5× faster than SpaceR's own
+parse+score on the same completions. For that ratio, point ``--spacer-src`` at a checkout of
+SpaceR (github.com/OuyangKun10/SpaceR; not shipped here): its ``extract_map.py`` is imported from
+there with its logging off, and timed as its reward runs it (first ``<map>`` block by regex,
+``extract_map_data``, ``calculate_prediction_score``). The last line prints our seconds, or with
+``--spacer-src`` the ratio SpaceR's time / ours.
 
-    python benchmarks/bench_rewards.py [--n 10000] [--seed 0]
+    python benchmarks/bench_rewards.py [--n 10000] [--seed 0] [--spacer-src PATH/TO/SpaceR]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import logging
 import math
 import random
+import re
+import sys
 import time
+import types
+from pathlib import Path
 
 from spacer_core.cogmap import parse_map, score_map
 from spacer_core.prompts import GENERIC_INDOOR_CATEGORIES
-from spacer_core.rewards import score_completion
+from spacer_core.rewards import score_completion, spacer_map_score
 
 
 def _true_map(rng: random.Random) -> dict[str, list[list[int]]]:
@@ -89,11 +100,32 @@ def _best_of(repeats: int, fn) -> float:
     return best
 
 
+def _spacer_parse_and_score(src: Path):
+    """SpaceR's map parse + score as its reward calls them, imported from a checkout at ``src``."""
+    path = src / "SpaceR-SG-RLVR/src/r1-v/src/open_r1/extract_map.py"
+    if not path.is_file():
+        raise SystemExit(f"--spacer-src: {path} not found (expected a checkout of OuyangKun10/SpaceR)")
+    sys.modules.setdefault("jsonlines", types.ModuleType("jsonlines"))  # only its file reader uses it
+    spec = importlib.util.spec_from_file_location("spacer_extract_map", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    logging.disable(logging.CRITICAL)  # it logs every parse at INFO: time the parsing, not the logging
+    first_map = re.compile(r"<map>\s*(.*?)\s*</map>", re.DOTALL)
+
+    def parse_and_score(text: str, gt: dict, cats: list[str]) -> float:
+        m = first_map.search(text)
+        pred = module.extract_map_data(m.group(1).strip() if m else "", cats)
+        return module.calculate_prediction_score(pred, gt, 10)
+
+    return parse_and_score
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=10_000, help="completions to score")
     ap.add_argument("--repeats", type=int, default=3, help="timed runs; the best is reported")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--spacer-src", type=Path, default=None, help="a checkout of SpaceR, for the speed ratio")
     args = ap.parse_args()
 
     rng = random.Random(args.seed)
@@ -118,7 +150,21 @@ def main() -> None:
     print(f"hostile inputs: worst {hostile_ms[worst]:.1f} ms ({worst}); goal < 50 ms each")
     print(f"score_completion (format + answer + map gate): {full_s:.3f} s")
     print(f"parse_map + score_map, best of {args.repeats}: {parse_score_s:.3f} s (goal <= 0.2 s per 10k)")
-    print(f"{parse_score_s:.4f}")
+    if args.spacer_src is None:
+        print(f"{parse_score_s:.4f}")
+        return
+    theirs = _spacer_parse_and_score(args.spacer_src)
+    their_scores = [theirs(t, gt, c) for t, gt, c in items]
+    spacer_s = _best_of(args.repeats, lambda: [theirs(t, gt, c) for t, gt, c in items])
+    def same(ours: list[float]) -> int:
+        return sum(abs(a - b) < 1e-9 for a, b in zip(ours, their_scores, strict=True))
+
+    spacer_rules = [spacer_map_score(t, gt) for t, gt, _ in items]
+    print(f"SpaceR's extract_map_data + calculate_prediction_score: {spacer_s:.3f} s")
+    print(f"same map score as SpaceR's: {same(spacer_rules)} of {args.n} under reward_rules spacer, "
+          f"{same(scores)} under ours (which folds plural keys)")
+    print(f"speed ratio SpaceR / ours (goal >= 5): {spacer_s / parse_score_s:.2f}")
+    print(f"{spacer_s / parse_score_s:.2f}")
 
 
 if __name__ == "__main__":

@@ -74,6 +74,9 @@ _TOKEN_ALTERNATIVES = (
 # the tokens are those the alternatives alone find.
 _TOKEN = re.compile(r"""[^\w\[\]()"':=+\-.]*(?:""" + _TOKEN_ALTERNATIVES + r"""|([-+.'"])|\Z)""")
 _NON_ALNUM = re.compile(r"[\W_]+")
+_NUMBER = re.compile(_NUM)
+# SpaceR's key cleaning: surrounding punctuation off ("'table'" -> "table"), nothing else.
+_SPACER_KEY = re.compile(r"^[^\w\s]*([\w\s]+)[^\w\s]*$")
 _ARTICLES = ("the ", "a ", "an ")
 
 
@@ -107,22 +110,31 @@ def _pairs(nums: list[float], out: list[tuple[float, float]]) -> None:
 
 def _points_from_value(value: Any) -> list[tuple[float, float]]:
     """Points in a decoded JSON value: every innermost list contributes its numbers in pairs, so
-    ``[x, y]``, ``[[x, y], …]``, ``[[[x, y]]]`` and ``[x, y, z]`` (z dropped) all work."""
+    ``[x, y]``, ``[[x, y], …]``, ``[[[x, y]]]`` and ``[x, y, z]`` (z dropped) all work; a string
+    gives the numbers written in it (``"1, 2"``, ``["(5, 6)"]``), an object its ``x`` and ``y``
+    (``{"x": 1, "y": 2}``) or else the points of its values."""
     out: list[tuple[float, float]] = []
     stack = [value]
     while stack:
         item = stack.pop()
-        if type(item) is not list:
-            continue
-        nums = [v for v in map(_number, item) if v is not None]
-        _pairs(nums, out)
-        stack.extend(reversed([v for v in item if type(v) is list]))
+        if type(item) is str:
+            _pairs([v for v in map(_finite_float, _NUMBER.findall(item)) if v is not None], out)
+        elif type(item) is dict:
+            xy = _number(item.get("x")), _number(item.get("y"))
+            if None not in xy:
+                out.append(xy)
+            else:
+                stack.extend(reversed(list(item.values())))
+        elif type(item) is list:
+            nums = [v for v in map(_number, item) if v is not None]
+            _pairs(nums, out)
+            stack.extend(reversed([v for v in item if type(v) in (list, dict, str) and _number(v) is None]))
     return out
 
 
 def _number(value: Any) -> float | None:
     """A finite float from a JSON scalar (number, bool or numeric string), else None."""
-    if type(value) is list or value is None:
+    if type(value) in (list, dict) or value is None:
         return None
     try:
         num = float(value)
@@ -140,23 +152,36 @@ _KEYS_PER_MATCHER = 32
 _MAX_REMEMBERED_KEY = 64
 
 
+def spacer_key(name: str) -> str:
+    """SpaceR's comparison form of a map key: lower case, stripped, surrounding punctuation off;
+    no plurals, articles or ``_``/``-`` folding (so "chairs" is not "chair")."""
+    key = name.lower().strip()
+    m = _SPACER_KEY.match(key)
+    return m.group(1).strip() if m else key
+
+
 class _KeyMatcher(dict):
     """Raw map key → the requested category it names (None: drop the key). A model writes the
     same few keys over and over, so each key is normalised once and later lookups are one dict
-    hit. Few objects per category list: a dataset has thousands of lists."""
+    hit. Few objects per category list: a dataset has thousands of lists. ``spacer``: keys are
+    compared in SpaceR's form (`spacer_key`), else in ours (`normalize_category`)."""
 
-    __slots__ = ("categories", "names")
+    __slots__ = ("categories", "names", "normalize", "spacer")
 
-    def __init__(self, categories: tuple[str, ...] | None) -> None:
+    def __init__(self, categories: tuple[str, ...] | None, spacer: bool = False) -> None:
         super().__init__()
         self.categories = categories  # None keeps every key
-        self.names = None if categories is None else tuple(map(normalize_category, categories))
+        self.spacer = spacer
+        self.normalize = spacer_key if spacer else normalize_category
+        # SpaceR compares a cleaned key with the lower-cased category name.
+        self.names = None if categories is None else tuple(c.lower() if spacer else normalize_category(c)
+                                                           for c in categories)
 
     def __missing__(self, key: str) -> str | None:
         if self.categories is None:
             cat = key.strip() or None
         else:  # the first requested category with the key's normalised name
-            name = normalize_category(key)
+            name = self.normalize(key)
             cat = next((c for c, n in zip(self.categories, self.names, strict=True) if n == name), None)
         if len(key) <= _MAX_REMEMBERED_KEY:
             if len(self) >= _KEYS_PER_MATCHER:
@@ -166,22 +191,22 @@ class _KeyMatcher(dict):
 
 
 _ANY_KEY = _KeyMatcher(None)
-_matchers: dict[tuple[str, ...], _KeyMatcher] = {}
+_matchers: dict[tuple[tuple[str, ...], bool], _KeyMatcher] = {}
 
 
-def _key_matcher(categories: Iterable[str] | None) -> _KeyMatcher:
+def _key_matcher(categories: Iterable[str] | None, spacer: bool = False) -> _KeyMatcher:
     """The (cached) key matcher for a list of requested categories."""
     if categories is None:
         return _ANY_KEY
     cats = tuple(categories)
-    matcher = _matchers.get(cats)
+    matcher = _matchers.get((cats, spacer))
     if matcher is None:
-        matcher = _KeyMatcher(cats)
+        matcher = _KeyMatcher(cats, spacer)
         # Drop the oldest until there is room: one may not be enough after racing threads or a lowered
         # bound (another thread may have taken the one we pick).
         while _matchers and len(_matchers) >= _MAX_MATCHERS:
             _matchers.pop(next(iter(_matchers), None), None)
-        _matchers[cats] = matcher
+        _matchers[cats, spacer] = matcher
     return matcher
 
 
@@ -202,11 +227,42 @@ def _decode(obj: str) -> Any:
         return None
 
 
+# Fields that name the object in a list of objects ([{"category": "chair", "center": [1, 2]}, …]).
+_NAME_FIELDS = ("category", "name", "label", "object", "class", "type")
+
+
+def _parse_objects(body: str, keys: _KeyMatcher) -> CogMap | None:
+    """The map when the body holds a JSON list of objects, each naming its category in one of
+    _NAME_FIELDS (or, with requested categories, in any string value) beside its point."""
+    text = body[body.find("[") : body.rfind("]") + 1]
+    items = _decode(text)
+    if items is None:  # a Python literal: quotes and tuples
+        items = _decode(text.replace("'", '"').replace("(", "[").replace(")", "]"))
+    if type(items) is not list or not any(type(item) is dict for item in items):
+        return None
+    out: CogMap = {}
+    for item in items:
+        if type(item) is not dict:
+            continue
+        field = next((f for f in _NAME_FIELDS if type(item.get(f)) is str), None)
+        if field is None and keys.categories is not None:
+            field = next((f for f, v in item.items() if type(v) is str and keys[v] is not None), None)
+        cat = None if field is None else keys[item[field]]
+        if cat is not None:
+            out.setdefault(cat, []).extend(_points_from_value({f: v for f, v in item.items() if f != field}))
+    return out
+
+
 def _parse_json(body: str, keys: _KeyMatcher) -> CogMap | None:
-    """The map when the body holds a JSON object (or a simple Python dict literal), else None."""
+    """The map when the body holds a JSON object (or a simple Python dict literal) or a list of
+    objects, else None."""
     start, end = body.find("{"), body.rfind("}")
     if start < 0 or end < start:
         return None
+    if 0 <= body.find("[") < start:
+        objects = _parse_objects(body, keys)
+        if objects is not None:
+            return objects
     obj = body[start : end + 1]
     # After "{" (and whitespace) a JSON object has '"' or "}", and of the Python-literal
     # translation ("'" to '"', "()" to "[]") only "'" can put one there. Decodes that cannot
@@ -242,18 +298,50 @@ def _parse_json(body: str, keys: _KeyMatcher) -> CogMap | None:
     return out
 
 
+# Words before a point that may name its category in prose ("the chair is at (1, 2)"), and the
+# longest category name in words.
+_PROSE_WORDS = 8
+_NAME_WORDS = 3
+_AXES = ("x", "y")  # "x=1, y=2": coordinate labels, not keys
+
+
+def _named_category(words: list[str], keys: _KeyMatcher) -> str | None:
+    """The requested category named last in prose ``words`` (the longest name ending there)."""
+    words = words[-_PROSE_WORDS:]
+    for end in range(len(words), 0, -1):
+        for n in range(min(_NAME_WORDS, end), 0, -1):
+            cat = keys[" ".join(words[end - n : end])]
+            if cat is not None:
+                return cat
+    return None
+
+
 def _parse_tokens(body: str, keys: _KeyMatcher) -> CogMap:
     """Lenient scan: a key is a quoted string or a run of bare words followed by ``:`` or ``=``;
     the numbers after it, up to the next key, become points — each bracket group's numbers in
-    pairs, loose numbers in pairs."""
+    pairs, loose numbers in pairs. With requested categories, a category named in prose before
+    numbers is a key too ("the chair is at (1, 2)", "chair x=1, y=2")."""
     out: CogMap = {}
     target: list[tuple[float, float]] | None = None  # the point list of the current key
     nums: list[float] = []  # numbers since the last bracket
     words: list[str] = []  # bare words just before the current token
     quoted: str | None = None  # the previous token when it was a quoted string
+    prose = keys.categories is not None
     isfinite = math.isfinite
+
+    def switch(cat: str | None) -> None:
+        nonlocal target, nums
+        if target is not None:
+            _pairs(nums, target)
+        target = None if cat is None else out.setdefault(cat, [])
+        nums = []
+
     for m in _TOKEN.finditer(body):
         kind = m.lastindex
+        if words and prose and kind in (2, 5, 6):  # numbers after prose: does it name a category?
+            cat = _named_category(words, keys)
+            if cat is not None:
+                switch(cat)
         if kind == 2:  # a point: same as bracket, two numbers, bracket
             if target is not None:
                 if nums:
@@ -270,13 +358,18 @@ def _parse_tokens(body: str, keys: _KeyMatcher) -> CogMap:
             words.append(m[3])
             quoted = None
         elif kind == 4:
-            key = quoted if quoted is not None else " ".join(words) if words else None
-            if key is not None:
-                if target is not None:
-                    _pairs(nums, target)
-                cat = keys[key]
-                target = None if cat is None else out.setdefault(cat, [])
-                nums = []
+            label = quoted if quoted is not None else words[-1] if words else ""
+            if label.lower() in _AXES:  # "chair x=1": the words before the label may name it
+                cat = _named_category(words[:-1], keys) if prose and len(words) > 1 else None
+                if cat is not None:
+                    switch(cat)
+            else:
+                key = quoted if quoted is not None else " ".join(words) if words else None
+                cat = None if key is None else keys[key]
+                # SpaceR's free-text reader only splits at names it knows: an unknown key's
+                # numbers go to the entry before it.
+                if key is not None and (cat is not None or not keys.spacer):
+                    switch(cat)
             words, quoted = [], None
         elif kind == 5:
             value = float(m[5])
@@ -304,19 +397,25 @@ def map_text(cogmap: CogMap) -> str:
     return MAP[0] + json.dumps({c: [[number(v) for v in p] for p in pts] for c, pts in cogmap.items()}) + MAP[1]
 
 
-def parse_map(text: str, categories: Iterable[str] | None = None) -> CogMap:
+def parse_map(text: str, categories: Iterable[str] | None = None, spacer_keys: bool = False) -> CogMap:
     """Parse a cognitive map out of model text. Never raises; never evaluates code.
 
     ``text`` may be the inside of ``<map>`` or a whole completion (then the last complete
     ``<map>`` block is read, or the text after an unclosed ``<map>``, or the whole text). JSON is
-    tried first; anything else (Python literals with quotes and tuples, unquoted keys, trailing
-    commas, ``chair: (1, 2), (3,4); table: [5, 6]``) goes through a linear token scan.
+    tried first (an object of categories, or a list of objects such as
+    ``[{"category": "chair", "center": [1, 2]}]``; a point may be ``[x, y]``, ``"1, 2"`` or
+    ``{"x": 1, "y": 2}``); anything else (Python literals with quotes and tuples, unquoted keys,
+    trailing commas, ``chair: (1, 2), (3,4); table: [5, 6]``, ``x=1, y=2``) goes through a
+    linear token scan.
 
     Keys are matched to ``categories`` case-insensitively, ignoring punctuation, a leading article
-    and simple plurals; other keys are dropped, and the output uses the requested spelling.
-    With ``categories=None`` every key is kept as written. Coordinates stay floats (SpaceR
-    truncated with ``int()``); non-finite numbers are dropped. Input beyond MAX_MAP_CHARS of the
-    map body is ignored, which keeps the time bounded on hostile input.
+    and simple plurals (``spacer_keys``: as SpaceR's code does, lower case and surrounding
+    punctuation only, and in free text an unknown key's numbers join the entry before it); other
+    keys are dropped, and the output uses the requested spelling. With
+    ``categories`` a category named in prose before its numbers counts as a key too ("the chair
+    is at (1, 2)"). With ``categories=None`` every key is kept as written. Coordinates stay
+    floats (SpaceR truncated with ``int()``); non-finite numbers are dropped. Input beyond
+    MAX_MAP_CHARS of the map body is ignored, which keeps the time bounded on hostile input.
     """
     if not isinstance(text, str):
         return {}
@@ -326,7 +425,7 @@ def parse_map(text: str, categories: Iterable[str] | None = None) -> CogMap:
             start = text.rfind(MAP[0])
             body = text if start < 0 else text[start + len(MAP[0]) :]
         body = body[:MAX_MAP_CHARS]
-        keys = _key_matcher(categories)
+        keys = _key_matcher(categories, spacer_keys)
         parsed = _parse_json(body, keys)
         return parsed if parsed is not None else _parse_tokens(body, keys)
     except Exception:  # the contract: a malformed map must never crash a reward or the UI

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from spacer_core.parsing import answer_text, parse_number, vsibench_normalize
+from spacer_core.parsing import extract_answer, parse_number, vsibench_normalize
 
 # VSI-Bench's confidence thresholds θ ∈ {0.50, 0.55, …, 0.95}; an answer passes θ when its
 # relative error is ≤ 1 − θ. Computed in float64 exactly as the official code does
@@ -104,14 +104,20 @@ def mean_rouge_f(prediction: str, reference: str) -> float:
 # --- VSI-Bench ------------------------------------------------------------------------------
 
 
-def vsibench_score(completion: str, ground_truth: str, question_type: str) -> float:
-    """Score one VSI-Bench answer the official way.
+def vsibench_prediction(completion: str) -> str:
+    """What VSI-Bench scores of a completion: the ``<answer>`` contents when tagged (thinking
+    modes), else the completion exactly as generated (direct mode; the official code does not strip
+    it), normalised by the official `vsibench_normalize`."""
+    tagged = extract_answer(completion)
+    return vsibench_normalize(completion if tagged is None else tagged)
 
-    The answer is the ``<answer>`` contents when tagged (thinking modes), else the whole text;
-    then the first whitespace token with a trailing "." removed. Multiple choice: case-insensitive
-    exact match with the true letter; numerical: MRA of that token (a non-number scores 0).
-    """
-    pred = vsibench_normalize(answer_text(completion))
+
+def vsibench_score(completion: str, ground_truth: str, question_type: str) -> float:
+    """Score one VSI-Bench answer exactly as the official code (lmms-eval's ``vsibench`` task) does,
+    on `vsibench_prediction`: multiple choice, case-insensitive equality with the true letter;
+    numerical, the MRA of ``float(prediction)`` (anything ``float`` rejects, or a non-finite value,
+    scores 0)."""
+    pred = vsibench_prediction(completion)
     if question_type in MULTIPLE_CHOICE_TYPES:
         return exact_match(pred, ground_truth)
     if question_type in NUMERICAL_TYPES:
@@ -129,7 +135,9 @@ def vsibench_aggregate(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     Returns ``{"overall", "tasks", "per_type", "counts"}``, all scores ×100: ``per_type`` is the
     mean per question type; ``tasks`` the same with the three object_rel_direction_* types
     averaged (unweighted) into ``object_rel_direction``; ``overall`` the plain mean of the tasks
-    (the 8 VSI-Bench tasks when all types are present).
+    (the 8 VSI-Bench tasks when all types are present). On a partial run (``--limit``) the
+    object_rel_direction types present are averaged and absent tasks are left out of the mean; the
+    official code needs all three direction types (it raises ``KeyError`` otherwise).
     """
     sums: dict[str, float] = defaultdict(float)
     counts: dict[str, int] = defaultdict(int)

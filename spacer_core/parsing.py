@@ -5,6 +5,7 @@ Occurrence rules (tags are matched exactly, lower case):
 - ``<map>``: the LAST complete ``<map>…</map>`` block (a model that revises its map writes the
   final one last).
 - ``<answer>``: the LAST complete ``<answer>…</answer>`` block.
+(``first=True`` reads the first map or answer block, as SpaceR's released code does.)
 Contents are returned stripped; a missing or unclosed block gives ``None``. Lookups use
 ``str.find``/``str.rfind``, so they run in linear time on any input.
 """
@@ -49,14 +50,14 @@ def extract_think(text: str) -> str | None:
     return _first_block(text, THINK)
 
 
-def extract_map(text: str) -> str | None:
-    """Contents of the last ``<map>…</map>`` block, or None."""
-    return _last_block(text, MAP)
+def extract_map(text: str, first: bool = False) -> str | None:
+    """Contents of the last (``first``: the first) ``<map>…</map>`` block, or None."""
+    return (_first_block if first else _last_block)(text, MAP)
 
 
-def extract_answer(text: str) -> str | None:
-    """Contents of the last ``<answer>…</answer>`` block, or None."""
-    return _last_block(text, ANSWER)
+def extract_answer(text: str, first: bool = False) -> str | None:
+    """Contents of the last (``first``: the first) ``<answer>…</answer>`` block, or None."""
+    return (_first_block if first else _last_block)(text, ANSWER)
 
 
 def answer_text(text: str) -> str:
@@ -67,13 +68,11 @@ def answer_text(text: str) -> str:
 
 
 def vsibench_normalize(text: str) -> str:
-    """VSI-Bench's official normalisation: the first whitespace-separated token, with one
-    trailing ``.`` removed. Empty input gives ``""``."""
-    parts = text.split(None, 1)
-    if not parts:
-        return ""
-    token = parts[0]
-    return token[:-1] if token.endswith(".") else token
+    """VSI-Bench's official normalisation (lmms-eval's ``fuzzy_matching``): the text up to the
+    first single space, every trailing ``.`` removed, then stripped. Only a space splits: in
+    ``"A.\nleft"`` or ``"3\nmeters"`` the newline stays inside the first piece, so they match
+    nothing, exactly as officially."""
+    return text.split(" ")[0].rstrip(".").strip()
 
 
 # --- option letters -------------------------------------------------------------------------

@@ -14,6 +14,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
+
 from spacer_core.cogmap import load_map, parse_map, score_map
 from spacer_core.metrics import mean_relative_accuracy, mean_rouge_f, word_error_rate
 from spacer_core.parsing import extract_answer, extract_map, normalize_option, parse_number
@@ -114,6 +116,94 @@ _SCORERS = {
 # Problem types whose answers open the map gate, with the accuracy an answer needs.
 _GATE = {"multiple choice": lambda acc: acc == 1.0, "numerical": lambda acc: acc > 0.5}
 
+# --- SpaceR's released rules (reward_rules="spacer") ----------------------------------------
+
+RULES = ("workbench", "spacer")
+# SpaceR reads a number as the first of these words found anywhere in the answer, in this order
+# ("a"/"an" read as 1), else the first run of digits (no sign, no thousands separator).
+_SPACER_NUMBER_WORDS = tuple((w, re.compile(rf"\b{w}\b")) for w in (
+    "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+    "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty", "thirty",
+    "forty", "fifty", "sixty", "seventy", "eighty", "ninety", "zero", "a", "an"))
+_SPACER_DIGITS = re.compile(r"\d+(\.\d+)?")
+_WORD_VALUES = {w: float(i) for i, w in enumerate(
+    ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+     "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"))}
+_WORD_VALUES |= {"twenty": 20.0, "thirty": 30.0, "forty": 40.0, "fifty": 50.0, "sixty": 60.0, "seventy": 70.0,
+                 "eighty": 80.0, "ninety": 90.0, "a": 1.0, "an": 1.0}
+
+
+def spacer_number(answer: str) -> float | None:
+    """A number as SpaceR's numerical reward reads it: "-3" is 3, "1,200" is 1, "two or one" is 1
+    (the word list's order, not the text's), "a chair" is 1."""
+    text = answer.strip().lower()
+    for word, pattern in _SPACER_NUMBER_WORDS:
+        if pattern.search(text):
+            return _WORD_VALUES[word]
+    m = _SPACER_DIGITS.search(text)
+    return float(m.group()) if m else None
+
+
+def _spacer_float(text: str) -> float | None:
+    try:
+        return float(text.replace(",", ""))
+    except ValueError:
+        return None
+
+
+def _spacer_regression(answer: str, truth: str) -> float:
+    pred, target = _spacer_float(answer), _spacer_float(truth)
+    if target is None:
+        raise ValueError(f"solution: {truth!r} is not a number")
+    if pred is None:
+        return 0.0
+    return 1.0 - _clip01((abs(pred - target) + 1e-9) / (abs(target) + 1e-9))
+
+
+def _spacer_numerical(answer: str, truth: str) -> float:
+    try:
+        target = float(truth)
+    except ValueError:
+        raise ValueError(f"solution: {truth!r} is not a number") from None
+    return mean_relative_accuracy(spacer_number(answer), target)
+
+
+_SPACER_SCORERS = _SCORERS | {
+    "multiple choice": lambda answer, truth: float(answer.strip() == truth.strip()),
+    "numerical": _spacer_numerical,
+    "regression": _spacer_regression,
+}
+
+
+def spacer_map_score(text: str, true_map: dict) -> float:
+    """The map score as SpaceR's reward computes it: the first complete ``<map>`` block (none:
+    an empty map), keys matched exactly after lower-casing, coordinates truncated with int()."""
+    body = extract_map(text, first=True) or ""
+    pred = parse_map(body, list(true_map), spacer_keys=True)
+    return score_map({c: [(int(x), int(y)) for x, y in pts] for c, pts in pred.items()}, true_map)
+
+
+def _score_spacer(text: str, solution: str, problem_type: str, true_map: Any) -> RewardTerms:
+    """SpaceR's released accuracy reward: the first ``<answer>`` and ``<map>`` blocks; the gate
+    opens on the substrings ``<map>`` and ``</map>`` anywhere (a stray ``</map>`` before an
+    unclosed map opens it onto an empty map, which zeroes the reward); map keys must equal the
+    true map's after lower-casing and trimming punctuation; coordinates are truncated with int()."""
+    if problem_type not in _SPACER_SCORERS:
+        raise ValueError(f"problem_type must be one of {sorted(_SPACER_SCORERS)}, got {problem_type!r}")
+    answer = extract_answer(text, first=True)
+    truth = extract_answer(solution)
+    truth = solution.strip() if truth is None else truth
+    acc = 0.0 if answer is None else _SPACER_SCORERS[problem_type](answer, truth)
+    has_map = "<map>" in text and "</map>" in text
+    map_score, accuracy = None, acc
+    gate = _GATE.get(problem_type)
+    if has_map and gate is not None and gate(acc):
+        truth_map = load_map(true_map)
+        if truth_map:
+            map_score = spacer_map_score(text, truth_map)
+            accuracy = acc + map_score if map_score > 0 else 0.0
+    return RewardTerms(float(format_ok(text)), acc, map_score, accuracy, answer, has_map)
+
 
 def score_completion(
     text: str,
@@ -121,14 +211,23 @@ def score_completion(
     problem_type: str,
     true_map: Any = None,
     categories: Sequence[str] | None = None,
+    rules: str = "workbench",
 ) -> RewardTerms:
     """All reward terms of one completion (the single scorer behind both reward functions).
+
+    ``rules="spacer"`` scores as SpaceR's released reward code does, quirks included (see
+    `_score_spacer` and docs/design.md; ``categories`` is then ignored: SpaceR parses the true
+    map's keys). The default, ``"workbench"``, is described below.
 
     Map gate (items with a true map): when the completion contains ``<map>…</map>`` and the
     answer is right (multiple choice) or has MRA > 0.5 (numerical), the map is parsed (only
     ``categories``, default the true map's keys) and scored: s > 0 adds s to the accuracy,
     s = 0 zeroes it. ``true_map``: a dict, a JSON string, or None / "" for items without one.
     """
+    if rules == "spacer":
+        return _score_spacer(text, solution, problem_type, true_map)
+    if rules != "workbench":
+        raise ValueError(f"rules must be one of {', '.join(RULES)}, got {rules!r}")
     answer = extract_answer(text)
     acc = answer_accuracy(answer, solution, problem_type)
     has_map = extract_map(text) is not None
@@ -187,7 +286,12 @@ def accuracy_reward(prompts: list[Any], completions: list[Any], **kwargs: Any) -
     return [t.accuracy for t in score_completions(completions, **kwargs)]
 
 
-def score_completions(completions: list[Any], **kwargs: Any) -> list[RewardTerms]:
+def spacer_accuracy_reward(prompts: list[Any], completions: list[Any], **kwargs: Any) -> list[float]:
+    """:func:`accuracy_reward` under SpaceR's released rules (``rules="spacer"``)."""
+    return [t.accuracy for t in score_completions(completions, rules="spacer", **kwargs)]
+
+
+def score_completions(completions: list[Any], rules: str = "workbench", **kwargs: Any) -> list[RewardTerms]:
     """:func:`score_completion` over a batch, reading the dataset columns from ``kwargs``."""
     n = len(completions)
     solutions = _column(kwargs, "solution", n)
@@ -195,7 +299,7 @@ def score_completions(completions: list[Any], **kwargs: Any) -> list[RewardTerms
     maps = _column(kwargs, "cognitive_map", n, required=False)
     cats = _column(kwargs, "map_categories", n, required=False)
     return [
-        score_completion(completion_text(c), s, p, m, k or None)
+        score_completion(completion_text(c), s, p, m, k or None, rules)
         for c, s, p, m, k in zip(completions, solutions, types, maps, cats, strict=True)
     ]
 
@@ -213,6 +317,7 @@ def temporal_bonus(
     alpha: float = 0.3,
     ratio: float = 1.0,
     min_acc: float = 0.1,
+    rules: str = "workbench",
 ) -> list[float]:
     """T-GRPO's temporal bonus for each ordered-frame completion of a group.
 
@@ -220,15 +325,21 @@ def temporal_bonus(
     same clip with shuffled frames: if p ≥ ratio · p̃, every ordered completion with accuracy
     > ``min_acc`` gets +``alpha`` (0.3); otherwise no bonus. SpaceR's released code uses
     ratio = 0.8; Video-R1's author says it should be 1.0 (Video-R1 issue #74), the default here.
-    Without shuffled completions there is nothing to compare, so no bonus.
+    Without shuffled completions there is nothing to compare, so no bonus. ``rules="spacer"``
+    computes the means and both comparisons in float32, as SpaceR's trainer does on its reward
+    tensors (the default computes in float64).
     """
     ordered, shuffled = _floats(ordered_acc), _floats(shuffled_acc)
     if not ordered or not shuffled:
         return [0.0] * len(ordered)
-    p, p_shuffled = sum(ordered) / len(ordered), sum(shuffled) / len(shuffled)
-    if p < ratio * p_shuffled:
-        return [0.0] * len(ordered)
-    return [alpha if a > min_acc else 0.0 for a in ordered]
+    if rules == "spacer":
+        acc = np.asarray(ordered, dtype=np.float32)
+        p, p_shuffled = acc.mean(dtype=np.float32), np.asarray(shuffled, dtype=np.float32).mean(dtype=np.float32)
+        passed, right = bool(p >= np.float32(ratio) * p_shuffled), (acc > np.float32(min_acc)).tolist()
+    else:
+        p, p_shuffled = sum(ordered) / len(ordered), sum(shuffled) / len(shuffled)
+        passed, right = p >= ratio * p_shuffled, [a > min_acc for a in ordered]
+    return [alpha if passed and r else 0.0 for r in right]
 
 
 def length_bonus(

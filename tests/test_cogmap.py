@@ -88,6 +88,21 @@ CATS = ["chair", "table", "coffee table", "TV", "box"]
         ("chair = [1, 2, 3, 4]", {"chair": [(1, 2), (3, 4)]}),  # loose numbers in pairs
         ('{"chair": []}', {"chair": []}),
         ("coffee table: (2, 2); table: (3, 3)", {"coffee table": [(2, 2)], "table": [(3, 3)]}),
+        # forms real models write that SpaceR's parser reads: string coordinates,
+        ('{"chair": "1, 2", "table": ["(5, 6)", "[7, 8]"]}', {"chair": [(1, 2)], "table": [(5, 6), (7, 8)]}),
+        # prose without colons (the longest name wins: "coffee table", not "table"),
+        ("the chair is at (1, 2), a coffee table sits at (3, 4) and the tables at (5, 6) and (7, 8)",
+         {"chair": [(1, 2)], "coffee table": [(3, 4)], "table": [(5, 6), (7, 8)]}),
+        # a list of objects,
+        ('[{"category": "chair", "center": [1, 2]}, {"name": "table", "position": {"x": 5, "y": 6}}]',
+         {"chair": [(1, 2)], "table": [(5, 6)]}),
+        ("[{'label': 'chair', 'center': (1, 2)}, {'object': 'box', 'center': (3, 4)}, {'center': [0, 0]}]",
+         {"chair": [(1, 2)], "box": [(3, 4)]}),
+        ('[{"id": 7, "what": "chair", "at": [1, 2]}]', {"chair": [(1, 2)]}),  # named in any string value
+        # and x=/y= points
+        ("chair: x=1, y=2; table x=5 y=6", {"chair": [(1, 2)], "table": [(5, 6)]}),
+        ('{"chair": {"x": 1, "y": 2}, "table": [{"x": 5, "y": 6}, {"x": 7, "y": 8}]}',
+         {"chair": [(1, 2)], "table": [(5, 6), (7, 8)]}),
     ],
 )
 def test_parse_map_formats(text, expected):
@@ -102,6 +117,19 @@ def test_parse_map_key_matching():
         "TV": [(0, 0)],
         "box": [(9, 9)],
     }
+
+
+def test_parse_map_spacer_keys_as_spacer():
+    text = '{"Chairs": [[1, 2]], "chair": [[3, 4]], "Coffee_Tables": [[5, 5]], "\'tv\'": [[0, 0]], "the box": [[9, 9]]}'
+    # lower case and surrounding punctuation only: no plurals, no "_" folding, no articles
+    assert parse_map(text, CATS, spacer_keys=True) == {"chair": [(3, 4)], "TV": [(0, 0)]}
+    assert parse_map("the chairs are at (1, 2); the chair at (3, 4)", CATS, spacer_keys=True) == {"chair": [(3, 4)]}
+
+
+def test_parse_map_lists_of_objects_and_prose_without_categories():
+    assert parse_map('[{"category": "chair", "center": [1, 2]}]') == {"chair": [(1, 2)]}
+    # without requested categories a prose word cannot be told from a name: only "key:" keys
+    assert parse_map("the chair is at (1, 2); table: (3, 4)") == {"table": [(3, 4)]}
 
 
 def test_parse_map_drops_unrequested_keys_and_keeps_all_without_categories():
@@ -239,7 +267,7 @@ def test_key_caches_stay_bounded(monkeypatch):
     monkeypatch.setattr(cogmap, "_MAX_MATCHERS", 5)
     for k in range(20):  # many category lists: the oldest are dropped
         assert parse_map('{"chair": [[1, 2]]}', ["chair", f"lamp {k}"]) == {"chair": [(1.0, 2.0)]}
-    assert len(cogmap._matchers) <= 5 and ("chair", "lamp 19") in cogmap._matchers
+    assert len(cogmap._matchers) <= 5 and (("chair", "lamp 19"), False) in cogmap._matchers
 
 
 # --- score_map --------------------------------------------------------------------------------

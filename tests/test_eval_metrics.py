@@ -27,9 +27,7 @@ def official_score(completion: str, truth: str, question_type: str) -> float:
     """VSI-Bench's process_results, after the <answer> extraction of the thinking modes."""
     m = re.search(r"<answer>(.*?)</answer>", completion, re.S)
     text = m.group(1).strip() if m else completion
-    parts = text.split()
-    pred = parts[0] if parts else ""
-    pred = pred[:-1] if pred.endswith(".") else pred
+    pred = text.split(" ")[0].rstrip(".").strip()  # lmms-eval's fuzzy_matching
     if question_type in MC:
         return 1.0 if pred.lower() == truth.lower() else 0.0
     try:
@@ -78,6 +76,15 @@ def vsi_item(qtype: str, truth: str, **kw) -> Item:
     ("about 3", "3", "object_counting", 0.0),
     ("1.2e1", "12", "object_counting", 1.0),
     ("", "3", "object_counting", 0.0),
+    # only a single space splits, and every trailing dot goes (official fuzzy_matching)
+    ("A.\nleft", "A", "object_rel_direction_easy", 0.0),
+    ("A\tleft", "A", "object_rel_direction_easy", 0.0),
+    ("3\nmeters", "3", "object_abs_distance", 0.0),
+    ("A..", "A", "route_planning", 1.0),
+    ("3..", "3", "object_counting", 1.0),
+    ("<answer>A\n</answer>", "A", "route_planning", 1.0),
+    (" A", "A", "route_planning", 0.0),  # direct mode: the raw text, whose first piece is ""
+    ("A\n", "A", "route_planning", 1.0),  # the final strip
 ])
 def test_vsibench_scores_hand_computed(completion, truth, qtype, expected):
     for name in ("vsibench", "sim"):

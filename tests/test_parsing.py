@@ -54,7 +54,8 @@ def test_answer_text_falls_back_to_whole_text():
 
 @pytest.mark.parametrize(
     "raw, expected",
-    [("B. left", "B"), ("b", "b"), ("3.5", "3.5"), ("3.", "3"), ("12 chairs", "12"), ("", ""), ("  \n", "")],
+    [("B. left", "B"), ("b", "b"), ("3.5", "3.5"), ("3.", "3"), ("12 chairs", "12"), ("", ""), ("  \n", ""),
+     ("A.\nleft", "A.\nleft"), ("A\tleft", "A\tleft"), ("A..", "A"), (" A", ""), ("3\n", "3")],
 )
 def test_vsibench_normalize(raw, expected):
     assert vsibench_normalize(raw) == expected

@@ -36,9 +36,10 @@ from spacer_core.metrics import (
     NUMERICAL_TYPES,
     mean_relative_accuracy,
     vsibench_aggregate,
+    vsibench_prediction,
     vsibench_score,
 )
-from spacer_core.parsing import MAP, answer_text, extract_answer, vsibench_normalize
+from spacer_core.parsing import MAP, answer_text, extract_answer
 
 ASSETS_SIM = Path(__file__).resolve().parents[2] / "assets" / "sim"
 
@@ -63,8 +64,7 @@ def vsibench_problem_type(question_type: str, where: str) -> str:
 
 def vsibench_row_score(item: Item, completion: str) -> Score:
     """The official score, and the normalised prediction it was computed from."""
-    return Score(vsibench_score(completion, item.ground_truth, item.question_type),
-                 vsibench_normalize(answer_text(completion)))
+    return Score(vsibench_score(completion, item.ground_truth, item.question_type), vsibench_prediction(completion))
 
 
 @register

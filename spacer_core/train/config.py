@@ -49,10 +49,16 @@ class SpacerArgs:
     length_high: int = 512
     length_bonus: float = 0.2
     min_acc: float = 0.1
+    reward_rules: str = field(default="workbench", metadata={
+        "help": "workbench (ours) or spacer (SpaceR's released reward code, quirks included: docs/design.md)"})
 
     def __post_init__(self):
+        from spacer_core.rewards import RULES
+
         if self.stage not in STAGES:
             raise ValueError(f"stage must be one of {', '.join(STAGES)}, got {self.stage!r}")
+        if self.reward_rules not in RULES:
+            raise ValueError(f"reward_rules must be one of {', '.join(RULES)}, got {self.reward_rules!r}")
 
     def video_kwargs(self) -> dict:
         if self.nframes:
@@ -63,7 +69,7 @@ class SpacerArgs:
 
     def rules(self) -> GroupRules:
         return GroupRules(self.temporal, self.temporal_alpha, self.temporal_ratio, self.length_rule,
-                          self.length_low, self.length_high, self.length_bonus, self.min_acc)
+                          self.length_low, self.length_high, self.length_bonus, self.min_acc, self.reward_rules)
 
     def maps_path(self) -> str | None:
         if self.maps_file:

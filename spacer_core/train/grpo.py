@@ -54,6 +54,8 @@ class GroupRules:
     length_high: int = 512
     length_bonus: float = 0.2
     min_acc: float = 0.1
+    # "spacer": SpaceR's released reward code, quirks included (spacer_core.rewards.score_completion).
+    reward_rules: str = "workbench"
 
 
 def temporal_reward(prompts, completions, temporal_bonus: Sequence[float], **kwargs) -> list[float]:
@@ -193,7 +195,8 @@ class SGRLVRTrainer(GRPOTrainer):
         mode = "train" if self.model.training else "eval"
         G = self.num_generations if mode == "train" else self.num_generations_eval
         terms = [score_completion(completion_text(c), x["solution"], x["problem_type"], x.get("cognitive_map"),
-                                  x.get("map_categories") or None) for c, x in zip(completions, inputs, strict=True)]
+                                  x.get("map_categories") or None, self.rules.reward_rules)
+                 for c, x in zip(completions, inputs, strict=True)]
         offset = self.accelerator.process_index * len(prompts)
         # T-GRPO shapes training rewards only; evaluation scores the ordered completions as they are.
         shuffled = self._shuffled_rollouts(inputs, prompts, offset, G) if self.rules.temporal and mode == "train" else {}
@@ -212,7 +215,7 @@ class SGRLVRTrainer(GRPOTrainer):
             if g0 // G in all_shuffled:
                 temporal[g0:g0 + G] = temporal_bonus(acc, all_shuffled[g0 // G],
                                                      self.rules.temporal_alpha, self.rules.temporal_ratio,
-                                                     self.rules.min_acc)
+                                                     self.rules.min_acc, self.rules.reward_rules)
             if self.rules.length:
                 length[g0:g0 + G] = length_bonus(acc, all_len[g0:g0 + G], self.rules.length_low,
                                                  self.rules.length_high, self.rules.length_bonus, self.rules.min_acc)
@@ -258,7 +261,7 @@ class SGRLVRTrainer(GRPOTrainer):
             group = []
             for text in texts[k * n_shuf:(k + 1) * n_shuf]:
                 t = score_completion(text, x["solution"], x["problem_type"], x.get("cognitive_map"),
-                                     x.get("map_categories") or None)
+                                     x.get("map_categories") or None, self.rules.reward_rules)
                 group.append({"completion": text, "accuracy": t.accuracy, "order": order, "terms": t.as_dict()})
             out[(offset + i) // G] = group
         return out

@@ -102,7 +102,7 @@ def _vision_stage(spacer, config, model, processor) -> Path:
 
 
 def _grpo_trainer(spacer, config, model, processor, dataset, checkpoint):
-    from spacer_core.rewards import accuracy_reward, format_reward
+    from spacer_core.rewards import accuracy_reward, format_reward, spacer_accuracy_reward
     from spacer_core.train.grpo import SGRLVRTrainer, length_reward, temporal_reward
     from spacer_core.train.rollout_log import RolloutLog
 
@@ -115,7 +115,8 @@ def _grpo_trainer(spacer, config, model, processor, dataset, checkpoint):
             log.path.unlink()
     return SGRLVRTrainer(
         model=model, processing_class=processor, args=config, train_dataset=dataset,
-        reward_funcs=[format_reward, accuracy_reward, temporal_reward, length_reward],
+        reward_funcs=[format_reward, spacer_accuracy_reward if spacer.reward_rules == "spacer" else accuracy_reward,
+                      temporal_reward, length_reward],
         rules=spacer.rules(), video_kwargs=spacer.video_kwargs(), rollout_log=log,
     )
 
