@@ -397,6 +397,14 @@ def map_text(cogmap: CogMap) -> str:
     return MAP[0] + json.dumps({c: [[number(v) for v in p] for p in pts] for c, pts in cogmap.items()}) + MAP[1]
 
 
+def lookup_line(category: str, cells: Sequence[Sequence[float]]) -> str:
+    """One category's entry of a map as a derivation reads it out: ``chair: 2, at (1, 5), (0, 7)``
+    (``chair: none`` when absent). The lookup stage teaches this format (spacer_core.train.lookup)."""
+    if not cells:
+        return f"{category}: none"
+    return f"{category}: {len(cells)}, at " + ", ".join(f"({x}, {y})" for x, y in cells)
+
+
 def parse_map(text: str, categories: Iterable[str] | None = None, spacer_keys: bool = False) -> CogMap:
     """Parse a cognitive map out of model text. Never raises; never evaluates code.
 

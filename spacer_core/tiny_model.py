@@ -65,6 +65,8 @@ DEFAULT_SIZES = dict(
     vision_depth=2,
     vision_heads=4,
     vision_intermediate=128,
+    # Qwen's 1e6: with 32-wide heads most rotary frequencies barely turn over a few hundred tokens.
+    rope_theta=1_000_000,
 )
 
 # The shipped model (assets/tiny-model, trained by recipes/spacer_tiny.py) is deeper than the
@@ -193,7 +195,7 @@ def build_config(tokenizer, **sizes):
             num_attention_heads=s["text_heads"],
             num_key_value_heads=s["text_kv_heads"],
             max_position_embeddings=32768,
-            rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": mrope_section},
+            rope_parameters={"rope_type": "default", "rope_theta": float(s["rope_theta"]), "mrope_section": mrope_section},
             bos_token_id=ids("<|endoftext|>"),
             eos_token_id=ids("<|im_end|>"),
             pad_token_id=ids("<|endoftext|>"),

@@ -26,6 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synth.add_argument(
         "--test-fraction", type=float, default=0.2, help="share of scenes in the test split (default 0.2)"
     )
+    synth.add_argument("--lookup-lines", action="store_true",
+                       help="derivations first read the question's map entries out, as the lookup stage "
+                       "(spacer train --stage lookup) teaches: 'lamp: 2, at (4, 8), (2, 7).'")
     synth.add_argument("--workers", type=int, default=None, help="processes (default: one per CPU core)")
     synth.set_defaults(func=run_synth)
 
@@ -54,7 +57,8 @@ def run_synth(args: argparse.Namespace) -> int:
     from spacer_core.sim.synth import SynthConfig, synthesize
 
     try:
-        config = SynthConfig(args.scenes, args.seed, args.frames, args.fps, args.size, args.test_fraction)
+        config = SynthConfig(args.scenes, args.seed, args.frames, args.fps, args.size, args.test_fraction,
+                             args.lookup_lines)
     except ValueError as err:
         print(f"error: {err}")
         return 2

@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 from scipy.optimize import lsq_linear
 
-from spacer_core.cogmap import map_text, maps_from_boxes
-from spacer_core.sim.scene import footprint_half, room_bounds
+from spacer_core.cogmap import lookup_line, map_text, maps_from_boxes
+from spacer_core.sim.scene import VOCABULARY, footprint_half, room_bounds
 
 MULTIPLE_CHOICE, NUMERICAL = "multiple choice", "numerical"
 QUESTION_TYPES: dict[str, str] = {
@@ -514,11 +515,36 @@ def scene_map(scene: dict[str, Any]) -> dict[str, list[tuple[int, int]]]:
     return _SceneFacts(scene).cogmap
 
 
-def generate_questions(scene: dict[str, Any], seed: int | list[int] = 0) -> list[Question]:
-    """Up to ``PER_SCENE[type]`` items of every type that is well posed in ``scene``."""
+# Category names as a question writes them ("chair(s)", "the trash can"), longest first so that a
+# longer name is not read as a shorter one inside it.
+_NAMED = re.compile(r"(?<![\w-])(" + "|".join(sorted(map(re.escape, VOCABULARY), key=len, reverse=True))
+                    + r")(?![\w-])")
+
+
+def named_categories(question: str) -> list[str]:
+    """The categories a question names, in the order it first names them."""
+    return list(dict.fromkeys(_NAMED.findall(question)))
+
+
+def with_lookup_lines(question: Question, cogmap: dict[str, list[tuple[int, int]]]) -> Question:
+    """The question with a lookup line (`spacer_core.cogmap.lookup_line`) for each category it
+    names between the map and the derivation: ``<map>{…}</map>\nlamp: 2, at (4, 8), (2, 7).\n…``.
+    A small decoder answers from its map only when the derivation reads the entries out in the
+    format a lookup stage taught it (docs/tiny-ablation.md)."""
+    map_part, _, derivation = question.reasoning.partition("\n")
+    names = named_categories(question.question)
+    if not names:
+        return question
+    lines = ". ".join(lookup_line(c, cogmap.get(c, [])) for c in names) + "."
+    return replace(question, reasoning=f"{map_part}\n{lines}\n{derivation}")
+
+
+def generate_questions(scene: dict[str, Any], seed: int | list[int] = 0, lookup_lines: bool = False) -> list[Question]:
+    """Up to ``PER_SCENE[type]`` items of every type that is well posed in ``scene``;
+    ``lookup_lines``: see `with_lookup_lines`."""
     facts = _SceneFacts(scene)
     out: list[Question] = []
     for qtype, generate in GENERATORS.items():
         rng = np.random.default_rng([*np.atleast_1d(seed).tolist(), list(GENERATORS).index(qtype)])
         out += generate(facts, rng, PER_SCENE[qtype])
-    return out
+    return [with_lookup_lines(q, facts.cogmap) for q in out] if lookup_lines else out

@@ -43,6 +43,7 @@ class SynthConfig:
     fps: int = 2
     size: int = 256
     test_fraction: float = 0.2
+    lookup_lines: bool = False  # derivations read the question's map entries out first (questions.with_lookup_lines)
 
     def __post_init__(self) -> None:
         if self.scenes < 1:
@@ -74,7 +75,7 @@ def _build_scene(job: tuple[int, SynthConfig, str]) -> _SceneResult:
         scene, Path(out) / rel, rel, config.frames, config.fps, config.size, seed=[config.seed, index, 1]
     )
     (Path(out) / "scenes" / f"{sid}.json").write_text(json.dumps(scene, indent=1) + "\n", encoding="utf-8")
-    return _SceneResult(sid, rel, scene_map(scene), generate_questions(scene, [config.seed, index, 2]))
+    return _SceneResult(sid, rel, scene_map(scene), generate_questions(scene, [config.seed, index, 2], config.lookup_lines))
 
 
 def _remove_stale(folder: Path, keep: set[str], suffix: str) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from spacer_core.train.grpo import GroupRules
 
-STAGES = ("rl", "sft", "vision")
+STAGES = ("rl", "sft", "vision", "lookup")
 
 
 @dataclass
@@ -19,7 +19,8 @@ class SpacerArgs:
     """Our part of a training config (TRL's config holds the optimisation and generation fields)."""
 
     stage: str = field(default="rl", metadata={
-        "help": "rl (SG-RLVR), sft (cold start) or vision (warm-up on generated scenes' per-token truth)"})
+        "help": "rl (SG-RLVR), sft (cold start), vision (warm-up on generated scenes' per-token truth) or "
+                "lookup (text-only map lookups for the decoder)"})
     model: str = field(default="tiny", metadata={"help": "tiny, a checkpoint folder or a hub id"})
     model_dtype: str = field(default="auto", metadata={"help": "auto, float32, bfloat16 or float16"})
     attn: str = field(default="auto", metadata={"help": "auto, sdpa, eager or flash_attention_2"})
@@ -49,6 +50,13 @@ class SpacerArgs:
     length_high: int = 512
     length_bonus: float = 0.2
     min_acc: float = 0.1
+    # The lookup stage (spacer_core.train.lookup), and its tasks mixed into SFT.
+    lookup_copy_fraction: float = field(default=0.25, metadata={"help": "share of copy tasks (the rest: lookups)"})
+    lookup_asked: str = field(default="3-6", metadata={"help": "categories per lookup question: N or LOW-HIGH"})
+    lookup_eval_every: int = field(default=500, metadata={"help": "steps between held-out lookup checks"})
+    lookup_eval_scenes: int = field(default=50, metadata={"help": "held-out maps per check"})
+    lookup_batch: int = field(default=0, metadata={
+        "help": "sft: also train on this many lookup/copy tasks every step (keeps a lookup stage's skill)"})
     reward_rules: str = field(default="workbench", metadata={
         "help": "workbench (ours) or spacer (SpaceR's released reward code, quirks included: docs/design.md)"})
 
@@ -57,6 +65,12 @@ class SpacerArgs:
 
         if self.stage not in STAGES:
             raise ValueError(f"stage must be one of {', '.join(STAGES)}, got {self.stage!r}")
+        from spacer_core.train.lookup import parse_span
+
+        try:
+            parse_span(self.lookup_asked)
+        except ValueError as err:
+            raise ValueError(f"lookup_asked: {err}") from None
         if self.reward_rules not in RULES:
             raise ValueError(f"reward_rules must be one of {', '.join(RULES)}, got {self.reward_rules!r}")
 
@@ -90,7 +104,7 @@ def parse(config_file: str | None, stage: str | None, overrides: list[str]):
         if config_file:
             with open(config_file) as f:
                 stage = (yaml.safe_load(f) or {}).get("stage", "rl")
-    trl_config = {"rl": GRPOConfig, "sft": SFTConfig, "vision": TrainingArguments}.get(stage)
+    trl_config = {"rl": GRPOConfig, "sft": SFTConfig, "vision": TrainingArguments, "lookup": TrainingArguments}.get(stage)
     if trl_config is None:
         raise ValueError(f"--stage must be one of {', '.join(STAGES)}, got {stage!r}")
     argv = (["--config", config_file] if config_file else []) + list(overrides) + ["--stage", stage]

@@ -60,11 +60,15 @@ def train(spacer: SpacerArgs, config, resume: bool = False) -> Path:
         return _vision_stage(spacer, config, model, processor)
     if spacer.freeze_vision:
         model.model.visual.requires_grad_(False)
-    records = load_records(spacer)
-    if spacer.stage == "sft":
-        trainer = _sft_trainer(spacer, config, model, processor, Dataset.from_list(sft_rows(records)))
+    if spacer.stage == "lookup":
+        from spacer_core.train.lookup import lookup_trainer
+
+        trainer = lookup_trainer(spacer, config, model, processor)
+    elif spacer.stage == "sft":
+        trainer = _sft_trainer(spacer, config, model, processor, Dataset.from_list(sft_rows(load_records(spacer))))
     else:
-        trainer = _grpo_trainer(spacer, config, model, processor, Dataset.from_list(grpo_rows(records, spacer.map_reward)), checkpoint)
+        rows = grpo_rows(load_records(spacer), spacer.map_reward)
+        trainer = _grpo_trainer(spacer, config, model, processor, Dataset.from_list(rows), checkpoint)
     trainer.train(resume_from_checkpoint=checkpoint)
     out = Path(config.output_dir) / "final"
     trainer.model.config.use_cache = True  # trainers switch the KV cache off; inference wants it
@@ -128,8 +132,15 @@ def _sft_trainer(spacer, config, model, processor, dataset):
 
     config.remove_unused_columns = False
     config.dataset_kwargs = {**(config.dataset_kwargs or {}), "skip_prepare_dataset": True}
+    lookups = None
+    if spacer.lookup_batch:
+        from spacer_core.train.lookup import LookupTasks, parse_span
+
+        lookups = iter(LookupTasks(processor, spacer.lookup_copy_fraction, parse_span(spacer.lookup_asked),
+                                   config.seed))
+    collator = VideoSFTCollator(processor, spacer.video_kwargs(), lookups, spacer.lookup_batch)
     return SFTTrainer(model=model, processing_class=processor, args=config, train_dataset=dataset,
-                      data_collator=VideoSFTCollator(processor, spacer.video_kwargs()))
+                      data_collator=collator)
 
 
 def _record_args(spacer: SpacerArgs, out: Path) -> None:

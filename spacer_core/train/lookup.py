@@ -1,0 +1,176 @@
+"""`spacer train --stage lookup`: teach a decoder to read what stands in its context, text only.
+
+A decoder trained from scratch (the embedded tiny model) learns answer formats and priors from
+SFT, but not to look a category up in the map it wrote: given the true map it still answers from
+priors (docs/tiny-ablation.md). This stage trains the decoder alone (the vision tower keeps its
+weights, no video) on two tasks whose every target token needs retrieval, drawn from fresh
+generated scenes (no rendering, so the data is unlimited):
+
+  copy    "Repeat: sofa 3 lamp ..." -> the same words (what induction heads do)
+  lookup  a scene's true map, then "Where is each: tv, chair, ...?" (some categories may be absent)
+          -> "tv: 1, at (4, 9). chair: 2, at (1, 5), (0, 7). lamp: none."
+
+Every ``lookup_eval_every`` steps it checks the lookup on held-out scenes (other seeds) and writes
+the history to ``output_dir/lookup.json``. The SFT stage can keep training these tasks beside its
+own (``lookup_batch``: without that, SFT wipes the lookup out), and `spacer data synth
+--lookup-lines` writes derivations that start with lookup lines in the same format.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from pathlib import Path
+
+import torch
+
+from spacer_core.cogmap import lookup_line, map_text
+from spacer_core.sim.questions import scene_map
+from spacer_core.sim.scene import VOCABULARY, generate_scene
+
+METRICS_FILE = "lookup.json"
+TRAIN_SEED0 = 10_000_000  # scene seeds for training; the held-out maps use seeds from 0
+WORDS = list(VOCABULARY) + list("0123456789")
+
+
+def chat(processor, text: str) -> str:
+    messages = [{"role": "user", "content": [{"type": "text", "text": text}]}]
+    return processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+def copy_task(rng: random.Random) -> tuple[str, str]:
+    words = " ".join(rng.choice(WORDS) for _ in range(rng.randint(8, 16)))
+    return "Repeat: " + words, words
+
+
+def lookup_task(cogmap: dict, rng: random.Random, asked: tuple[int, int] = (3, 6)) -> tuple[str, str, list[str]]:
+    """(question, answer, asked categories): ``asked`` (low, high) of the map's categories, plus one
+    absent one half the time when more than one is asked."""
+    absent = [c for c in VOCABULARY if c not in cogmap]
+    names = rng.sample(list(cogmap), min(len(cogmap), rng.randint(*asked)))
+    names += rng.sample(absent, rng.randint(0, 1)) if asked[1] > 1 else []
+    rng.shuffle(names)
+    question = map_text(cogmap) + "\nWhere is each: " + ", ".join(names) + "?"
+    return question, ". ".join(lookup_line(c, cogmap.get(c, [])) for c in names) + ".", names
+
+
+def lookup_score(text: str, cogmap: dict, asked: list[str]) -> dict[str, int]:
+    """Tallies for one answer: categories asked, named in the answer, given the right count (or
+    "none"), whose right count is 1 (what always answering "1" gets right), and true cells, true
+    cells written, and cells written that belong to other categories of the map (a wrong entry
+    copied: what a lookup that ignores the key gets)."""
+    tally = dict(asked=len(asked), named=0, counts=0, ones=0, cells=0, cells_written=0, wrong_cells=0)
+    elsewhere = {tuple(cell) for cells in cogmap.values() for cell in cells}
+    for category in asked:
+        truth = cogmap.get(category, [])
+        tally["ones"] += len(truth) == 1
+        tally["cells"] += len(truth)
+        # "shelf" is not the end of "bookshelf"
+        found = re.search(r"(?<!\w)" + re.escape(category) + r": (none|\d+)((?:,? (?:at )?\(\d, \d\))*)", text)
+        if not found:
+            continue
+        written = {(int(x), int(y)) for x, y in re.findall(r"\((\d), (\d)\)", found.group(2))}
+        tally["named"] += 1
+        tally["counts"] += found.group(1) == ("none" if not truth else str(len(truth)))
+        tally["cells_written"] += len(written & {tuple(c) for c in truth})
+        tally["wrong_cells"] += len(written & (elsewhere - {tuple(c) for c in truth}))
+    return tally
+
+
+class LookupTasks(torch.utils.data.IterableDataset):
+    """An endless stream of (prompt, target) texts: copy with probability ``copy_fraction``, else lookup."""
+
+    def __init__(self, processor, copy_fraction: float = 0.25, asked: tuple[int, int] = (3, 6), seed: int = 0):
+        self.processor, self.copy_fraction, self.asked, self.seed = processor, copy_fraction, asked, seed
+
+    def __iter__(self):
+        rng = random.Random(self.seed)
+        scene_seed = TRAIN_SEED0
+        while True:
+            if rng.random() < self.copy_fraction:
+                question, answer = copy_task(rng)
+            else:
+                scene_seed += 1
+                question, answer, _ = lookup_task(scene_map(generate_scene(scene_seed)), rng, self.asked)
+            yield {"prompt": chat(self.processor, question), "target": answer + "<|im_end|>\n"}
+
+
+def collate(tokenizer, rows: list[dict]) -> dict[str, torch.Tensor]:
+    """Right-padded batch; the loss is on the target tokens only."""
+    prompts = [tokenizer(r["prompt"], add_special_tokens=False)["input_ids"] for r in rows]
+    targets = [tokenizer(r["target"], add_special_tokens=False)["input_ids"] for r in rows]
+    width = max(len(p) + len(t) for p, t in zip(prompts, targets, strict=True))
+    ids = torch.full((len(rows), width), tokenizer.pad_token_id)
+    labels = torch.full((len(rows), width), -100)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, (p, t) in enumerate(zip(prompts, targets, strict=True)):
+        n = len(p) + len(t)
+        ids[i, :n] = torch.tensor(p + t)
+        labels[i, len(p):n] = torch.tensor(t)
+        mask[i, :n] = 1
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+@torch.no_grad()
+def held_out_lookup(model, processor, scenes: int = 50, asked: tuple[int, int] = (3, 6),
+                    batch: int = 25) -> dict[str, float]:
+    """Greedy answers to lookup questions on ``scenes`` held-out maps: the share of asked categories
+    named, of right counts (beside what always "1" gets), of true cells written, and of cells
+    written that belong to other categories (per true cell; a guessed cell is right 1 time in 100)."""
+    rng = random.Random(1)
+    tasks = [(cogmap, *lookup_task(cogmap, rng, asked)) for cogmap in (scene_map(generate_scene(s)) for s in range(scenes))]
+    tok = processor.tokenizer
+    totals: dict[str, int] = {}
+    was_training = model.training
+    model.eval()
+    for start in range(0, len(tasks), batch):
+        chunk = tasks[start:start + batch]
+        enc = tok([chat(processor, q) for _, q, _, _ in chunk], return_tensors="pt", padding=True,
+                  padding_side="left", add_special_tokens=False).to(model.device)
+        out = model.generate(**enc, max_new_tokens=120, do_sample=False)
+        for (cogmap, _, _, names), new in zip(chunk, out[:, enc["input_ids"].shape[1]:], strict=True):
+            for key, n in lookup_score(tok.decode(new, skip_special_tokens=True), cogmap, names).items():
+                totals[key] = totals.get(key, 0) + n
+    model.train(was_training)
+    n = totals["asked"]
+    return {"named": round(totals["named"] / n, 3), "counts_right": round(totals["counts"] / n, 3),
+            "always_1_gets": round(totals["ones"] / n, 3),
+            "cells_right": round(totals["cells_written"] / totals["cells"], 3),
+            "other_keys_cells": round(totals["wrong_cells"] / totals["cells"], 3)}
+
+
+def parse_span(text: str) -> tuple[int, int]:
+    """ "N" or "LOW-HIGH" -> (low, high), 1 <= low <= high."""
+    low, _, high = text.partition("-")
+    try:
+        bounds = int(low), int(high or low)
+    except ValueError:
+        raise ValueError(f"expected N or LOW-HIGH, got {text!r}") from None
+    if not 1 <= bounds[0] <= bounds[1]:
+        raise ValueError(f"expected 1 <= LOW <= HIGH, got {text!r}")
+    return bounds
+
+
+def lookup_trainer(spacer, config, model, processor):
+    """The stage's Trainer (decoder only); held-out checks go to output_dir/lookup.json as they come."""
+    from transformers import Trainer, TrainerCallback
+
+    model.model.visual.requires_grad_(False)
+    asked = parse_span(spacer.lookup_asked)
+    history_file = Path(config.output_dir) / METRICS_FILE
+
+    class HeldOut(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step % spacer.lookup_eval_every == 0 or state.global_step == state.max_steps:
+                scores = held_out_lookup(model, processor, spacer.lookup_eval_scenes, asked)
+                if state.is_world_process_zero:
+                    history = json.loads(history_file.read_text()) if history_file.is_file() else []
+                    history = [h for h in history if h["step"] < state.global_step]  # a resumed run rewrites
+                    history_file.write_text(json.dumps([*history, {"step": state.global_step, **scores}], indent=1))
+                    print(f"step {state.global_step}: held-out lookup {scores}", flush=True)
+
+    config.remove_unused_columns = False
+    return Trainer(model=model, args=config, callbacks=[HeldOut()],
+                   train_dataset=LookupTasks(processor, spacer.lookup_copy_fraction, asked, config.seed),
+                   data_collator=lambda rows: collate(processor.tokenizer, rows))

@@ -1,0 +1,143 @@
+"""The lookup stage (spacer train --stage lookup), its tasks mixed into SFT, and lookup lines in the
+sim's derivations: tasks, scoring and short real runs on the tiny model."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from spacer_core.cli import main
+from spacer_core.cogmap import lookup_line
+from spacer_core.data import load_dataset_jsonl
+from spacer_core.models import load_model
+from spacer_core.sim.questions import generate_questions, named_categories, scene_map
+from spacer_core.sim.scene import generate_scene
+from spacer_core.train.dataset import sft_rows
+from spacer_core.train.lookup import LookupTasks, chat, collate, lookup_score, lookup_task, parse_span
+from spacer_core.train.sft import VideoSFTCollator
+
+VIDEO = dict(nframes=8, min_pixels=28 * 28 * 4, max_pixels=112 * 112)
+
+
+def test_the_true_answer_scores_full_marks_and_a_miscount_does_not():
+    for seed in range(20):
+        cogmap = scene_map(generate_scene(seed))
+        question, answer, asked = lookup_task(cogmap, random.Random(seed))
+        assert question.startswith("<map>{") and all(c in question for c in asked)
+        cells = sum(len(cogmap.get(c, [])) for c in asked)
+        ones = sum(len(cogmap.get(c, [])) == 1 for c in asked)
+        n = len(asked)
+        assert lookup_score(answer, cogmap, asked) == dict(
+            asked=n, named=n, counts=n, ones=ones, cells=cells, cells_written=cells, wrong_cells=0)
+        first = asked[0]
+        miscounted = ". ".join([f"{first}: 9", *answer.split(". ")[1:]])  # and its cells left out
+        assert lookup_score(miscounted, cogmap, asked) == dict(
+            asked=n, named=n, counts=n - 1, ones=ones, cells=cells,
+            cells_written=cells - len(cogmap.get(first, [])), wrong_cells=0)
+        assert lookup_score(". ".join(answer.split(". ")[1:]), cogmap, asked)["named"] == n - 1
+
+
+def test_a_wrong_entry_is_scored_as_other_keys_cells():
+    cogmap = {"chair": [(1, 2), (3, 4)], "table": [(5, 6)]}
+    assert lookup_score(lookup_line("chair", cogmap["table"]), cogmap, ["chair"]) == dict(
+        asked=1, named=1, counts=0, ones=0, cells=2, cells_written=0, wrong_cells=1)
+
+
+def test_a_category_is_not_found_inside_a_longer_name():
+    cogmap = {"bookshelf": [(1, 2)], "shelf": [(3, 4)]}
+    assert lookup_score(lookup_line("bookshelf", [(1, 2)]), cogmap, ["shelf"])["named"] == 0
+
+
+def test_asked_span_is_checked():
+    assert parse_span("1") == (1, 1) and parse_span("3-6") == (3, 6)
+    for bad in ("0", "4-2", "x"):
+        with pytest.raises(ValueError, match="expected"):
+            parse_span(bad)
+
+
+def test_collate_puts_the_loss_on_the_target_only(tiny):
+    _, processor = tiny
+    tok = processor.tokenizer
+    rows = [{"prompt": chat(processor, "Repeat: sofa 3"), "target": "sofa 3<|im_end|>\n"},
+            {"prompt": chat(processor, "Repeat: lamp lamp lamp 7 7"), "target": "lamp lamp lamp 7 7<|im_end|>\n"}]
+    batch = collate(tok, rows)
+    for i, row in enumerate(rows):
+        target = tok(row["target"], add_special_tokens=False)["input_ids"]
+        assert batch["labels"][i][batch["labels"][i] != -100].tolist() == target
+        prompt = tok(row["prompt"], add_special_tokens=False)["input_ids"]
+        assert batch["attention_mask"][i].sum().item() == len(prompt) + len(target)
+
+
+def test_lookup_stage_trains_the_decoder_only_and_reports_held_out_lookups(untrained_tiny_dir, tmp_path):
+    """...and keeps the checkpoint's video settings, so that evaluating the model samples the frames
+    it was built for (without them `spacer eval` uses the full-size defaults)."""
+    out = tmp_path / "lookup"
+    assert main(["train", "--stage", "lookup", "--model", str(untrained_tiny_dir), "--output_dir", str(out),
+                 "--use_cpu", "true", "--max_steps", "4", "--per_device_train_batch_size", "4",
+                 "--lookup_eval_every", "2", "--lookup_eval_scenes", "2", "--report_to", "none"]) == 0
+    history = json.loads((out / "lookup.json").read_text())
+    assert [h["step"] for h in history] == [2, 4]
+    assert set(history[-1]) == {"step", "named", "counts_right", "always_1_gets", "cells_right", "other_keys_cells"}
+    before, after = load_file(untrained_tiny_dir / "model.safetensors"), load_file(out / "final" / "model.safetensors")
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and not any("visual" in k for k in changed)
+    settings = "spacer_video.json"
+    assert (out / "final" / settings).read_text() == (untrained_tiny_dir / settings).read_text()
+
+
+def test_lookup_tasks_join_every_sft_batch(sim_root, untrained_tiny_dir):
+    _, processor = load_model(untrained_tiny_dir)
+    rows = sft_rows(load_dataset_jsonl(sim_root / "train.jsonl", maps=sim_root / "cognitive_map.jsonl")[:2])
+    tasks = LookupTasks(processor, copy_fraction=0.0, seed=3)
+    expected = [t for t, _ in zip(tasks, range(3), strict=False)]
+    collator = VideoSFTCollator(processor, VIDEO, iter(LookupTasks(processor, copy_fraction=0.0, seed=3)), 3)
+    batch = collator(rows)
+    assert batch["input_ids"].shape[0] == 5 and batch["video_grid_thw"].shape[0] == 2  # 3 rows without video
+    tok = processor.tokenizer
+    for i, task in enumerate(expected, start=2):
+        assert tok.decode(batch["input_ids"][i][batch["labels"][i] != -100]) == task["target"]
+        assert task["target"].startswith(task["prompt"].split("Where is each: ")[1].split(",")[0].rstrip("?"))
+    with pytest.raises(ValueError, match="text_rows"):
+        VideoSFTCollator(processor, VIDEO, None, 2)
+
+
+def test_sft_with_lookup_batches_runs(sim_root, untrained_tiny_dir, tmp_path):
+    out = tmp_path / "sft"
+    assert main(["train", "--config", "configs/sft_tiny.yaml", "--model", str(untrained_tiny_dir), "--train_file",
+                 str(sim_root / "train.jsonl"), "--output_dir", str(out), "--max_steps", "2", "--save_strategy", "no",
+                 "--lookup_batch", "2", "--per_device_train_batch_size", "2"]) == 0
+    assert (out / "final" / "model.safetensors").is_file()
+
+
+def test_bad_lookup_settings_name_the_field(untrained_tiny_dir, tmp_path, capsys):
+    assert main(["train", "--stage", "lookup", "--model", str(untrained_tiny_dir), "--output_dir", str(tmp_path),
+                 "--use_cpu", "true", "--lookup_asked", "6-3"]) != 0
+    assert "lookup_asked: expected 1 <= LOW <= HIGH, got '6-3'" in capsys.readouterr().err
+
+
+def test_lookup_lines_read_out_the_questions_categories():
+    for seed in range(5):
+        scene = generate_scene(seed)
+        cogmap = scene_map(scene)
+        plain = generate_questions(scene, seed)
+        lined = generate_questions(scene, seed, lookup_lines=True)
+        assert [q.answer for q in plain] == [q.answer for q in lined]
+        for p, q in zip(plain, lined, strict=True):
+            names = named_categories(q.question)
+            if not names:  # the room's size
+                assert q == p and q.question_type == "room_size_estimation"
+                continue
+            map_part, lines, derivation = q.reasoning.split("\n")
+            assert p.reasoning == f"{map_part}\n{derivation}"
+            assert lines == ". ".join(lookup_line(c, cogmap.get(c, [])) for c in names) + "."
+            tally = lookup_score(lines, cogmap, names)
+            assert tally["counts"] == tally["named"] == len(names) and tally["cells_written"] == tally["cells"]
+
+
+def test_named_categories_in_question_order_longest_name_first():
+    assert named_categories("How many chair(s) are in this room?") == ["chair"]
+    assert named_categories("Is the trash can left of the table, or the can? The table, I mean.") == ["trash can", "table"]
