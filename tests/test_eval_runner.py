@@ -145,6 +145,9 @@ def test_results_need_resume_and_the_same_setup(items, tiny, tmp_path):
     with pytest.raises(RunError, match=r"setup changed \(mode: 'thinking_map' -> 'direct'"):
         evaluate(bench, items[:2], reasoner, tmp_path, mode="direct", gen={"max_new_tokens": 2}, resume=True,
                  progress=False)
+    with pytest.raises(RunError, match=r"setup changed \(given_map: None -> True"):  # no mixing of given-map rows
+        evaluate(bench, items[:2], reasoner, tmp_path, gen={"max_new_tokens": 2}, resume=True, given_map=True,
+                 progress=False)
     assert (tmp_path / "run.json").read_text() == run_json  # the refused runs left the folder alone
     again = evaluate(bench, items[:2], reasoner, tmp_path, gen={"max_new_tokens": 2}, resume=True, progress=False)
     assert totals(again) == totals(first) and len(read_rows(tmp_path / "results.jsonl")) == 2

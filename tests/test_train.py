@@ -314,6 +314,19 @@ def test_bad_dataset_line_is_reported_with_its_line_number(sim, tmp_path):
     assert "Traceback" not in res.stderr
 
 
+def test_malformed_yaml_config_is_named_with_its_line(tmp_path, capsys):
+    from spacer_core.cli import main
+
+    config = tmp_path / "bad.yaml"
+    config.write_text("stage: sft\nmax_steps: [1, 2\nlearning_rate: 3\n")
+    assert main(["train", "--config", str(config)]) == 2
+    assert capsys.readouterr().err.strip() == (f"spacer train: {config}, line 3: not valid YAML "
+                                               "(expected ',' or ']', but got ':')")
+    config.write_text("- stage\n- sft\n")
+    assert main(["train", "--config", str(config)]) == 2
+    assert f"{config}: expected 'field: value' lines, got a list" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("name", ["sg_rlvr_tiny", "sft_tiny", "sg_rlvr_7b"])
 def test_configs_parse_and_build(name):
     # Stand-ins for the 8-GPU machine the 7B config is written for: bf16 is refused without a GPU,

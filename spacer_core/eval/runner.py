@@ -37,7 +37,7 @@ SUMMARY_JSON = "summary.json"
 SUMMARY_MD = "summary.md"
 RUN_JSON = "run.json"
 # Setup fields a resumed run must share with the run it continues.
-RESUME_KEYS = ("benchmark", "model", "data_root", "limit", "mode", "video", "generation", "world_size")
+RESUME_KEYS = ("benchmark", "model", "data_root", "limit", "mode", "video", "generation", "world_size", "given_map")
 
 
 class RunError(RuntimeError):

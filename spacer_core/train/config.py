@@ -99,11 +99,19 @@ def parse(config_file: str | None, stage: str | None, overrides: list[str]):
     from transformers import TrainingArguments
     from trl import GRPOConfig, SFTConfig, TrlParser
 
-    if stage is None:
-        stage = "rl"
-        if config_file:
+    fields = {}
+    if config_file:
+        try:
             with open(config_file) as f:
-                stage = (yaml.safe_load(f) or {}).get("stage", "rl")
+                fields = yaml.safe_load(f) or {}
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f"{config_file}, line {mark.line + 1}" if mark else config_file
+            raise ValueError(f"{where}: not valid YAML ({getattr(err, 'problem', None) or err})") from None
+        if not isinstance(fields, dict):
+            raise ValueError(f"{config_file}: expected 'field: value' lines, got a {type(fields).__name__}")
+    if stage is None:
+        stage = fields.get("stage", "rl")
     trl_config = {"rl": GRPOConfig, "sft": SFTConfig, "vision": TrainingArguments, "lookup": TrainingArguments}.get(stage)
     if trl_config is None:
         raise ValueError(f"--stage must be one of {', '.join(STAGES)}, got {stage!r}")
