@@ -38,3 +38,12 @@ def test_importing_the_project_never_imports_gpu_packages():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_building_the_parser_imports_no_heavy_library():
+    """`spacer --help` stays fast: no command module imports torch, TRL or transformers to register."""
+    code = ("import sys\nfrom spacer_core.cli import build_parser\nbuild_parser()\n"
+            "print(sorted({n.split('.')[0] for n in sys.modules} & {'torch', 'trl', 'transformers', 'gradio'}))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from spacer_core.train.grpo import GroupRules
+if TYPE_CHECKING:  # the trainer imports torch and TRL; building the CLI parser must not
+    from spacer_core.train.grpo import GroupRules
 
 STAGES = ("rl", "sft", "vision", "lookup")
 
@@ -82,6 +84,8 @@ class SpacerArgs:
         return dict(**frames, min_pixels=self.min_pixels, max_pixels=self.max_pixels)
 
     def rules(self) -> GroupRules:
+        from spacer_core.train.grpo import GroupRules
+
         return GroupRules(self.temporal, self.temporal_alpha, self.temporal_ratio, self.length_rule,
                           self.length_low, self.length_high, self.length_bonus, self.min_acc, self.reward_rules)
 
