@@ -54,7 +54,7 @@ def items(sim_root):
 @pytest.fixture(scope="module")
 def model_dir(tiny, tmp_path_factory) -> Path:
     """A checkpoint folder: the tiny model with larger random weights, so that its greedy answers
-    vary from item to item (the shipped untrained weights repeat one token)."""
+    vary from item to item (an untrained tiny model's weights repeat one token)."""
     model = copy.deepcopy(tiny[0])
     gen = torch.Generator().manual_seed(1)
     with torch.no_grad():

@@ -314,6 +314,14 @@ def test_bad_dataset_line_is_reported_with_its_line_number(sim, tmp_path):
     assert "Traceback" not in res.stderr
 
 
+def test_use_vllm_is_refused_before_trl_builds_anything(tmp_path):
+    config = grpo_args(tmp_path, use_vllm=True)
+    for call in (lambda: SGRLVRTrainer(model="no/such-model", reward_funcs=[varied_reward], args=config),
+                 lambda: SGRLVRTrainer("no/such-model", [varied_reward], config)):
+        with pytest.raises(NotImplementedError, match="vLLM rollouts do not carry video"):
+            call()  # a model TRL would fail to load: the refusal comes first
+
+
 def test_malformed_yaml_config_is_named_with_its_line(tmp_path, capsys):
     from spacer_core.cli import main
 

@@ -102,9 +102,11 @@ class SGRLVRTrainer(GRPOTrainer):
 
     def __init__(self, *args, rules: GroupRules | None = None, video_kwargs: dict | None = None,
                  rollout_log: RolloutLog | None = None, **kwargs):
-        super().__init__(*args, **kwargs)
-        if self.use_vllm:
+        # Refused before TRL's init, which would start building a vLLM engine.
+        config = kwargs["args"] if "args" in kwargs else args[2] if len(args) > 2 else None
+        if getattr(config, "use_vllm", False):
             raise NotImplementedError("vLLM rollouts do not carry video inputs yet; use use_vllm=False")
+        super().__init__(*args, **kwargs)
         self.rules = rules or GroupRules()
         self.video_kwargs = dict(video_kwargs or {})
         self.rollout_log = rollout_log
