@@ -5,10 +5,10 @@ A cognitive map is ``dict[category, list[(x, y)]]`` on an N×N grid (N = 10), as
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
-import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -114,42 +114,40 @@ def _points_from_value(value: Any) -> list[tuple[float, float]]:
     gives the numbers written in it (``"1, 2"``, ``["(5, 6)"]``), an object its ``x`` and ``y``
     (``{"x": 1, "y": 2}``) or else the points of its values."""
     out: list[tuple[float, float]] = []
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if type(item) is str:
-            _pairs([v for v in map(_finite_float, _NUMBER.findall(item)) if v is not None], out)
-        elif type(item) is dict:
-            xy = _number(item.get("x")), _number(item.get("y"))
-            if None not in xy:
-                out.append(xy)
-            else:
-                stack.extend(reversed(list(item.values())))
-        elif type(item) is list:
-            nums = [v for v in map(_number, item) if v is not None]
-            _pairs(nums, out)
-            stack.extend(reversed([v for v in item if type(v) in (list, dict, str) and _number(v) is None]))
+    _collect_points(value, out)
     return out
+
+
+def _collect_points(item: Any, out: list[tuple[float, float]]) -> None:
+    kind = type(item)
+    if kind is list:  # its own numbers first, then what its nested values hold, in order
+        _pairs([v for v in map(_number, item) if v is not None], out)
+        for v in item:
+            if type(v) in (list, dict) or (type(v) is str and _number(v) is None):
+                _collect_points(v, out)
+    elif kind is dict:
+        x, y = _number(item.get("x")), _number(item.get("y"))
+        if x is not None and y is not None:
+            out.append((x, y))
+        else:
+            for v in item.values():
+                _collect_points(v, out)
+    elif kind is str:
+        _pairs([v for v in map(_finite_float, _NUMBER.findall(item)) if v is not None], out)
 
 
 def _number(value: Any) -> float | None:
     """A finite float from a JSON scalar (number, bool or numeric string), else None."""
-    if type(value) in (list, dict) or value is None:
+    kind = type(value)
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind not in (int, bool, str):
         return None
     try:
         num = float(value)
-    except (TypeError, ValueError, OverflowError):
+    except (ValueError, OverflowError):
         return None
     return num if math.isfinite(num) else None
-
-
-# Bounds on the caches' memory: category lists remembered (a dataset has one per video, so the
-# oldest is dropped when full rather than all), keys remembered per list (a model writes a few
-# spellings of each category), and the longest key remembered (longer ones, which only hostile
-# text has, are matched but not kept).
-_MAX_MATCHERS = 10_000
-_KEYS_PER_MATCHER = 32
-_MAX_REMEMBERED_KEY = 64
 
 
 def spacer_key(name: str) -> str:
@@ -160,55 +158,27 @@ def spacer_key(name: str) -> str:
     return m.group(1).strip() if m else key
 
 
-class _KeyMatcher(dict):
-    """Raw map key → the requested category it names (None: drop the key). A model writes the
-    same few keys over and over, so each key is normalised once and later lookups are one dict
-    hit. Few objects per category list: a dataset has thousands of lists. ``spacer``: keys are
-    compared in SpaceR's form (`spacer_key`), else in ours (`normalize_category`)."""
+@functools.lru_cache(maxsize=1024)  # a model writes the same few keys over and over
+def _comparison_form(name: str, spacer: bool) -> str:
+    return spacer_key(name) if spacer else normalize_category(name)
 
-    __slots__ = ("categories", "names", "normalize", "spacer")
 
-    def __init__(self, categories: tuple[str, ...] | None, spacer: bool = False) -> None:
-        super().__init__()
-        self.categories = categories  # None keeps every key
+class _Keys:
+    """Raw map key → the requested category it names, or None (the key is dropped). ``spacer``:
+    keys compare as SpaceR's code compares them (`spacer_key` against the lower-cased category),
+    else in our form (`normalize_category`). Without categories every key is kept as written."""
+
+    def __init__(self, categories: Iterable[str] | None, spacer: bool = False) -> None:
+        self.categories = None if categories is None else tuple(categories)
         self.spacer = spacer
-        self.normalize = spacer_key if spacer else normalize_category
-        # SpaceR compares a cleaned key with the lower-cased category name.
-        self.names = None if categories is None else tuple(c.lower() if spacer else normalize_category(c)
-                                                           for c in categories)
+        self.by_form: dict[str, str] = {}
+        for c in self.categories or ():  # the first requested category with a form wins
+            self.by_form.setdefault(c.lower() if spacer else _comparison_form(c, False), c)
 
-    def __missing__(self, key: str) -> str | None:
+    def __getitem__(self, key: str) -> str | None:
         if self.categories is None:
-            cat = key.strip() or None
-        else:  # the first requested category with the key's normalised name
-            name = self.normalize(key)
-            cat = next((c for c, n in zip(self.categories, self.names, strict=True) if n == name), None)
-        if len(key) <= _MAX_REMEMBERED_KEY:
-            if len(self) >= _KEYS_PER_MATCHER:
-                self.clear()
-            self[key] = cat
-        return cat
-
-
-_ANY_KEY = _KeyMatcher(None)
-_matchers: dict[tuple[tuple[str, ...], bool], _KeyMatcher] = {}
-
-
-def _key_matcher(categories: Iterable[str] | None, spacer: bool = False) -> _KeyMatcher:
-    """The (cached) key matcher for a list of requested categories."""
-    if categories is None:
-        return _ANY_KEY
-    cats = tuple(categories)
-    matcher = _matchers.get((cats, spacer))
-    if matcher is None:
-        matcher = _KeyMatcher(cats, spacer)
-        # Drop the oldest until there is room: one may not be enough after racing threads or a lowered
-        # bound (another thread may have taken the one we pick).
-        while _matchers and len(_matchers) >= _MAX_MATCHERS:
-            _matchers.pop(next(iter(_matchers), None), None)
-        _matchers[cats, spacer] = matcher
-    return matcher
-
+            return key.strip() or None
+        return self.by_form.get(_comparison_form(key, self.spacer))
 
 def _finite_float(text: str) -> float | None:
     value = float(text)
@@ -217,12 +187,17 @@ def _finite_float(text: str) -> float | None:
 
 # Non-finite numbers (1e999, NaN, Infinity) decode to null, which no point accepts.
 _JSON = json.JSONDecoder(parse_float=_finite_float, parse_constant=lambda _: None)
-_JSON_SPACE = " \t\n\r"  # the whitespace the JSON scanner skips
 
 
-def _decode(obj: str) -> Any:
+def _decode_literal(text: str) -> Any:
+    """The JSON value at the start of ``text``, or of its translation from a simple Python literal
+    (quotes and tuples); None when neither decodes."""
     try:
-        return _JSON.raw_decode(obj)[0]
+        return _JSON.raw_decode(text)[0]
+    except (ValueError, RecursionError):
+        pass
+    try:
+        return _JSON.raw_decode(text.replace("'", '"').replace("(", "[").replace(")", "]"))[0]
     except (ValueError, RecursionError):
         return None
 
@@ -231,13 +206,10 @@ def _decode(obj: str) -> Any:
 _NAME_FIELDS = ("category", "name", "label", "object", "class", "type")
 
 
-def _parse_objects(body: str, keys: _KeyMatcher) -> CogMap | None:
+def _parse_objects(body: str, keys: _Keys) -> CogMap | None:
     """The map when the body holds a JSON list of objects, each naming its category in one of
     _NAME_FIELDS (or, with requested categories, in any string value) beside its point."""
-    text = body[body.find("[") : body.rfind("]") + 1]
-    items = _decode(text)
-    if items is None:  # a Python literal: quotes and tuples
-        items = _decode(text.replace("'", '"').replace("(", "[").replace(")", "]"))
+    items = _decode_literal(body[body.find("[") : body.rfind("]") + 1])
     if type(items) is not list or not any(type(item) is dict for item in items):
         return None
     out: CogMap = {}
@@ -253,7 +225,7 @@ def _parse_objects(body: str, keys: _KeyMatcher) -> CogMap | None:
     return out
 
 
-def _parse_json(body: str, keys: _KeyMatcher) -> CogMap | None:
+def _parse_json(body: str, keys: _Keys) -> CogMap | None:
     """The map when the body holds a JSON object (or a simple Python dict literal) or a list of
     objects, else None."""
     start, end = body.find("{"), body.rfind("}")
@@ -263,38 +235,19 @@ def _parse_json(body: str, keys: _KeyMatcher) -> CogMap | None:
         objects = _parse_objects(body, keys)
         if objects is not None:
             return objects
-    obj = body[start : end + 1]
-    # After "{" (and whitespace) a JSON object has '"' or "}", and of the Python-literal
-    # translation ("'" to '"', "()" to "[]") only "'" can put one there. Decodes that cannot
-    # succeed are skipped: a failed decode builds a costly error message.
-    first = obj[1]
-    if first in _JSON_SPACE:
-        first = obj[1:].lstrip(_JSON_SPACE)[0]  # obj ends with "}", so this is not empty
-    data = _decode(obj) if first in '"}' else None
-    if data is None and first in "\"}'":
-        data = _decode(obj.replace("'", '"').replace("(", "[").replace(")", "]"))
-    if data is None:
+    data = _decode_literal(body[start : end + 1])
+    if type(data) is not dict:
         return None
     out: CogMap = {}
     for key, value in data.items():
         cat = keys[key]
         if cat is None:
             continue
-        try:
-            # The usual [[x, y], …]: the same points as the general walk, since this only
-            # succeeds when every item is two numbers (strings, lists, dicts and null make
-            # "+ 0.0" or the unpacking raise) and the decoder turned non-finite numbers into null.
-            if len(value) == 1:  # the most common case, without a comprehension
-                ((x, y),) = value
-                points = [(x + 0.0, y + 0.0)]
-            else:
-                points = [(x + 0.0, y + 0.0) for x, y in value]
+        try:  # the usual [[x, y], …]; anything else (the decoder made non-finite numbers None) raises
+            points = [(x + 0.0, y + 0.0) for x, y in value]
         except (TypeError, ValueError, OverflowError):  # OverflowError: an int past 1e308
             points = _points_from_value(value)
-        if cat in out:
-            out[cat].extend(points)
-        else:
-            out[cat] = points
+        out.setdefault(cat, []).extend(points)
     return out
 
 
@@ -305,7 +258,7 @@ _NAME_WORDS = 3
 _AXES = ("x", "y")  # "x=1, y=2": coordinate labels, not keys
 
 
-def _named_category(words: list[str], keys: _KeyMatcher) -> str | None:
+def _named_category(words: list[str], keys: _Keys) -> str | None:
     """The requested category named last in prose ``words`` (the longest name ending there)."""
     words = words[-_PROSE_WORDS:]
     for end in range(len(words), 0, -1):
@@ -316,7 +269,7 @@ def _named_category(words: list[str], keys: _KeyMatcher) -> str | None:
     return None
 
 
-def _parse_tokens(body: str, keys: _KeyMatcher) -> CogMap:
+def _parse_tokens(body: str, keys: _Keys) -> CogMap:
     """Lenient scan: a key is a quoted string or a run of bare words followed by ``:`` or ``=``;
     the numbers after it, up to the next key, become points — each bracket group's numbers in
     pairs, loose numbers in pairs. With requested categories, a category named in prose before
@@ -433,7 +386,7 @@ def parse_map(text: str, categories: Iterable[str] | None = None, spacer_keys: b
             start = text.rfind(MAP[0])
             body = text if start < 0 else text[start + len(MAP[0]) :]
         body = body[:MAX_MAP_CHARS]
-        keys = _key_matcher(categories, spacer_keys)
+        keys = _Keys(categories, spacer_keys)
         parsed = _parse_json(body, keys)
         return parsed if parsed is not None else _parse_tokens(body, keys)
     except Exception:  # the contract: a malformed map must never crash a reward or the UI
@@ -464,161 +417,59 @@ class MapScore(NamedTuple):
     categories: tuple[CategoryScore, ...]
 
 
-_hypot = math.hypot
-
-# Matchers: (pred points, true points, grid diagonal, pairs) → the summed pair scores, each
-# max(0, 1 − d / diag) (written out inline below: this is the hot path of the reward); when
-# ``pairs`` is a list, each matched (pred index, true index, distance, pair score) is appended.
-# Score-only callers pass None and skip building the pair tuples.
+# Matchers: (pred points, true points, grid diagonal) -> the matched (pred index, true index, distance).
 
 
-def _two_by_two(d00: float, d01: float, d10: float, d11: float) -> tuple[float, float]:
-    """The two distances greedy takes from a 2×2 of distances without NaN, in the order it takes
-    them: the first smallest in (pred, true) index order, then the pair left. The tests are the
-    sort's order, ties included."""
-    if (d00 <= d01 and d00 <= d10) or (d11 < d01 and d11 < d10):  # (0, 0) or (1, 1) comes first
-        return (d00, d11) if d00 <= d11 else (d11, d00)
-    return (d01, d10) if d01 <= d10 else (d10, d01)
-
-
-_OTHER_TWO = ((1, 2), (0, 2), (0, 1))  # of rows (columns) 0, 1, 2, the two that are not i
-
-
-def _greedy(pred: Sequence, true: Sequence, diag: float, pairs: list | None) -> float:
-    """SpaceR's greedy matching (cogmap-score.md): all pairs by ascending distance, ties by pred
-    then true index, each taken while both its points are free.
-
-    Small cases take shortcuts that find the same pairs in the same order, hence the same sum:
-    one pair (min and index keep the first smallest), and for a score only, a 2×2, a 2 × m or
-    n × 2 (the first pair, then the closest left in the other row or column), and a 3×3 (the
-    first pair, then the 2×2 left). NaN distances, which the sort orders its own way, and the
-    rest go through the sort."""
-    n, m = len(pred), len(true)
-    if n == 1 or m == 1:
-        if n == 1 and m == 1:  # the most common case
-            d = _hypot(pred[0][0] - true[0][0], pred[0][1] - true[0][1])
-            k = 0
-        else:  # (hypot(b - a) is hypot(a - b): it takes absolute values)
-            (x, y), others = (pred[0], true) if n == 1 else (true[0], pred)
-            if len(others) == 2:  # min() and index() of two, without the list
-                (ax, ay), (bx, by) = others
-                d0, d1 = _hypot(x - ax, y - ay), _hypot(x - bx, y - by)
-                d, k = (d1, 1) if d1 < d0 else (d0, 0)
-            else:
-                dist = [_hypot(x - ox, y - oy) for ox, oy in others]
-                d = min(dist)
-                k = 0 if pairs is None else dist.index(d)
-        g = 1.0 - d / diag
-        g = g if g > 0.0 else 0.0
-        if pairs is not None:
-            pairs.append((0, k, d, g) if n == 1 else (k, 0, d, g))
-        return g
-    if n == 2 and m == 2 and pairs is None:
-        (ax, ay), (bx, by) = pred
-        (cx, cy), (ex, ey) = true
-        d00, d01 = _hypot(ax - cx, ay - cy), _hypot(ax - ex, ay - ey)
-        d10, d11 = _hypot(bx - cx, by - cy), _hypot(bx - ex, by - ey)
-        if d00 + d01 + d10 + d11 == d00 + d01 + d10 + d11:  # no NaN (distances are >= 0)
-            d1, d2 = _two_by_two(d00, d01, d10, d11)
-            g1, g2 = 1.0 - d1 / diag, 1.0 - d2 / diag
-            return (g1 if g1 > 0.0 else 0.0) + (g2 if g2 > 0.0 else 0.0)
-    dist = [_hypot(px - tx, py - ty) for px, py in pred for tx, ty in true]  # pair (i, j) at i·m + j
-    total = sum(dist)
-    if total != total:  # NaN: the order sorting (distance, i·m + j) gives, as for (distance, i, j)
-        order = [k for _, k in sorted(zip(dist, range(n * m), strict=True))]
-    elif pairs is None and (n == 2 or m == 2 or n == m == 3):
-        d1 = min(dist)  # the first pair: row-major order is the (i, j) order
-        i, j = divmod(dist.index(d1), m)
-        if n == 3 and m == 3:
-            (r0, r1), (c0, c1) = _OTHER_TWO[i], _OTHER_TWO[j]
-            d2, d3 = _two_by_two(dist[3 * r0 + c0], dist[3 * r0 + c1], dist[3 * r1 + c0], dist[3 * r1 + c1])
-            g1, g2, g3 = 1.0 - d1 / diag, 1.0 - d2 / diag, 1.0 - d3 / diag
-            return sum([g1 if g1 > 0.0 else 0.0, g2 if g2 > 0.0 else 0.0, g3 if g3 > 0.0 else 0.0])
-        # Two pairs: the second is the closest left in the other pred's row or the other true
-        # point's column (when only infs are left, any of them scores 0).
-        rest = dist[(1 - i) * m : (2 - i) * m] if n == 2 else dist[1 - j :: 2]
-        rest[j if n == 2 else i] = math.inf
-        g1, g2 = 1.0 - d1 / diag, 1.0 - min(rest) / diag
-        return (g1 if g1 > 0.0 else 0.0) + (g2 if g2 > 0.0 else 0.0)
-    else:  # no NaN: a stable sort by distance keeps ties in (i, j) order
-        order = sorted(range(n * m), key=dist.__getitem__)
-    want = min(n, m)
-    free_p = [True] * n
-    free_t = [True] * m
-    gains = []
-    for k in order:
-        i, j = divmod(k, m)
-        if free_p[i] and free_t[j]:
-            free_p[i] = free_t[j] = False
-            d = dist[k]
-            g = 1.0 - d / diag
-            g = g if g > 0.0 else 0.0
-            gains.append(g)
-            if pairs is not None:
-                pairs.append((i, j, d, g))
-            if len(gains) == want:
+def _greedy(pred: Sequence, true: Sequence, diag: float) -> list[tuple[int, int, float]]:
+    """SpaceR's greedy matching (cogmap-score.md): every (pred, true) pair by ascending distance,
+    ties by pred then true index, each taken while both its points are free."""
+    if len(pred) == 1 and len(true) == 1:  # the common case
+        (px, py), (tx, ty) = pred[0], true[0]
+        return [(0, 0, math.hypot(px - tx, py - ty))]
+    ranked = [(math.hypot(px - tx, py - ty), i, j) for i, (px, py) in enumerate(pred) for j, (tx, ty) in enumerate(true)]
+    if len(pred) == 1 or len(true) == 1:  # one pair: the first in that order
+        d, i, j = min(ranked)
+        return [(i, j, d)]
+    ranked.sort()
+    free_p, free_t = set(range(len(pred))), set(range(len(true)))
+    pairs = []
+    for d, i, j in ranked:
+        if i in free_p and j in free_t:
+            free_p.remove(i)
+            free_t.remove(j)
+            pairs.append((i, j, d))
+            if not free_p or not free_t:
                 break
-    return sum(gains)
+    return pairs
 
 
-def _hungarian(pred: Sequence, true: Sequence, diag: float, pairs: list | None) -> float:
+def _hungarian(pred: Sequence, true: Sequence, diag: float) -> list[tuple[int, int, float]]:
+    """The matching that maximises the summed pair scores (scipy's linear_sum_assignment)."""
     import numpy as np
     from scipy.optimize import linear_sum_assignment
 
-    d = np.hypot(
-        np.subtract.outer([p[0] for p in pred], [t[0] for t in true]),
-        np.subtract.outer([p[1] for p in pred], [t[1] for t in true]),
-    )
-    gain = np.maximum(0.0, 1.0 - d / diag)
-    rows, cols = linear_sum_assignment(gain, maximize=True)  # maximises the summed pair scores
-    matched = [(int(i), int(j), float(d[i, j]), float(gain[i, j])) for i, j in zip(rows, cols, strict=True)]
-    if pairs is not None:
-        pairs.extend(matched)
-    return sum([pair[3] for pair in matched])
+    d = np.hypot(np.subtract.outer([p[0] for p in pred], [t[0] for t in true]),
+                 np.subtract.outer([p[1] for p in pred], [t[1] for t in true]))
+    rows, cols = linear_sum_assignment(np.maximum(0.0, 1.0 - d / diag), maximize=True)
+    return [(int(i), int(j), float(d[i, j])) for i, j in zip(rows, cols, strict=True)]
 
 
 _MATCHERS = {"greedy": _greedy, "hungarian": _hungarian}
-_SQRT2 = math.sqrt(2.0)
 
 
-def _compare(
-    pred: Mapping[str, Any], gt: Mapping[str, Any], grid: int, matching: str, rows: list | None = None
-) -> float:
-    """The score; with a ``rows`` list, also appends one (category, n_pred, n_true, accuracy,
-    pairs) row per category (true-map categories first, then prediction-only ones)."""
+def _matcher(matching: str):
     try:
-        match = _MATCHERS[matching]
+        return _MATCHERS[matching]
     except KeyError:
         raise ValueError(f"matching must be one of {sorted(_MATCHERS)}, got {matching!r}") from None
-    diag = grid * _SQRT2
-    weighted = 0.0
-    total_true = 0
-    for cat, t in gt.items():
-        p = pred.get(cat)
-        n_p, n_t = (0 if p is None else len(p)), len(t)
-        total_true += n_t
-        if rows is None:  # score only
-            if n_p == 1 and n_t == 1 and match is _greedy:  # the most common case, inline:
-                d = _hypot(p[0][0] - t[0][0], p[0][1] - t[0][1])  # _greedy's one pair
-                g = 1.0 - d / diag
-                weighted += g if g > 0.0 else 0.0
-            elif n_p and n_t:
-                weighted += match(p, t, diag, None) / (n_p if n_p > n_t else n_t) * n_t
-            continue
-        pairs: list = []
-        if n_p and n_t:
-            acc = match(p, t, diag, pairs) / (n_p if n_p > n_t else n_t)
-            weighted += acc * n_t
-        else:
-            acc = 0.0 if n_p or n_t else 1.0
-        rows.append((cat, n_p, n_t, acc, pairs))
-    if rows is not None:
-        for cat, p in pred.items():  # categories only in the prediction: weight 0
-            if cat not in gt:
-                rows.append((cat, len(p), 0, 0.0 if len(p) else 1.0, []))
-    if total_true:
-        return weighted / total_true
-    return 0.0 if any(map(len, pred.values())) else 1.0
+
+
+def _accuracy(pred: Sequence, true: Sequence, match, diag: float) -> tuple[float, tuple]:
+    """One category's accuracy and its matched (pred index, true index, distance, pair score)."""
+    if not (pred and true):
+        return (0.0 if pred or true else 1.0), ()
+    pairs = tuple((i, j, d, max(0.0, 1.0 - d / diag)) for i, j, d in match(pred, true, diag))
+    return sum(pair[3] for pair in pairs) / max(len(pred), len(true)), pairs
 
 
 def score_map_details(
@@ -630,25 +481,35 @@ def score_map_details(
     (greedy by ascending distance, ties by pred then true index; or ``matching="hungarian"``,
     which maximises the summed pair scores) each score max(0, 1 − d / (grid·√2)), summed and
     divided by max(n_pred, n_true). The score is the n_true-weighted mean; a true map with no
-    points scores 1 if the prediction has no points either, else 0.
+    points scores 1 if the prediction has no points either, else 0. Categories only in the
+    prediction weigh 0: hallucinated categories cost nothing, as in SpaceR. Categories are listed
+    true-map ones first, then prediction-only ones.
     """
-    rows: list = []
-    score = _compare(pred, gt, grid, matching, rows)
-    total_true = sum(row[2] for row in rows)
-    return MapScore(
-        score,
-        tuple(
-            CategoryScore(cat, n_p, n_t, acc, n_t / total_true if total_true else 0.0, tuple(pairs))
-            for cat, n_p, n_t, acc, pairs in rows
-        ),
-    )
+    match, diag = _matcher(matching), grid * math.sqrt(2.0)
+    total_true = sum(len(t) for t in gt.values())
+    rows = []
+    for cat in [*gt, *(c for c in pred if c not in gt)]:
+        p, t = pred.get(cat) or (), gt.get(cat) or ()
+        acc, pairs = _accuracy(p, t, match, diag)
+        rows.append(CategoryScore(cat, len(p), len(t), acc, len(t) / total_true if total_true else 0.0, pairs))
+    return MapScore(score_map(pred, gt, grid, matching), tuple(rows))
 
 
 def score_map(
     pred: Mapping[str, Any], gt: Mapping[str, Any], grid: int = GRID, matching: str = "greedy"
 ) -> float:
     """SpaceR's cognitive-map score in [0, 1]; see :func:`score_map_details`."""
-    return _compare(pred, gt, grid, matching)
+    match, diag = _matcher(matching), grid * math.sqrt(2.0)
+    total_true = sum(map(len, gt.values()))
+    if not total_true:
+        return 0.0 if any(map(len, pred.values())) else 1.0
+    weighted = 0.0
+    for cat, true in gt.items():
+        p = pred.get(cat)
+        if p and true:  # pairs d or more apart score 0
+            gain = sum([1.0 - d / diag for _, _, d in match(p, true, diag) if d < diag])
+            weighted += gain / max(len(p), len(true)) * len(true)
+    return weighted / total_true
 
 
 def load_map(value: Any, field: str = "cognitive_map") -> CogMap | None:
@@ -672,139 +533,3 @@ def load_map(value: Any, field: str = "cognitive_map") -> CogMap | None:
         except (TypeError, IndexError, ValueError):
             raise ValueError(f"{field}[{cat!r}]: expected a list of [x, y] points, got {points!r}") from None
     return out
-
-
-# --- figures --------------------------------------------------------------------------------
-
-
-def category_color(name: str) -> str:
-    """A stable colour for a category ("Chairs" and "chair" match across maps, figures and
-    processes): the common indoor categories get distinct colours of plotly's Dark24 palette in a
-    fixed order; any other name gets one of the remaining colours by a CRC of its name."""
-    from plotly.colors import qualitative
-
-    from spacer_core.prompts import GENERIC_INDOOR_CATEGORIES
-
-    palette = qualitative.Dark24
-    name = normalize_category(name)
-    known = [normalize_category(c) for c in GENERIC_INDOOR_CATEGORIES]
-    if name in known:
-        return palette[known.index(name)]
-    spare = len(palette) - len(known)
-    return palette[len(known) + zlib.crc32(name.encode()) % spare]
-
-
-class _Layer(NamedTuple):
-    category: str
-    color: str
-    pred: list[tuple[float, float]]  # drawn at cell centres (x + 0.5, y + 0.5)
-    true: list[tuple[float, float]]
-    links: list[tuple[tuple[float, float], tuple[float, float]]]  # matched (pred, true) pairs
-
-
-def _layers(
-    pred: Mapping[str, Any], gt: Mapping[str, Any] | None, grid: int, matching: str
-) -> tuple[list[_Layer], float | None]:
-    def centres(points: Any) -> list[tuple[float, float]]:
-        return [(float(p[0]) + 0.5, float(p[1]) + 0.5) for p in (points or ())]
-
-    if gt is None:
-        return [_Layer(c, category_color(c), centres(v), [], []) for c, v in pred.items()], None
-    details = score_map_details(pred, gt, grid, matching)
-    layers = []
-    for row in details.categories:
-        p, t = centres(pred.get(row.category)), centres(gt.get(row.category))
-        links = [(p[i], t[j]) for i, j, _, _ in row.pairs]
-        layers.append(_Layer(row.category, category_color(row.category), p, t, links))
-    return layers, details.score
-
-
-def _title(score: float | None, title: str | None) -> str:
-    text = title or "Cognitive map"
-    return text if score is None else f"{text} — score {score:.3f}"
-
-
-def map_figure(
-    pred: Mapping[str, Any],
-    gt: Mapping[str, Any] | None = None,
-    grid: int = GRID,
-    title: str | None = None,
-    matching: str = "greedy",
-):
-    """Plotly figure of a predicted map (crosses) over the true map (dots): one colour per
-    category, matched pairs joined by dashed lines, the score in the title when ``gt`` is given."""
-    import plotly.graph_objects as go
-
-    layers, score = _layers(pred, gt, grid, matching)
-    fig = go.Figure()
-    for layer in layers:
-        style = {"legendgroup": layer.category, "mode": "markers"}
-        for a, b in layer.links:
-            fig.add_trace(
-                go.Scatter(
-                    x=[a[0], b[0]], y=[a[1], b[1]], mode="lines", legendgroup=layer.category,
-                    line={"color": layer.color, "dash": "dash", "width": 1.5}, showlegend=False,
-                    hoverinfo="skip",
-                )
-            )  # fmt: skip
-        if layer.true:
-            fig.add_trace(
-                go.Scatter(
-                    x=[p[0] for p in layer.true], y=[p[1] for p in layer.true], name=f"{layer.category} (true)",
-                    marker={"color": layer.color, "size": 13, "symbol": "circle", "opacity": 0.55}, **style,
-                )
-            )  # fmt: skip
-        if layer.pred:
-            fig.add_trace(
-                go.Scatter(
-                    x=[p[0] for p in layer.pred], y=[p[1] for p in layer.pred], name=f"{layer.category} (pred)",
-                    marker={"color": layer.color, "size": 11, "symbol": "x"}, **style,
-                )
-            )  # fmt: skip
-    axis = {"range": [0, grid], "dtick": 1, "showgrid": True, "zeroline": False, "showticklabels": False}
-    fig.update_layout(
-        title=_title(score, title),
-        xaxis=axis,
-        yaxis=axis | {"scaleanchor": "x", "scaleratio": 1},
-        template="plotly_white",
-        legend={"title": "dot = true, × = predicted"},
-        margin={"l": 20, "r": 20, "t": 50, "b": 20},
-    )
-    return fig
-
-
-def map_figure_mpl(
-    pred: Mapping[str, Any],
-    gt: Mapping[str, Any] | None = None,
-    grid: int = GRID,
-    title: str | None = None,
-    matching: str = "greedy",
-):
-    """Matplotlib twin of :func:`map_figure` for static export (a ``matplotlib.figure.Figure``,
-    no pyplot state)."""
-    from matplotlib.figure import Figure
-
-    layers, score = _layers(pred, gt, grid, matching)
-    fig = Figure(figsize=(5.5, 5))
-    ax = fig.add_subplot()
-    for layer in layers:
-        for a, b in layer.links:
-            ax.plot([a[0], b[0]], [a[1], b[1]], "--", color=layer.color, linewidth=1)
-        if layer.true:
-            xs, ys = zip(*layer.true, strict=True)
-            ax.scatter(xs, ys, s=120, color=layer.color, alpha=0.55, label=f"{layer.category} (true)")
-        if layer.pred:
-            xs, ys = zip(*layer.pred, strict=True)
-            ax.scatter(xs, ys, s=70, color=layer.color, marker="x", label=f"{layer.category} (pred)")
-    ax.set_xlim(0, grid)
-    ax.set_ylim(0, grid)
-    ax.set_xticks(range(grid + 1))
-    ax.set_yticks(range(grid + 1))
-    ax.tick_params(labelbottom=False, labelleft=False, length=0)
-    ax.grid(True, linewidth=0.5, alpha=0.5)
-    ax.set_aspect("equal")
-    ax.set_title(_title(score, title))
-    if layers:
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
-    fig.tight_layout()
-    return fig

@@ -6,7 +6,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from spacer_core.cogmap import GRID, MapScore, map_figure
+from spacer_core.cogmap import GRID, MapScore
+from spacer_core.map_figures import map_figure
 
 # Colours of the tagged parts of a completion (HighlightedText labels).
 TAG_COLORS = {"think": "#dbeafe", "map": "#fde68a", "answer": "#bbf7d0"}
@@ -48,7 +49,7 @@ def visible(raw: str) -> str:
 
 def map_plot(pred: Mapping[str, Any] | None, true: Mapping[str, Any] | None, title: str,
              matching: str = "greedy", height: int = 460):
-    """`spacer_core.cogmap.map_figure` sized for the page (predicted × over true ●)."""
+    """`spacer_core.map_figures.map_figure` sized for the page (predicted × over true ●)."""
     fig = map_figure(pred or {}, true, GRID, title=title, matching=matching)
     fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 50, "b": 10},
                       legend={"font": {"size": 11}, "tracegroupgap": 2})
