@@ -314,6 +314,23 @@ def test_bad_dataset_line_is_reported_with_its_line_number(sim, tmp_path):
     assert "Traceback" not in res.stderr
 
 
+def test_a_reshaped_or_missing_trl_hook_stops_the_trainer():
+    from spacer_core.train.grpo import TRL_HOOKS, check_trl_hooks
+
+    check_trl_hooks()  # the installed TRL is the one the trainer was written against
+
+    class Renamed(GRPOTrainer):  # a TRL whose hook lost a parameter
+        def _calculate_rewards(self, inputs, prompts, completions):
+            pass
+
+    with pytest.raises(RuntimeError, match=r"GRPOTrainer._calculate_rewards is \('self', 'inputs', 'prompts', "
+                                           r"'completions'\), but SGRLVRTrainer was written against TRL 1.16.0"):
+        check_trl_hooks(Renamed)
+    gone = type("Gone", (), {name: GRPOTrainer.__dict__.get(name) for name in TRL_HOOKS if name != "_compute_loss"})
+    with pytest.raises(RuntimeError, match="GRPOTrainer._compute_loss is missing"):
+        check_trl_hooks(gone)
+
+
 def test_use_vllm_is_refused_before_trl_builds_anything(tmp_path):
     config = grpo_args(tmp_path, use_vllm=True)
     for call in (lambda: SGRLVRTrainer(model="no/such-model", reward_funcs=[varied_reward], args=config),

@@ -40,6 +40,40 @@ from spacer_core.video import Clip, load_clip
 
 VISION_TOKENS = ("<|vision_start|>", "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>")
 
+# The private GRPOTrainer methods this trainer overrides or calls, with their parameters in the TRL
+# release it was written against. Renamed or reshaped, an override would be skipped without an
+# error and training would turn video-blind again, so the trainer refuses to start instead.
+TRL_TESTED = "1.16.0"
+TRL_HOOKS = {
+    "_tokenize_prompts": ("self", "prompts"),
+    "_get_per_token_logps_and_entropies": (
+        "self", "model", "input_ids", "attention_mask", "logits_to_keep", "batch_size", "compute_entropy",
+        "compute_aux_loss", "pixel_values", "image_grid_thw", "num_images", "pixel_attention_mask",
+        "spatial_shapes", "num_tiles", "image_sizes", "token_type_ids", "mm_token_type_ids", "image_position_ids"),
+    "_generate_and_score_completions": ("self", "inputs"),
+    "_compute_loss": ("self", "model", "inputs"),
+    "_calculate_rewards": ("self", "inputs", "prompts", "completions", "completion_ids_list"),
+    "_generate_single_turn": ("self", "prompt_ids", "images", "multimodal_fields", "num_generations",
+                              "has_tool_images"),
+}
+
+
+def check_trl_hooks(trainer_class: type = GRPOTrainer) -> None:
+    """Raise unless ``trainer_class`` has every hook of TRL_HOOKS with the same parameters."""
+    import inspect
+
+    import trl
+
+    for name, expected in TRL_HOOKS.items():
+        hook = getattr(trainer_class, name, None)
+        found = None if hook is None else tuple(inspect.signature(hook).parameters)
+        if found != expected:
+            raise RuntimeError(
+                f"TRL {trl.__version__}: GRPOTrainer.{name} is {'missing' if found is None else found}, "
+                f"but SGRLVRTrainer was written against TRL {TRL_TESTED}, where it is {expected}. Without "
+                "that hook the video would not reach generation or the loss; install trl=="
+                f"{TRL_TESTED} (pyproject.toml) or port spacer_core/train/grpo.py (docs/design.md)")
+
 
 @dataclass
 class GroupRules:
@@ -102,6 +136,7 @@ class SGRLVRTrainer(GRPOTrainer):
 
     def __init__(self, *args, rules: GroupRules | None = None, video_kwargs: dict | None = None,
                  rollout_log: RolloutLog | None = None, **kwargs):
+        check_trl_hooks()
         # Refused before TRL's init, which would start building a vLLM engine.
         config = kwargs["args"] if "args" in kwargs else args[2] if len(args) > 2 else None
         if getattr(config, "use_vllm", False):
