@@ -84,3 +84,34 @@ def tiny():
     from spacer_core.models import load_model
 
     return load_model("tiny")
+
+
+# `spacer ARGS` in a process that SIGKILLs itself on the N-th call of a method: a kill at a fixed
+# point of a run (after so many steps or batches), not after a sleep.
+_KILL_AT_CALL = """
+import importlib, os, signal, sys
+module, cls_name, method = "{path}".rsplit(".", 2)
+cls = getattr(importlib.import_module(module), cls_name)
+original, calls = getattr(cls, method), []
+def wrapped(self, *args, **kwargs):
+    calls.append(1)
+    if len(calls) == {call}:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return original(self, *args, **kwargs)
+setattr(cls, method, wrapped)
+from spacer_core.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.fixture(scope="session")
+def killed_at_call():
+    """``killed_at_call("pkg.module.Class.method", n, spacer_args, **run_kwargs)``: the finished
+    process of `spacer ARGS` killed on the n-th call of that method."""
+    import subprocess
+
+    def run(path: str, call: int, args, **kwargs):
+        code = _KILL_AT_CALL.format(path=path, call=call)
+        return subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, **kwargs)
+
+    return run

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import shutil
 import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -165,24 +162,18 @@ def test_resume_drops_a_torn_last_line(items, reasoner, reference, tmp_path):
         read_rows(tmp_path / "results.jsonl")
 
 
-def test_killed_run_resumes_to_the_same_rows_and_totals(sim_root, model_dir, reference, tmp_path):
+def test_killed_run_resumes_to_the_same_rows_and_totals(sim_root, model_dir, reference, tmp_path, killed_at_call):
     rows, summary = reference
     assert len({r["raw"] for r in rows}) > N // 2  # varied answers: the comparison below is not trivial
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "spacer_core.cli", "eval", "--bench", "sim", "--data-root", str(sim_root),
            "--model", str(model_dir), "--out", str(out), "--limit", str(N), "--max-new-tokens", "6",
            "--no-progress"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # Killed at a fixed point: as the third batch (of one item) is answered, two rows written.
+    killed = killed_at_call("spacer_core.infer.SpatialReasoner.answer_batch", 3, cmd[3:])
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     results = out / "results.jsonl"
-    deadline = time.monotonic() + 120
-    while proc.poll() is None and time.monotonic() < deadline:
-        if results.exists() and results.read_bytes().count(b"\n") >= 2:
-            os.kill(proc.pid, signal.SIGKILL)
-            break
-        time.sleep(0.01)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
-    assert 2 <= len(read_rows(results)) < N
+    assert len(read_rows(results)) == 2
     assert main([*cmd[3:], "--resume"]) == 0
     assert strip(read_rows(results)) == strip(rows)
     assert totals(json.loads((out / "summary.json").read_text())) == totals(summary)

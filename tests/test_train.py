@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import zlib
 from pathlib import Path
 
@@ -249,7 +248,7 @@ def run_cli(*args, **kw):
     return subprocess.run([*SPACER, *args], capture_output=True, text=True, cwd=ROOT, **kw)
 
 
-def test_cli_sft_then_rl_and_resume_after_kill(sim, tmp_path):
+def test_cli_sft_then_rl_and_resume_after_kill(sim, tmp_path, killed_at_call):
     data = ["--train_file", str(sim / "train.jsonl")]
     sft = run_cli("train", "--config", "configs/sft_tiny.yaml", *data, "--output_dir", str(tmp_path / "sft"),
                   "--max_steps", "2", "--save_steps", "2")
@@ -258,14 +257,11 @@ def test_cli_sft_then_rl_and_resume_after_kill(sim, tmp_path):
     out = tmp_path / "rl"
     args = ["train", "--config", "configs/sg_rlvr_tiny.yaml", "--model", start, *data, "--output_dir", str(out),
             "--max_steps", "6", "--save_steps", "2", "--max_completion_length", "8"]
-    proc = subprocess.Popen([*SPACER, *args], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while not (out / "checkpoint-2").exists() and time.time() < deadline:
-        time.sleep(0.2)
-    time.sleep(1.0)  # let it get into step 3 or 4
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert (out / "checkpoint-2").exists() and not (out / "final").exists()
+    # Killed at a fixed point: as step 4's rollouts start (steps 1-3 done, checkpoint-2 saved).
+    killed = killed_at_call("spacer_core.train.grpo.SGRLVRTrainer._generate_and_score_completions", 4, args, cwd=ROOT)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert (out / "checkpoint-2").exists() and not (out / "checkpoint-4").exists() and not (out / "final").exists()
+    assert sorted(RolloutLog(out).by_step()) == [0, 1, 2]  # step 3's rollouts were logged, not checkpointed
 
     again = run_cli(*args)  # without --resume: refuses to train over the checkpoints
     assert again.returncode == 2 and "--resume" in again.stderr
