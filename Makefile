@@ -3,7 +3,7 @@ PY      := .venv/bin/python
 STAMP   := .venv/.installed
 PORT    ?= 7860
 
-.PHONY: setup demo test lint lab bench tiny-model clean
+.PHONY: setup demo test test-fast lint lab bench tiny-model clean
 
 setup: $(STAMP)
 
@@ -23,6 +23,10 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest
+
+# The inner loop: everything but the tests marked slow (subprocess training, DDP, notebooks, browser).
+test-fast: setup
+	$(PY) -m pytest -m "not slow"
 
 lint: setup
 	.venv/bin/ruff check .

@@ -64,20 +64,28 @@ def _clip01(x: float) -> float:
     return min(1.0, max(0.0, x))
 
 
-def answer_accuracy(answer: str | None, solution: str, problem_type: str) -> float:
+def answer_accuracy(answer: str | None, solution: str, problem_type: str, rules: str = "workbench") -> float:
     """Accuracy of an extracted answer against the solution (``<answer>X</answer>`` or plain X).
 
     multiple choice: 1 if the option letters match (plain string equality when either is not a
     letter); numerical: MRA; OCR: 1 − WER; free-form: mean ROUGE-1/2/L F; regression:
-    1 − |p − g| / |g|. All in [0, 1]; a missing answer scores 0.
+    1 − |p − g| / |g|. All in [0, 1]; a missing answer scores 0. ``rules="spacer"``: as SpaceR's
+    released code reads and compares answers (`_SPACER_SCORERS`).
     """
+    scorers = _SPACER_SCORERS if rules == "spacer" else _SCORERS
     truth = extract_answer(solution)
     truth = solution.strip() if truth is None else truth
-    if problem_type not in _SCORERS:
-        raise ValueError(f"problem_type must be one of {sorted(_SCORERS)}, got {problem_type!r}")
+    if problem_type not in scorers:
+        raise ValueError(f"problem_type must be one of {sorted(scorers)}, got {problem_type!r}")
     if answer is None:
         return 0.0
-    return _SCORERS[problem_type](answer, truth)
+    return scorers[problem_type](answer, truth)
+
+
+def _target(value: float | None, truth: str) -> float:
+    if value is None:
+        raise ValueError(f"solution: {truth!r} is not a number")
+    return value
 
 
 def _choice(answer: str, truth: str) -> float:
@@ -88,16 +96,11 @@ def _choice(answer: str, truth: str) -> float:
 
 
 def _numerical(answer: str, truth: str) -> float:
-    target = parse_number(truth)
-    if target is None:
-        raise ValueError(f"solution: {truth!r} is not a number")
-    return mean_relative_accuracy(parse_number(answer), target)
+    return mean_relative_accuracy(parse_number(answer), _target(parse_number(truth), truth))
 
 
 def _regression(answer: str, truth: str) -> float:
-    pred, target = parse_number(answer), parse_number(truth)
-    if target is None:
-        raise ValueError(f"solution: {truth!r} is not a number")
+    pred, target = parse_number(answer), _target(parse_number(truth), truth)
     if pred is None:
         return 0.0
     if target == 0:
@@ -144,28 +147,23 @@ def spacer_number(answer: str) -> float | None:
     return float(m.group()) if m else None
 
 
-def _spacer_float(text: str) -> float | None:
+def _spacer_float(text: str, separators: bool = False) -> float | None:
+    """``float(text)``, or None; ``separators``: commas dropped first (its regression reward does)."""
     try:
-        return float(text.replace(",", ""))
+        return float(text.replace(",", "") if separators else text)
     except ValueError:
         return None
 
 
 def _spacer_regression(answer: str, truth: str) -> float:
-    pred, target = _spacer_float(answer), _spacer_float(truth)
-    if target is None:
-        raise ValueError(f"solution: {truth!r} is not a number")
+    pred, target = _spacer_float(answer, separators=True), _target(_spacer_float(truth, separators=True), truth)
     if pred is None:
         return 0.0
     return 1.0 - _clip01((abs(pred - target) + 1e-9) / (abs(target) + 1e-9))
 
 
 def _spacer_numerical(answer: str, truth: str) -> float:
-    try:
-        target = float(truth)
-    except ValueError:
-        raise ValueError(f"solution: {truth!r} is not a number") from None
-    return mean_relative_accuracy(spacer_number(answer), target)
+    return mean_relative_accuracy(spacer_number(answer), _target(_spacer_float(truth), truth))
 
 
 _SPACER_SCORERS = _SCORERS | {
@@ -188,12 +186,8 @@ def _score_spacer(text: str, solution: str, problem_type: str, true_map: Any) ->
     opens on the substrings ``<map>`` and ``</map>`` anywhere (a stray ``</map>`` before an
     unclosed map opens it onto an empty map, which zeroes the reward); map keys must equal the
     true map's after lower-casing and trimming punctuation; coordinates are truncated with int()."""
-    if problem_type not in _SPACER_SCORERS:
-        raise ValueError(f"problem_type must be one of {sorted(_SPACER_SCORERS)}, got {problem_type!r}")
     answer = extract_answer(text, first=True)
-    truth = extract_answer(solution)
-    truth = solution.strip() if truth is None else truth
-    acc = 0.0 if answer is None else _SPACER_SCORERS[problem_type](answer, truth)
+    acc = answer_accuracy(answer, solution, problem_type, "spacer")
     has_map = "<map>" in text and "</map>" in text
     map_score, accuracy = None, acc
     gate = _GATE.get(problem_type)
