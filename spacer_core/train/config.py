@@ -64,11 +64,10 @@ class SpacerArgs:
 
     def __post_init__(self):
         from spacer_core.rewards import RULES
+        from spacer_core.train.lookup import parse_span
 
         if self.stage not in STAGES:
             raise ValueError(f"stage must be one of {', '.join(STAGES)}, got {self.stage!r}")
-        from spacer_core.train.lookup import parse_span
-
         try:
             parse_span(self.lookup_asked)
         except ValueError as err:

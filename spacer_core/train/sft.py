@@ -20,7 +20,8 @@ class VideoSFTCollator:
     ``text_rows``: an endless stream of text-only ``{"prompt", "target"}`` items (chat-formatted
     prompt; target ending with ``<|im_end|>``), of which ``text_rows_per_batch`` join every batch,
     e.g. the lookup stage's tasks, so that SFT keeps what that stage taught. Their tokens share the
-    batch's one token-mean loss with the SFT targets."""
+    batch's one token-mean loss with the SFT targets. The stream is not checkpointed: after
+    ``--resume`` it starts over from its seed (other tasks, same distribution)."""
 
     def __init__(self, processor, video_kwargs: dict, text_rows: Iterator[dict] | None = None,
                  text_rows_per_batch: int = 0):
