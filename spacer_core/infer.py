@@ -12,11 +12,10 @@ which is greedy except for near-ties, while keeping the model's own top-k/top-p 
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,56 +23,11 @@ from spacer_core.cogmap import CogMap, parse_map
 from spacer_core.inputs import chat_text, encode
 from spacer_core.parsing import MAP, answer_text, extract_think, normalize_option, parse_number
 from spacer_core.prompts import GENERIC_INDOOR_CATEGORIES, MODES, build_prompt
-from spacer_core.video import VIDEO_MIN_PIXELS, VIDEO_TOTAL_PIXELS, Clip, load_clip
+from spacer_core.video import Clip, VideoSettings
 
-VIDEO_SETTINGS_FILE = "spacer_video.json"
 DEFAULT_TEMPERATURE = 0.01
 # New-token budgets per prompt mode: SpaceR's thinking runs allow 1024; VSI-Bench's direct answer 16.
 DEFAULT_MAX_NEW_TOKENS = {"thinking_map": 1024, "thinking": 1024, "direct": 16}
-
-
-@dataclass(frozen=True)
-class VideoSettings:
-    """How frames are sampled for the model (`spacer_core.video.load_clip` parameters).
-
-    Defaults are SpaceR's evaluation setup: 1 fps, at most 32 frames (fewer for short videos),
-    longest side ≤ 448 — approximated by a per-frame budget of 448×448 pixels (qwen-vl-utils
-    resizes by pixel count, keeping the aspect ratio; sides become multiples of 28).
-    ``nframes``, when set, fixes the frame count instead of fps/min_frames/max_frames.
-    """
-
-    fps: float = 1.0
-    max_frames: int | None = 32
-    min_frames: int = 4
-    nframes: int | None = None
-    min_pixels: int = VIDEO_MIN_PIXELS
-    max_pixels: int | None = 448 * 448
-    total_pixels: float = VIDEO_TOTAL_PIXELS
-
-    @classmethod
-    def for_model(cls, name_or_path: str | Path | None) -> VideoSettings:
-        """The defaults, overridden by ``spacer_video.json`` in the checkpoint folder if there is one
-        (the tiny model ships one with few, small frames so that CPU runs stay fast)."""
-        from spacer_core.models import resolve_path
-
-        if not name_or_path:
-            return cls()
-        path = Path(resolve_path(name_or_path)) / VIDEO_SETTINGS_FILE
-        if not path.is_file():
-            return cls()
-        try:
-            data = json.loads(path.read_text())
-        except ValueError as err:
-            raise ValueError(f"{path}: not valid JSON ({err})") from None
-        known = {f.name for f in fields(cls)}
-        if not isinstance(data, dict) or set(data) - known:
-            bad = sorted(set(data) - known) if isinstance(data, dict) else type(data).__name__
-            raise ValueError(f"{path}: unknown video settings {bad}; allowed: {sorted(known)}")
-        return replace(cls(), **data)
-
-    def load(self, path: str | Path) -> Clip:
-        """Sample a video file with these settings (raises `VideoError` naming the file)."""
-        return load_clip(path, **asdict(self))
 
 
 @dataclass

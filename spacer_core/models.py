@@ -75,7 +75,7 @@ def save_processor(processor, out: str | Path, source: str | Path) -> None:
     """Save ``processor`` beside a model trained from ``source``, with the source checkpoint's recommended
     video settings (spacer_video.json, if it has one). Without that file, inference falls back to
     the full-size defaults, which a model trained on few small frames (the tiny one) has never seen."""
-    from spacer_core.infer import VIDEO_SETTINGS_FILE
+    from spacer_core.video import VIDEO_SETTINGS_FILE
 
     processor.save_pretrained(str(out))
     settings = Path(resolve_path(source)) / VIDEO_SETTINGS_FILE

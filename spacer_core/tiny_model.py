@@ -49,7 +49,7 @@ CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 
-# The tiny model's video defaults (read by spacer_core.infer.VideoSettings.for_model): 8 frames of
+# The tiny model's video defaults (read by spacer_core.video.VideoSettings.for_model): 8 frames of
 # at most 112×112 pixels, so that a CPU step stays around a second.
 VIDEO_DEFAULTS = {"nframes": 8, "min_pixels": 4 * 28 * 28, "max_pixels": 112 * 112}
 

@@ -18,8 +18,8 @@ from typing import Any
 import gradio as gr
 
 from spacer_core.cogmap import score_map_details
-from spacer_core.infer import DEFAULT_MAX_NEW_TOKENS, DEFAULT_TEMPERATURE, Result, VideoSettings
-from spacer_core.video import VideoError, load_clip
+from spacer_core.infer import DEFAULT_MAX_NEW_TOKENS, DEFAULT_TEMPERATURE, Result
+from spacer_core.video import VideoError, VideoSettings, load_clip
 from spacer_ui.model import MODEL_QUEUE, ModelHost, ModelNotReady
 from spacer_ui.render import BREAKDOWN_HEADERS, TAG_COLORS, breakdown_rows, map_plot, segments, visible
 from spacer_ui.samples import SIM_TEST, sample_choices, sim_items

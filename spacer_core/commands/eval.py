@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
 def video_note(video) -> str:
     """The frame settings in a line, and where they come from: a checkpoint trained on few small frames
     (the tiny one) must carry them in its spacer_video.json, or it is shown frames it never saw."""
-    from spacer_core.infer import VIDEO_SETTINGS_FILE, VideoSettings
+    from spacer_core.video import VIDEO_SETTINGS_FILE, VideoSettings
 
     frames = f"{video.nframes} frames" if video.nframes else f"{video.fps:g} fps, {video.min_frames} to {video.max_frames} frames"
     origin = (f"the defaults; a {VIDEO_SETTINGS_FILE} beside the checkpoint overrides them" if video == VideoSettings()

@@ -23,8 +23,7 @@ from spacer_core.cogmap import CogMap
 from spacer_core.parsing import answer_text, normalize_option
 
 if TYPE_CHECKING:
-    from spacer_core.infer import VideoSettings
-    from spacer_core.video import Clip
+    from spacer_core.video import Clip, VideoSettings
 
 
 class BenchmarkError(ValueError):

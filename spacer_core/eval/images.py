@@ -12,8 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from spacer_core.infer import VideoSettings
-from spacer_core.video import FRAME_FACTOR, Clip, VideoError, output_size
+from spacer_core.video import FRAME_FACTOR, Clip, VideoError, VideoSettings, output_size
 
 
 def images_clip(images: Sequence[bytes], settings: VideoSettings, name: str) -> Clip:
