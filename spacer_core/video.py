@@ -323,16 +323,18 @@ class VideoSettings:
     total_pixels: float = VIDEO_TOTAL_PIXELS
 
     @classmethod
-    def for_model(cls, name_or_path: str | Path | None) -> VideoSettings:
-        """The defaults, overridden by ``spacer_video.json`` in the checkpoint folder if there is one
-        (the tiny model ships one with few, small frames so that CPU runs stay fast)."""
+    def for_model(cls, name_or_path: str | Path | None, default: dict | None = None) -> VideoSettings:
+        """The defaults (with ``default``'s fields over them), overridden by ``spacer_video.json``
+        in the checkpoint folder if there is one (the tiny model ships one with few, small frames
+        so that CPU runs stay fast)."""
         from spacer_core.models import resolve_path
 
+        fallback = replace(cls(), **(default or {}))
         if not name_or_path:
-            return cls()
+            return fallback
         path = Path(resolve_path(name_or_path)) / VIDEO_SETTINGS_FILE
         if not path.is_file():
-            return cls()
+            return fallback
         try:
             data = json.loads(path.read_text())
         except ValueError as err:
@@ -341,7 +343,7 @@ class VideoSettings:
         if not isinstance(data, dict) or set(data) - known:
             bad = sorted(set(data) - known) if isinstance(data, dict) else type(data).__name__
             raise ValueError(f"{path}: unknown video settings {bad}; allowed: {sorted(known)}")
-        return replace(cls(), **data)
+        return replace(fallback, **data)
 
     def load(self, path: str | Path) -> Clip:
         """Sample a video file with these settings (raises `VideoError` naming the file)."""

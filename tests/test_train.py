@@ -335,6 +335,17 @@ def test_use_vllm_is_refused_before_trl_builds_anything(tmp_path):
             call()  # a model TRL would fail to load: the refusal comes first
 
 
+def test_training_clips_follow_the_checkpoints_video_settings(tmp_path):
+    from spacer_core.models import TINY_MODEL_DIR
+    from spacer_core.train.config import TRAINING_VIDEO, SpacerArgs
+
+    tiny = json.loads((Path(TINY_MODEL_DIR) / "spacer_video.json").read_text())
+    assert {k: SpacerArgs(model="tiny").video_kwargs()[k] for k in tiny} == tiny  # 8 small frames, as it was built
+    assert SpacerArgs(model="tiny", nframes=4).video_kwargs()["nframes"] == 4  # a field set in the config wins
+    no_file = SpacerArgs(model=str(tmp_path)).video_kwargs()  # a checkpoint without the file: SpaceR's setup
+    assert {k: no_file[k] for k in TRAINING_VIDEO} == TRAINING_VIDEO and no_file["nframes"] is None
+
+
 def test_malformed_yaml_config_is_named_with_its_line(tmp_path, capsys):
     from spacer_core.cli import main
 

@@ -6,14 +6,17 @@ defaults for both dataclasses, the command line overrides any field (TRL's `TrlP
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the trainer imports torch and TRL; building the CLI parser must not
     from spacer_core.train.grpo import GroupRules
+    from spacer_core.video import VideoSettings
 
 STAGES = ("rl", "sft", "vision", "lookup")
+# SpaceR's training clips: 2 fps, at most 16 frames, 128 to 768 patches of 28x28 pixels a frame.
+TRAINING_VIDEO = dict(fps=2.0, max_frames=16, min_pixels=128 * 28 * 28, max_pixels=768 * 28 * 28)
 
 
 @dataclass
@@ -34,12 +37,13 @@ class SpacerArgs:
     limit: int | None = field(default=None, metadata={"help": "use only the first N records"})
     freeze_vision: bool = field(default=False, metadata={
         "help": "train the decoder only (the vision tower and merger keep their weights)"})
-    # Video sampling (qwen-vl-utils semantics, see spacer_core.video.load_clip).
+    # Video sampling (spacer_core.video.VideoSettings). A field left unset comes from the checkpoint's
+    # spacer_video.json when it has one, else from SpaceR's training setup (TRAINING_VIDEO).
     nframes: int | None = field(default=None, metadata={"help": "fixed frame count (else fps-based)"})
-    video_fps: float = field(default=2.0, metadata={"help": "frames per second to sample"})
-    max_frames: int = field(default=16, metadata={"help": "at most this many frames (SpaceR: 16)"})
-    min_pixels: int = field(default=128 * 28 * 28, metadata={"help": "per-frame pixel floor"})
-    max_pixels: int = field(default=768 * 28 * 28, metadata={"help": "per-frame pixel cap"})
+    video_fps: float | None = field(default=None, metadata={"help": "frames per second to sample (SpaceR: 2)"})
+    max_frames: int | None = field(default=None, metadata={"help": "at most this many frames (SpaceR: 16)"})
+    min_pixels: int | None = field(default=None, metadata={"help": "per-frame pixel floor (SpaceR: 128*28*28)"})
+    max_pixels: int | None = field(default=None, metadata={"help": "per-frame pixel cap (SpaceR: 768*28*28)"})
     # SG-RLVR rules (method.md).
     map_reward: bool = field(default=True, metadata={
         "help": "map gate: score <map> against the true map (off: plain accuracy, same prompts)"})
@@ -75,12 +79,19 @@ class SpacerArgs:
         if self.reward_rules not in RULES:
             raise ValueError(f"reward_rules must be one of {', '.join(RULES)}, got {self.reward_rules!r}")
 
+    def video_settings(self) -> VideoSettings:
+        """The training clips' settings: the fields set here, over the checkpoint's own settings
+        (spacer_video.json) or, without that file, SpaceR's training setup."""
+        from spacer_core.video import VideoSettings
+
+        chosen = dict(nframes=self.nframes, fps=self.video_fps, max_frames=self.max_frames,
+                      min_pixels=self.min_pixels, max_pixels=self.max_pixels)
+        base = VideoSettings.for_model(self.model, default=TRAINING_VIDEO)
+        return replace(base, **{k: v for k, v in chosen.items() if v is not None})
+
     def video_kwargs(self) -> dict:
-        if self.nframes:
-            frames = dict(nframes=self.nframes)
-        else:
-            frames = dict(fps=self.video_fps, max_frames=self.max_frames)
-        return dict(**frames, min_pixels=self.min_pixels, max_pixels=self.max_pixels)
+        """`video_settings` as `spacer_core.video.load_clip` keyword arguments."""
+        return asdict(self.video_settings())
 
     def rules(self) -> GroupRules:
         from spacer_core.train.grpo import GroupRules
