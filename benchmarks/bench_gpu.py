@@ -317,15 +317,14 @@ class TimedTrainer(SGRLVRTrainer):
 def run_update(ckpt: Path, model, processor, runtime, args, workdir: Path) -> dict[str, float]:
     """Train ``args.steps`` SG-RLVR updates on sim rows; returns the last update's phase times."""
     from datasets import Dataset
-    from trl import GRPOConfig
 
     from spacer_core.rewards import accuracy_reward, format_reward
-    from spacer_core.train.grpo import length_reward, temporal_reward
+    from spacer_core.train.grpo import SGRLVRConfig, length_reward, temporal_reward
 
     spacer = SpacerArgs(model=str(ckpt), train_file=str(SIM / "train.jsonl"), nframes=args.frames,
                         min_pixels=args.min_pixels, max_pixels=args.max_pixels)
     records = [r for r in load_records(spacer) if r.get("cognitive_map")][: args.steps]
-    config = GRPOConfig(
+    config = SGRLVRConfig(
         output_dir=str(workdir / "run"), per_device_train_batch_size=args.generations,
         num_generations=args.generations, max_completion_length=args.completion_tokens,
         generation_kwargs={"min_new_tokens": args.completion_tokens}, temperature=1.0, beta=0.04,
@@ -338,7 +337,7 @@ def run_update(ckpt: Path, model, processor, runtime, args, workdir: Path) -> di
     trainer = TimedTrainer(model=model, processing_class=processor, args=config,
                            train_dataset=Dataset.from_list(grpo_rows(records)),
                            reward_funcs=[format_reward, accuracy_reward, temporal_reward, length_reward],
-                           rules=spacer.rules(), video_kwargs=spacer.video_kwargs(), timer=timer)
+                           video_kwargs=spacer.video_kwargs(), timer=timer)
     with redirect_stdout(sys.stderr):  # the trainer prints its final metrics; stdout is for figures
         trainer.train()
     model.eval()

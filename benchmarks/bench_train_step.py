@@ -30,7 +30,7 @@ from spacer_core.data import load_dataset_jsonl  # noqa: E402
 from spacer_core.models import load_model  # noqa: E402
 from spacer_core.rewards import accuracy_reward, format_reward  # noqa: E402
 from spacer_core.train.dataset import grpo_rows  # noqa: E402
-from spacer_core.train.grpo import GroupRules, SGRLVRTrainer, length_reward, temporal_reward  # noqa: E402
+from spacer_core.train.grpo import SGRLVRConfig, SGRLVRTrainer, length_reward, temporal_reward  # noqa: E402
 from spacer_core.video import load_clip  # noqa: E402
 
 VIDEO = dict(nframes=8, min_pixels=28 * 28 * 4, max_pixels=112 * 112)
@@ -49,8 +49,8 @@ class StepTimer(TrainerCallback):
         self.times.append(time.perf_counter() - self._t)
 
 
-def config(out: str) -> GRPOConfig:
-    return GRPOConfig(output_dir=out, per_device_train_batch_size=8, num_generations=4, max_completion_length=COMPLETION,
+def config(out: str, config_class: type = GRPOConfig, **rules) -> GRPOConfig:
+    return config_class(**rules, output_dir=out, per_device_train_batch_size=8, num_generations=4, max_completion_length=COMPLETION,
                       max_steps=STEPS, report_to=[], learning_rate=1e-5, beta=0.04, save_strategy="no",
                       use_cpu=True, bf16=False, seed=0, gradient_checkpointing=False, logging_steps=1,
                       accelerator_config={"dispatch_batches": False},
@@ -92,9 +92,9 @@ def main() -> None:
             model, processor = load_model("tiny")
             model.train()
             ours = SGRLVRTrainer(model=model, processing_class=processor,
-                                 reward_funcs=[*funcs, temporal_reward, length_reward], args=config(tmp),
+                                 reward_funcs=[*funcs, temporal_reward, length_reward],
+                                 args=config(tmp, SGRLVRConfig, temporal=temporal),
                                  train_dataset=IterableDataset.from_generator(lambda: iter(rows * 4)),
-                                 rules=GroupRules(temporal=temporal),
                                  video_kwargs=VIDEO)
             results[name] = median_step(ours)
     print(f"median step: stock GRPOTrainer {t_stock:.3f} s, SG-RLVR temporal off {results['temporal_off']:.3f} s, "

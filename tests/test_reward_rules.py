@@ -130,9 +130,9 @@ def test_temporal_rule_in_float32():
 
 def test_trainer_config_switch(tmp_path):
     cpu = ["--output_dir", str(tmp_path), "--bf16", "false"]
-    spacer, _ = parse(None, "rl", ["--reward_rules", "spacer", *cpu])
-    assert spacer.rules().reward_rules == "spacer"
-    default, _ = parse(None, "rl", cpu)
-    assert default.rules().reward_rules == "workbench"
+    _, config = parse(None, "rl", ["--reward_rules", "spacer", *cpu])
+    assert config.reward_rules == "spacer"
+    _, default = parse(None, "rl", cpu)
+    assert default.reward_rules == "workbench"
     with pytest.raises(ValueError, match="reward_rules must be one of workbench, spacer"):
         parse(None, "rl", ["--reward_rules", "r1", *cpu])

@@ -18,14 +18,14 @@ from pathlib import Path
 import pytest
 import torch
 from datasets import Dataset, IterableDataset
-from trl import GRPOConfig, GRPOTrainer
+from trl import GRPOTrainer
 
 from spacer_core.data import load_dataset_jsonl
 from spacer_core.models import load_model
 from spacer_core.rewards import temporal_bonus as temporal_rule
 from spacer_core.train.config import parse
 from spacer_core.train.dataset import grpo_rows, sft_rows
-from spacer_core.train.grpo import GroupRules, SGRLVRTrainer
+from spacer_core.train.grpo import SGRLVRConfig, SGRLVRTrainer
 from spacer_core.train.rollout_log import RolloutLog
 from spacer_core.train.run import resume_checkpoint
 from spacer_core.train.sft import VideoSFTCollator
@@ -47,11 +47,11 @@ def records(sim):
     return load_dataset_jsonl(sim / "train.jsonl", maps=sim / "cognitive_map.jsonl")
 
 
-def grpo_args(out, **kw) -> GRPOConfig:
+def grpo_args(out, **kw) -> SGRLVRConfig:
     base = dict(output_dir=str(out), per_device_train_batch_size=4, num_generations=4, max_completion_length=8,
                 max_steps=1, report_to=[], learning_rate=1e-2, beta=0.04, save_strategy="no", use_cpu=True,
                 weight_decay=0.0, seed=0, logging_steps=1, gradient_checkpointing=False)
-    return GRPOConfig(**{**base, **kw})
+    return SGRLVRConfig(**{**base, **kw})
 
 
 def varied_reward(prompts, completions, **kwargs):
@@ -76,8 +76,8 @@ def test_video_reaches_the_loss_only_with_our_trainer(records, tmp_path):
     model.train()
     before = vision_weights(model)
     trainer = SGRLVRTrainer(model=model, processing_class=processor, reward_funcs=[varied_reward],
-                            args=grpo_args(tmp_path / "ours"), train_dataset=Dataset.from_list([row]),
-                            rules=GroupRules(temporal=False, length=False), video_kwargs=VIDEO)
+                            args=grpo_args(tmp_path / "ours", temporal=False, length_rule=False),
+                            train_dataset=Dataset.from_list([row]), video_kwargs=VIDEO)
     trainer.train()
     assert trainer.state.log_history[0]["reward_std"] > 0
     assert moved(model, before) == len(before)
@@ -149,16 +149,16 @@ def test_shuffled_rollouts_and_bonuses_follow_the_rules(records, tmp_path):
     model.train()
     # min_acc = -1 and a wide length window make every completion qualify, so both bonuses fire
     # even though the untrained model never answers right.
-    rules = GroupRules(temporal=True, temporal_alpha=0.3, length=True, length_low=0, length_high=10**6,
-                       length_bonus=0.2, min_acc=-1.0)
+    rules = dict(temporal=True, temporal_alpha=0.3, length_rule=True, length_low=0, length_high=10**6,
+                 length_bonus=0.2, min_acc=-1.0)
     log = RolloutLog(tmp_path)
     from spacer_core.rewards import accuracy_reward, format_reward
     from spacer_core.train.grpo import length_reward, temporal_reward
 
     trainer = SpyTrainer(model=model, processing_class=processor,
                          reward_funcs=[format_reward, accuracy_reward, temporal_reward, length_reward],
-                         args=grpo_args(tmp_path, per_device_train_batch_size=8, max_steps=2),
-                         train_dataset=Dataset.from_list(rows), rules=rules, video_kwargs=VIDEO, rollout_log=log)
+                         args=grpo_args(tmp_path, per_device_train_batch_size=8, max_steps=2, **rules),
+                         train_dataset=Dataset.from_list(rows), video_kwargs=VIDEO, rollout_log=log)
     trainer.train()
     G = 4
     # Per step: generation from 8 ordered rows (2 groups), then 2 shuffled batches of G/2 rows.
@@ -199,9 +199,8 @@ def test_grpo_learns_a_trivially_learnable_reward(records, tmp_path):
     model.train()
     trainer = SGRLVRTrainer(model=model, processing_class=processor, reward_funcs=[lower_half],
                             args=grpo_args(tmp_path, max_completion_length=8, max_steps=20, learning_rate=3e-2,
-                                           per_device_train_batch_size=8),
-                            train_dataset=Dataset.from_list(grpo_rows(records[:4]) * 20),
-                            rules=GroupRules(temporal=False, length=False), video_kwargs=VIDEO)
+                                           per_device_train_batch_size=8, temporal=False, length_rule=False),
+                            train_dataset=Dataset.from_list(grpo_rows(records[:4]) * 20), video_kwargs=VIDEO)
     trainer.train()
     rewards = [h["reward"] for h in trainer.state.log_history if "reward" in h]
     first, last = sum(rewards[:5]) / 5, sum(rewards[-5:]) / 5
@@ -327,7 +326,11 @@ def test_a_reshaped_or_missing_trl_hook_stops_the_trainer():
         check_trl_hooks(gone)
 
 
-def test_use_vllm_is_refused_before_trl_builds_anything(tmp_path):
+def test_use_vllm_and_a_plain_grpo_config_are_refused_before_trl_builds_anything(tmp_path):
+    from trl import GRPOConfig
+
+    with pytest.raises(TypeError, match="SGRLVRTrainer needs args=SGRLVRConfig"):
+        SGRLVRTrainer(model="no/such-model", reward_funcs=[varied_reward], args=GRPOConfig(str(tmp_path), use_cpu=True))
     config = grpo_args(tmp_path, use_vllm=True)
     for call in (lambda: SGRLVRTrainer(model="no/such-model", reward_funcs=[varied_reward], args=config),
                  lambda: SGRLVRTrainer("no/such-model", [varied_reward], config)):
@@ -368,7 +371,7 @@ def test_configs_parse_and_build(name):
     assert config.max_steps == 3
     if spacer.stage == "rl":
         assert (config.loss_type, config.beta, config.scale_rewards) == ("grpo", 0.04, "group")
-        assert spacer.rules().temporal_ratio == 1.0
+        assert (config.temporal_ratio, config.map_reward, config.reward_rules) == (1.0, True, "workbench")
     if name == "sg_rlvr_7b":
         assert spacer.model == "Qwen/Qwen2.5-VL-7B-Instruct" and config.num_generations == 8
         assert spacer.video_kwargs()["max_pixels"] == 401408 and config.max_completion_length == 1024

@@ -10,8 +10,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # the trainer imports torch and TRL; building the CLI parser must not
-    from spacer_core.train.grpo import GroupRules
+if TYPE_CHECKING:  # torch and TRL: building the CLI parser must not import them
     from spacer_core.video import VideoSettings
 
 STAGES = ("rl", "sft", "vision", "lookup")
@@ -21,7 +20,9 @@ TRAINING_VIDEO = dict(fps=2.0, max_frames=16, min_pixels=128 * 28 * 28, max_pixe
 
 @dataclass
 class SpacerArgs:
-    """Our part of a training config (TRL's config holds the optimisation and generation fields)."""
+    """Our part of a training config: model, data, video and the lookup stage. TRL's config holds the
+    optimisation and generation fields, and for the RL stage SG-RLVR's rules
+    (`spacer_core.train.grpo.SGRLVRConfig`)."""
 
     stage: str = field(default="rl", metadata={
         "help": "rl (SG-RLVR), sft (cold start), vision (warm-up on generated scenes' per-token truth) or "
@@ -44,18 +45,6 @@ class SpacerArgs:
     max_frames: int | None = field(default=None, metadata={"help": "at most this many frames (SpaceR: 16)"})
     min_pixels: int | None = field(default=None, metadata={"help": "per-frame pixel floor (SpaceR: 128*28*28)"})
     max_pixels: int | None = field(default=None, metadata={"help": "per-frame pixel cap (SpaceR: 768*28*28)"})
-    # SG-RLVR rules (method.md).
-    map_reward: bool = field(default=True, metadata={
-        "help": "map gate: score <map> against the true map (off: plain accuracy, same prompts)"})
-    temporal: bool = field(default=True, metadata={"help": "T-GRPO shuffled-frame rollouts and bonus"})
-    temporal_alpha: float = 0.3
-    temporal_ratio: float = field(default=1.0, metadata={
-        "help": "bonus if p >= ratio * p_shuffled; SpaceR's released code uses 0.8, Video-R1 says 1.0"})
-    length_rule: bool = field(default=True, metadata={"help": "length bonus for correct completions"})
-    length_low: int = 320
-    length_high: int = 512
-    length_bonus: float = 0.2
-    min_acc: float = 0.1
     # The lookup stage (spacer_core.train.lookup), and its tasks mixed into SFT.
     lookup_copy_fraction: float = field(default=0.25, metadata={"help": "share of copy tasks (the rest: lookups)"})
     lookup_asked: str = field(default="3-6", metadata={"help": "categories per lookup question: N or LOW-HIGH"})
@@ -63,11 +52,8 @@ class SpacerArgs:
     lookup_eval_scenes: int = field(default=50, metadata={"help": "held-out maps per check"})
     lookup_batch: int = field(default=0, metadata={
         "help": "sft: also train on this many lookup/copy tasks every step (keeps a lookup stage's skill)"})
-    reward_rules: str = field(default="workbench", metadata={
-        "help": "workbench (ours) or spacer (SpaceR's released reward code, quirks included: docs/design.md)"})
 
     def __post_init__(self):
-        from spacer_core.rewards import RULES
         from spacer_core.train.lookup import parse_span
 
         if self.stage not in STAGES:
@@ -76,8 +62,6 @@ class SpacerArgs:
             parse_span(self.lookup_asked)
         except ValueError as err:
             raise ValueError(f"lookup_asked: {err}") from None
-        if self.reward_rules not in RULES:
-            raise ValueError(f"reward_rules must be one of {', '.join(RULES)}, got {self.reward_rules!r}")
 
     def video_settings(self) -> VideoSettings:
         """The training clips' settings: the fields set here, over the checkpoint's own settings
@@ -93,12 +77,6 @@ class SpacerArgs:
         """`video_settings` as `spacer_core.video.load_clip` keyword arguments."""
         return asdict(self.video_settings())
 
-    def rules(self) -> GroupRules:
-        from spacer_core.train.grpo import GroupRules
-
-        return GroupRules(self.temporal, self.temporal_alpha, self.temporal_ratio, self.length_rule,
-                          self.length_low, self.length_high, self.length_bonus, self.min_acc, self.reward_rules)
-
     def maps_path(self) -> str | None:
         if self.maps_file:
             return self.maps_file
@@ -107,11 +85,13 @@ class SpacerArgs:
 
 
 def parse(config_file: str | None, stage: str | None, overrides: list[str]):
-    """(SpacerArgs, GRPOConfig | SFTConfig | TrainingArguments) from a YAML file, a stage and
+    """(SpacerArgs, SGRLVRConfig | SFTConfig | TrainingArguments) from a YAML file, a stage and
     ``--field value`` overrides."""
     import yaml
     from transformers import TrainingArguments
-    from trl import GRPOConfig, SFTConfig, TrlParser
+    from trl import SFTConfig, TrlParser
+
+    from spacer_core.train.grpo import SGRLVRConfig
 
     fields = {}
     if config_file:
@@ -126,7 +106,7 @@ def parse(config_file: str | None, stage: str | None, overrides: list[str]):
             raise ValueError(f"{config_file}: expected 'field: value' lines, got a {type(fields).__name__}")
     if stage is None:
         stage = fields.get("stage", "rl")
-    trl_config = {"rl": GRPOConfig, "sft": SFTConfig, "vision": TrainingArguments, "lookup": TrainingArguments}.get(stage)
+    trl_config = {"rl": SGRLVRConfig, "sft": SFTConfig, "vision": TrainingArguments, "lookup": TrainingArguments}.get(stage)
     if trl_config is None:
         raise ValueError(f"--stage must be one of {', '.join(STAGES)}, got {stage!r}")
     argv = (["--config", config_file] if config_file else []) + list(overrides) + ["--stage", stage]

@@ -21,13 +21,20 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from accelerate.utils import gather_object
-from trl import GRPOTrainer
+from trl import GRPOConfig, GRPOTrainer
 
-from spacer_core.rewards import RewardTerms, completion_text, length_bonus, score_completion, temporal_bonus
+from spacer_core.rewards import (
+    RULES,
+    RewardTerms,
+    completion_text,
+    length_bonus,
+    score_completion,
+    temporal_bonus,
+)
 from spacer_core.train.rollout_log import RolloutLog
 from spacer_core.train.visual import (
     VisualRow,
@@ -76,20 +83,28 @@ def check_trl_hooks(trainer_class: type = GRPOTrainer) -> None:
 
 
 @dataclass
-class GroupRules:
-    """Switches and constants of SG-RLVR's group rules (method.md)."""
+class SGRLVRConfig(GRPOConfig):
+    """TRL's GRPOConfig plus SG-RLVR's reward rules (method.md). Every field can be set in YAML or
+    on the `spacer train` command line."""
 
-    temporal: bool = True
-    temporal_alpha: float = 0.3
-    # SpaceR's released code compares p >= 0.8 * p_shuffled; Video-R1's author says 1.0 (issue #74).
-    temporal_ratio: float = 1.0
-    length: bool = True
-    length_low: int = 320
-    length_high: int = 512
-    length_bonus: float = 0.2
-    min_acc: float = 0.1
-    # "spacer": SpaceR's released reward code, quirks included (spacer_core.rewards.score_completion).
-    reward_rules: str = "workbench"
+    map_reward: bool = field(default=True, metadata={
+        "help": "map gate: score <map> against the true map (off: plain accuracy, same prompts)"})
+    temporal: bool = field(default=True, metadata={"help": "T-GRPO: shuffled-frame rollouts and their bonus"})
+    temporal_alpha: float = field(default=0.3, metadata={"help": "the temporal bonus"})
+    temporal_ratio: float = field(default=1.0, metadata={
+        "help": "bonus if p >= ratio * p_shuffled; SpaceR's released code uses 0.8, Video-R1's author says 1.0"})
+    length_rule: bool = field(default=True, metadata={"help": "length bonus for correct completions"})
+    length_low: int = field(default=320, metadata={"help": "the length window's first token count"})
+    length_high: int = field(default=512, metadata={"help": "the length window's last token count"})
+    length_bonus: float = field(default=0.2, metadata={"help": "the length bonus"})
+    min_acc: float = field(default=0.1, metadata={"help": "accuracy a completion needs for either bonus"})
+    reward_rules: str = field(default="workbench", metadata={
+        "help": "workbench (ours) or spacer (SpaceR's released reward code, quirks included: docs/design.md)"})
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.reward_rules not in RULES:
+            raise ValueError(f"reward_rules must be one of {', '.join(RULES)}, got {self.reward_rules!r}")
 
 
 def temporal_reward(prompts, completions, temporal_bonus: Sequence[float], **kwargs) -> list[float]:
@@ -134,15 +149,16 @@ class SGRLVRTrainer(GRPOTrainer):
     ``map_categories``, ``problem_id``, ``question_type``. ``video_kwargs`` go to `load_clip`.
     """
 
-    def __init__(self, *args, rules: GroupRules | None = None, video_kwargs: dict | None = None,
-                 rollout_log: RolloutLog | None = None, **kwargs):
+    def __init__(self, *args, video_kwargs: dict | None = None, rollout_log: RolloutLog | None = None, **kwargs):
         check_trl_hooks()
-        # Refused before TRL's init, which would start building a vLLM engine.
         config = kwargs["args"] if "args" in kwargs else args[2] if len(args) > 2 else None
-        if getattr(config, "use_vllm", False):
+        if not isinstance(config, SGRLVRConfig):
+            raise TypeError(f"SGRLVRTrainer needs args=SGRLVRConfig(...) (GRPOConfig with the SG-RLVR rules), "
+                            f"got {type(config).__name__}")
+        # Refused before TRL's init, which would start building a vLLM engine.
+        if config.use_vllm:
             raise NotImplementedError("vLLM rollouts do not carry video inputs yet; use use_vllm=False")
         super().__init__(*args, **kwargs)
-        self.rules = rules or GroupRules()
         self.video_kwargs = dict(video_kwargs or {})
         self.rollout_log = rollout_log
         self._video_token_id = self.model.config.video_token_id
@@ -232,11 +248,11 @@ class SGRLVRTrainer(GRPOTrainer):
         mode = "train" if self.model.training else "eval"
         G = self.num_generations if mode == "train" else self.num_generations_eval
         terms = [score_completion(completion_text(c), x["solution"], x["problem_type"], x.get("cognitive_map"),
-                                  x.get("map_categories") or None, self.rules.reward_rules)
+                                  x.get("map_categories") or None, self.args.reward_rules)
                  for c, x in zip(completions, inputs, strict=True)]
         offset = self.accelerator.process_index * len(prompts)
         # T-GRPO shapes training rewards only; evaluation scores the ordered completions as they are.
-        shuffled = self._shuffled_rollouts(inputs, prompts, offset, G) if self.rules.temporal and mode == "train" else {}
+        shuffled = self._shuffled_rollouts(inputs, prompts, offset, G) if self.args.temporal and mode == "train" else {}
         lengths = [len(ids) for ids in completion_ids_list]
 
         # Group rules need whole groups, which may span processes: gather, apply, take our slice.
@@ -251,11 +267,11 @@ class SGRLVRTrainer(GRPOTrainer):
             acc = all_acc[g0:g0 + G]
             if g0 // G in all_shuffled:
                 temporal[g0:g0 + G] = temporal_bonus(acc, all_shuffled[g0 // G],
-                                                     self.rules.temporal_alpha, self.rules.temporal_ratio,
-                                                     self.rules.min_acc, self.rules.reward_rules)
-            if self.rules.length:
-                length[g0:g0 + G] = length_bonus(acc, all_len[g0:g0 + G], self.rules.length_low,
-                                                 self.rules.length_high, self.rules.length_bonus, self.rules.min_acc)
+                                                     self.args.temporal_alpha, self.args.temporal_ratio,
+                                                     self.args.min_acc, self.args.reward_rules)
+            if self.args.length_rule:
+                length[g0:g0 + G] = length_bonus(acc, all_len[g0:g0 + G], self.args.length_low,
+                                                 self.args.length_high, self.args.length_bonus, self.args.min_acc)
         local = slice(offset, offset + len(prompts))
         inputs = [{**x, "temporal_bonus": t, "length_bonus": n}
                   for x, t, n in zip(inputs, temporal[local], length[local], strict=True)]
@@ -298,7 +314,7 @@ class SGRLVRTrainer(GRPOTrainer):
             group = []
             for text in texts[k * n_shuf:(k + 1) * n_shuf]:
                 t = score_completion(text, x["solution"], x["problem_type"], x.get("cognitive_map"),
-                                     x.get("map_categories") or None, self.rules.reward_rules)
+                                     x.get("map_categories") or None, self.args.reward_rules)
                 group.append({"completion": text, "accuracy": t.accuracy, "order": order, "terms": t.as_dict()})
             out[(offset + i) // G] = group
         return out

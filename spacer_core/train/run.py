@@ -67,7 +67,7 @@ def train(spacer: SpacerArgs, config, resume: bool = False) -> Path:
     elif spacer.stage == "sft":
         trainer = _sft_trainer(spacer, config, model, processor, Dataset.from_list(sft_rows(load_records(spacer))))
     else:
-        rows = grpo_rows(load_records(spacer), spacer.map_reward)
+        rows = grpo_rows(load_records(spacer), config.map_reward)
         trainer = _grpo_trainer(spacer, config, model, processor, Dataset.from_list(rows), checkpoint)
     trainer.train(resume_from_checkpoint=checkpoint)
     out = Path(config.output_dir) / "final"
@@ -119,9 +119,9 @@ def _grpo_trainer(spacer, config, model, processor, dataset, checkpoint):
             log.path.unlink()
     return SGRLVRTrainer(
         model=model, processing_class=processor, args=config, train_dataset=dataset,
-        reward_funcs=[format_reward, spacer_accuracy_reward if spacer.reward_rules == "spacer" else accuracy_reward,
+        reward_funcs=[format_reward, spacer_accuracy_reward if config.reward_rules == "spacer" else accuracy_reward,
                       temporal_reward, length_reward],
-        rules=spacer.rules(), video_kwargs=spacer.video_kwargs(), rollout_log=log,
+        video_kwargs=spacer.video_kwargs(), rollout_log=log,
     )
 
 
