@@ -21,6 +21,8 @@ EXPECTED = [
 ]
 
 
+pytestmark = pytest.mark.slow  # every test reads one dry run of the benchmark (a subprocess)
+
 @pytest.fixture(scope="module")
 def dry_run() -> list[str]:
     cmd = [sys.executable, str(ROOT / "benchmarks" / "bench_gpu.py"), "--size", "toy", "--device", "cpu"]

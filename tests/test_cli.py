@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from spacer_core.cli import build_parser
 
 
@@ -26,6 +28,7 @@ def test_every_command_has_help():
         assert "usage: spacer" in out.stdout
 
 
+@pytest.mark.slow
 def test_importing_the_project_never_imports_gpu_packages():
     code = (
         "import importlib, pkgutil, sys, spacer_core, spacer_ui\n"

@@ -162,6 +162,7 @@ def test_resume_drops_a_torn_last_line(items, reasoner, reference, tmp_path):
         read_rows(tmp_path / "results.jsonl")
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_rows_and_totals(sim_root, model_dir, reference, tmp_path, killed_at_call):
     rows, summary = reference
     assert len({r["raw"] for r in rows}) > N // 2  # varied answers: the comparison below is not trivial

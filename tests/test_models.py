@@ -101,6 +101,7 @@ def test_chat_template_renders_like_qwen(tiny):
                     "<|vision_start|><|video_pad|><|vision_end|>Q?<|im_end|>\n<|im_start|>assistant\n")
 
 
+@pytest.mark.slow
 def test_build_is_deterministic_and_matches_the_shipped_architecture(tmp_path):
     sizes = [f"--size={k}={v}" for k, v in SHIPPED_SIZES.items()]
     for name in ("a", "b"):

@@ -187,6 +187,7 @@ def test_shuffled_rollouts_and_bonuses_follow_the_rules(records, tmp_path):
             assert [r["advantage"] for r in o] == pytest.approx(adv.tolist(), abs=1e-5)
 
 
+@pytest.mark.slow
 def test_grpo_learns_a_trivially_learnable_reward(records, tmp_path):
     """Reward = share of completion tokens from the lower half of the vocabulary (about 0.5 for the
     untrained model, with spread in every group); GRPO through our trainer pushes it up."""
@@ -229,6 +230,7 @@ def test_sft_collator_masks_the_prompt_and_trains_the_vision_tower(records, untr
     assert moved(model, before) == len(before)
 
 
+@pytest.mark.slow
 def test_sft_with_freeze_vision_trains_the_decoder_only(sim, tmp_path, untrained_tiny_dir):
     from safetensors.torch import load_file
 
@@ -247,6 +249,7 @@ def run_cli(*args, **kw):
     return subprocess.run([*SPACER, *args], capture_output=True, text=True, cwd=ROOT, **kw)
 
 
+@pytest.mark.slow
 def test_cli_sft_then_rl_and_resume_after_kill(sim, tmp_path, killed_at_call):
     data = ["--train_file", str(sim / "train.jsonl")]
     sft = run_cli("train", "--config", "configs/sft_tiny.yaml", *data, "--output_dir", str(tmp_path / "sft"),
@@ -292,6 +295,7 @@ def test_resume_skips_a_checkpoint_whose_saving_was_interrupted(tmp_path, caplog
     assert resume_checkpoint(str(tmp_path / "fresh"), resume=False) is None
 
 
+@pytest.mark.slow
 def test_bad_dataset_line_is_reported_with_its_line_number(sim, tmp_path):
     lines = (sim / "train.jsonl").read_text().splitlines()
     bad = json.loads(lines[2])
@@ -377,6 +381,7 @@ def test_configs_parse_and_build(name):
         assert spacer.video_kwargs()["max_pixels"] == 401408 and config.max_completion_length == 1024
 
 
+@pytest.mark.slow
 def test_two_process_ddp_runs_two_steps(sim, tmp_path):
     """Two CPU processes (gloo) through torchrun: accelerate's launcher runs multi-CPU jobs only
     through mpirun, while the trainer takes torch.distributed's environment from either."""

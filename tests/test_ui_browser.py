@@ -23,8 +23,9 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
 VIEWPORT = {"width": 1440, "height": 1000}
 TIMEOUT_MS = 90_000
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists() and not os.environ.get("CI"),
-                                reason="/usr/bin/chromium is missing (apt-get install chromium); required in CI")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not CHROMIUM.exists() and not os.environ.get("CI"),
+                                 reason="/usr/bin/chromium is missing (apt-get install chromium); required in CI")]
 
 
 @pytest.fixture(scope="module")

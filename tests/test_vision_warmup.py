@@ -99,6 +99,7 @@ def test_processor_tokens_are_in_time_row_column_order(sim_root, untrained_tiny_
     assert torch.allclose(token_means, expected, atol=1.0)
 
 
+@pytest.mark.slow
 def test_vision_warmup_learns_what_tokens_show_and_leaves_the_decoder(tmp_path, untrained_tiny_dir):
     """A real warm-up on the bundled sim sample: on the held-out scenes, the vision tower names each
     token's object category far more often than always naming the commonest one."""
