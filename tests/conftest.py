@@ -86,6 +86,30 @@ def tiny():
     return load_model("tiny")
 
 
+@pytest.fixture(scope="session")
+def scrambled_tiny_dir(tiny, tmp_path_factory) -> Path:
+    """A checkpoint folder: the tiny model with larger random weights, so that its greedy answers
+    vary from item to item and equalities between answers do not hold trivially."""
+    import copy
+    import shutil
+
+    import torch
+
+    from spacer_core.models import TINY_MODEL_DIR
+
+    model = copy.deepcopy(tiny[0])
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() >= 2:
+                p.normal_(0.0, 0.3, generator=gen)
+    out = tmp_path_factory.mktemp("scrambled")
+    model.save_pretrained(out)
+    tiny[1].save_pretrained(out)
+    shutil.copy(TINY_MODEL_DIR / "spacer_video.json", out)
+    return out
+
+
 # `spacer ARGS` in a process that SIGKILLs itself on the N-th call of a method: a kill at a fixed
 # point of a run (after so many steps or batches), not after a sleep.
 _KILL_AT_CALL = """

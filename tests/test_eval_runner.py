@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import json
-import shutil
 import signal
 import sys
 from pathlib import Path
@@ -20,7 +19,6 @@ from spacer_core.commands.eval import BENCHMARK_NAMES
 from spacer_core.eval import BENCHMARKS, RunError, compare_runs, evaluate, get_benchmark, read_rows
 from spacer_core.eval.runner import merge_shards
 from spacer_core.infer import SpatialReasoner
-from spacer_core.models import TINY_MODEL_DIR
 from tests.test_eval_metrics import official_aggregate, official_score
 
 N = 8  # items in the reference run
@@ -49,25 +47,8 @@ def items(sim_root):
 
 
 @pytest.fixture(scope="module")
-def model_dir(tiny, tmp_path_factory) -> Path:
-    """A checkpoint folder: the tiny model with larger random weights, so that its greedy answers
-    vary from item to item (an untrained tiny model's weights repeat one token)."""
-    model = copy.deepcopy(tiny[0])
-    gen = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.dim() >= 2:
-                p.normal_(0.0, 0.3, generator=gen)
-    out = tmp_path_factory.mktemp("scrambled")
-    model.save_pretrained(out)
-    tiny[1].save_pretrained(out)
-    shutil.copy(TINY_MODEL_DIR / "spacer_video.json", out)
-    return out
-
-
-@pytest.fixture(scope="module")
-def reasoner(model_dir):
-    return SpatialReasoner.from_pretrained(model_dir, temperature=0)
+def reasoner(scrambled_tiny_dir):
+    return SpatialReasoner.from_pretrained(scrambled_tiny_dir, temperature=0)
 
 
 @pytest.fixture(scope="module")
@@ -163,12 +144,12 @@ def test_resume_drops_a_torn_last_line(items, reasoner, reference, tmp_path):
 
 
 @pytest.mark.slow
-def test_killed_run_resumes_to_the_same_rows_and_totals(sim_root, model_dir, reference, tmp_path, killed_at_call):
+def test_killed_run_resumes_to_the_same_rows_and_totals(sim_root, scrambled_tiny_dir, reference, tmp_path, killed_at_call):
     rows, summary = reference
     assert len({r["raw"] for r in rows}) > N // 2  # varied answers: the comparison below is not trivial
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "spacer_core.cli", "eval", "--bench", "sim", "--data-root", str(sim_root),
-           "--model", str(model_dir), "--out", str(out), "--limit", str(N), "--max-new-tokens", "6",
+           "--model", str(scrambled_tiny_dir), "--out", str(out), "--limit", str(N), "--max-new-tokens", "6",
            "--no-progress"]
     # Killed at a fixed point: as the third batch (of one item) is answered, two rows written.
     killed = killed_at_call("spacer_core.infer.SpatialReasoner.answer_batch", 3, cmd[3:])

@@ -137,10 +137,15 @@ def test_cudnn_attention_is_turned_off_for_cuda_sdpa_only():
         torch.backends.cuda.enable_cudnn_sdp(was)
 
 
-def test_cpu_runtime_defaults():
-    rt = resolve_runtime()
-    if not torch.cuda.is_available():
-        assert (rt.device.type, rt.dtype, rt.attn) == ("cpu", torch.float32, "sdpa")
+def test_runtime_defaults():
+    cpu = resolve_runtime(device="cpu")
+    assert (cpu.device.type, cpu.dtype, cpu.attn) == ("cpu", torch.float32, "sdpa")
+    auto = resolve_runtime()
+    if torch.cuda.is_available():  # bf16 (or fp16), with flash-attention 2 when it is installed
+        assert auto.device.type == "cuda" and auto.dtype in (torch.bfloat16, torch.float16)
+        assert auto.attn in ("flash_attention_2", "sdpa")
+    else:
+        assert auto == cpu
 
 
 def test_whole_categories_are_one_id_wherever_they_stand(tiny):
