@@ -185,6 +185,10 @@ def test_shuffled_rollouts_and_bonuses_follow_the_rules(records, tmp_path):
             rewards = torch.tensor([r["format"] + r["accuracy"] + r["temporal_bonus"] + r["length_bonus"] for r in o])
             adv = (rewards - rewards.mean()) / (rewards.std() + 1e-4)
             assert [r["advantage"] for r in o] == pytest.approx(adv.tolist(), abs=1e-5)
+    # The group metrics reach TRL's log beside its own, one entry per step.
+    logged = [h for h in trainer.state.log_history if "sg_rlvr/temporal_bonus_rate" in h]
+    assert len(logged) == 2 and all(h["sg_rlvr/temporal_bonus_rate"] == 1.0 and "kl" in h for h in logged)
+    assert all(0 <= h["sg_rlvr/map_rate"] <= 1 and 0 <= h["sg_rlvr/shuffled_accuracy"] <= 2 for h in logged)
 
 
 @pytest.mark.slow

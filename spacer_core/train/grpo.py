@@ -62,6 +62,7 @@ TRL_HOOKS = {
     "_calculate_rewards": ("self", "inputs", "prompts", "completions", "completion_ids_list"),
     "_generate_single_turn": ("self", "prompt_ids", "images", "multimodal_fields", "num_generations",
                               "has_tool_images"),
+    "_log_metric": ("self", "name", "value"),  # what TRL hands reward functions as `log_metric`
 }
 
 
@@ -275,7 +276,7 @@ class SGRLVRTrainer(GRPOTrainer):
         local = slice(offset, offset + len(prompts))
         inputs = [{**x, "temporal_bonus": t, "length_bonus": n}
                   for x, t, n in zip(inputs, temporal[local], length[local], strict=True)]
-        self._log_group_metrics(mode, terms, all_acc, temporal, all_shuffled, G)
+        self._log_group_metrics(terms, all_acc, temporal, all_shuffled, G)
         self._pending_log = self._log_rows(inputs, completions, terms, lengths, shuffled, offset, G)
         return super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
 
@@ -319,19 +320,21 @@ class SGRLVRTrainer(GRPOTrainer):
             out[(offset + i) // G] = group
         return out
 
-    def _log_group_metrics(self, mode, terms: list[RewardTerms], all_acc, temporal, all_shuffled, G):
+    def _log_group_metrics(self, terms: list[RewardTerms], all_acc, temporal, all_shuffled, G):
+        """Through TRL's channel for reward-function metrics (`_log_metric`: averaged over each
+        logging step and over processes, beside `kl` and the rewards)."""
         groups = [all_acc[g:g + G] for g in range(0, len(all_acc), G)]
-        metrics = self._metrics[mode]
-        metrics["sg_rlvr/all_wrong_group_rate"].append(sum(max(g) <= 0 for g in groups) / len(groups))
-        metrics["sg_rlvr/all_correct_group_rate"].append(sum(min(g) >= 1 for g in groups) / len(groups))
+        log = self._log_metric
+        log("sg_rlvr/all_wrong_group_rate", sum(max(g) <= 0 for g in groups) / len(groups))
+        log("sg_rlvr/all_correct_group_rate", sum(min(g) >= 1 for g in groups) / len(groups))
         if all_shuffled:
-            metrics["sg_rlvr/temporal_bonus_rate"].append(sum(t > 0 for t in temporal) / len(temporal))
+            log("sg_rlvr/temporal_bonus_rate", sum(t > 0 for t in temporal) / len(temporal))
             shuffled_acc = [a for accs in all_shuffled.values() for a in accs]
-            metrics["sg_rlvr/shuffled_accuracy"].append(sum(shuffled_acc) / len(shuffled_acc))
+            log("sg_rlvr/shuffled_accuracy", sum(shuffled_acc) / len(shuffled_acc))
         scores = [t.map_score for t in terms if t.map_score is not None]
         if scores:
-            metrics["sg_rlvr/map_score"].append(sum(scores) / len(scores))
-        metrics["sg_rlvr/map_rate"].append(sum(t.has_map for t in terms) / len(terms))
+            log("sg_rlvr/map_score", sum(scores) / len(scores))
+        log("sg_rlvr/map_rate", sum(t.has_map for t in terms) / len(terms))
 
     # --- rollout log ------------------------------------------------------------------------
 
