@@ -227,6 +227,19 @@ class SGRLVRTrainer(GRPOTrainer):
         return (torch.cat(logps), torch.cat(entropies) if compute_entropy else None,
                 torch.stack(aux).mean() if compute_aux_loss else None)
 
+    @torch.no_grad()
+    def policy_logps(self, batch: dict) -> torch.Tensor:
+        """Per-token log-probs of a generated batch's completions under the current policy, as the
+        loss pass computes them: with each row's video when the batch carries ``visual_rows``, and
+        video-blind, as stock TRL computes them, when it does not (notebook 03 shows both)."""
+        ids = torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1)
+        mask = torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1)
+        self._visual_rows = batch.get("visual_rows")
+        try:
+            return self._get_per_token_logps_and_entropies(self.model, ids, mask, batch["completion_ids"].size(1))[0]
+        finally:
+            self._visual_rows = None
+
     def _generate_and_score_completions(self, inputs):
         output = super()._generate_and_score_completions(inputs)
         if self._visual_rows is not None:
