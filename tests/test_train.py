@@ -317,7 +317,7 @@ def test_bad_dataset_line_is_reported_with_its_line_number(sim, tmp_path):
     assert "Traceback" not in res.stderr
 
 
-def test_a_reshaped_or_missing_trl_hook_stops_the_trainer():
+def test_a_reshaped_or_missing_trl_hook_stops_the_trainer(monkeypatch):
     from spacer_core.train.grpo import TRL_HOOKS, check_trl_hooks
 
     check_trl_hooks()  # the installed TRL is the one the trainer was written against
@@ -332,6 +332,11 @@ def test_a_reshaped_or_missing_trl_hook_stops_the_trainer():
     gone = type("Gone", (), {name: GRPOTrainer.__dict__.get(name) for name in TRL_HOOKS if name != "_compute_loss"})
     with pytest.raises(RuntimeError, match="GRPOTrainer._compute_loss is missing"):
         check_trl_hooks(gone)
+    import trl
+
+    monkeypatch.setattr(trl, "__version__", "9.9.9")  # another release with the same hooks: a warning
+    with pytest.warns(UserWarning, match="TRL 9.9.9: SGRLVRTrainer was tested with TRL 1.16.0"):
+        check_trl_hooks()
 
 
 def test_use_vllm_and_a_plain_grpo_config_are_refused_before_trl_builds_anything(tmp_path):

@@ -67,8 +67,10 @@ TRL_HOOKS = {
 
 
 def check_trl_hooks(trainer_class: type = GRPOTrainer) -> None:
-    """Raise unless ``trainer_class`` has every hook of TRL_HOOKS with the same parameters."""
+    """Raise unless ``trainer_class`` has every hook of TRL_HOOKS with the same parameters; warn when
+    the hooks match but TRL is another release (their behaviour may still have changed)."""
     import inspect
+    import warnings
 
     import trl
 
@@ -81,6 +83,9 @@ def check_trl_hooks(trainer_class: type = GRPOTrainer) -> None:
                 f"but SGRLVRTrainer was written against TRL {TRL_TESTED}, where it is {expected}. Without "
                 "that hook the video would not reach generation or the loss; install trl=="
                 f"{TRL_TESTED} (pyproject.toml) or port spacer_core/train/grpo.py (docs/design.md)")
+    if trl.__version__ != TRL_TESTED:
+        warnings.warn(f"TRL {trl.__version__}: SGRLVRTrainer was tested with TRL {TRL_TESTED}; its hooks match, "
+                      "but check that video still reaches the loss (tests/test_train.py)", stacklevel=2)
 
 
 @dataclass
