@@ -124,25 +124,23 @@ _GATE = {"multiple choice": lambda acc: acc == 1.0, "numerical": lambda acc: acc
 RULES = ("workbench", "spacer")
 # SpaceR reads a number as the first of these words found anywhere in the answer, in this order
 # ("a"/"an" read as 1), else the first run of digits (no sign, no thousands separator).
-_SPACER_NUMBER_WORDS = tuple((w, re.compile(rf"\b{w}\b")) for w in (
-    "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
-    "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty", "thirty",
-    "forty", "fifty", "sixty", "seventy", "eighty", "ninety", "zero", "a", "an"))
+_SPACER_WORDS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
+    "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17,
+    "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60,
+    "seventy": 70, "eighty": 80, "ninety": 90, "zero": 0, "a": 1, "an": 1,
+}  # fmt: skip
+_SPACER_WORD_PATTERNS = [(re.compile(rf"\b{word}\b"), float(value)) for word, value in _SPACER_WORDS.items()]
 _SPACER_DIGITS = re.compile(r"\d+(\.\d+)?")
-_WORD_VALUES = {w: float(i) for i, w in enumerate(
-    ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
-     "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"))}
-_WORD_VALUES |= {"twenty": 20.0, "thirty": 30.0, "forty": 40.0, "fifty": 50.0, "sixty": 60.0, "seventy": 70.0,
-                 "eighty": 80.0, "ninety": 90.0, "a": 1.0, "an": 1.0}
 
 
 def spacer_number(answer: str) -> float | None:
     """A number as SpaceR's numerical reward reads it: "-3" is 3, "1,200" is 1, "two or one" is 1
     (the word list's order, not the text's), "a chair" is 1."""
     text = answer.strip().lower()
-    for word, pattern in _SPACER_NUMBER_WORDS:
+    for pattern, value in _SPACER_WORD_PATTERNS:
         if pattern.search(text):
-            return _WORD_VALUES[word]
+            return value
     m = _SPACER_DIGITS.search(text)
     return float(m.group()) if m else None
 
