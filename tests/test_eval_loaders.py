@@ -110,7 +110,8 @@ def test_sim_refuses_a_problem_type_that_contradicts_the_question_type(sim_root,
         get_benchmark("sim").load(tmp_path)
 
 
-def test_vsibench_reads_the_official_parquet_layout(tmp_path, clip_mp4):
+@pytest.mark.parametrize("bench", ["vsibench", "vsibench-debiased"])  # the debiased layout: assumed the same
+def test_vsibench_reads_the_official_parquet_layout(tmp_path, clip_mp4, bench):
     table = pa.table({
         "id": pa.array([1, 2], pa.int64()),
         "dataset": ["arkitscenes", "scannet"],
@@ -123,12 +124,12 @@ def test_vsibench_reads_the_official_parquet_layout(tmp_path, clip_mp4):
     pq.write_table(table, tmp_path / "test-00000-of-00001.parquet")
     (tmp_path / "arkitscenes").mkdir()
     shutil.copy(clip_mp4, tmp_path / "arkitscenes" / "41069025.mp4")
-    items = get_benchmark("vsibench").load(tmp_path)
+    items = get_benchmark(bench).load(tmp_path)
     assert [(it.id, it.problem_type, it.options, it.ground_truth) for it in items] == [
         ("1", "numerical", None, "4"), ("2", "multiple choice", ["A. sofa", "B. lamp"], "B")]
     assert items[0].video == str(tmp_path / "arkitscenes" / "41069025.mp4")
     assert items[1].video == str(tmp_path / "scannet" / "scene0011_00.mp4")  # missing: the official path
-    q = get_benchmark("vsibench").query(items[0], "thinking_map")
+    q = get_benchmark(bench).query(items[0], "thinking_map")
     assert "trash can" in q["categories"] and q["problem_type"] == "numerical"
 
 
@@ -300,5 +301,5 @@ def test_longvideobench_reads_lvb_val_json(tmp_path):
 
 
 def test_unknown_benchmark_lists_the_available_ones():
-    with pytest.raises(BenchmarkError, match="available: sim, vsibench, stibench, sparbench, videomme"):
+    with pytest.raises(BenchmarkError, match="available: sim, vsibench, vsibench-debiased, stibench, sparbench, videomme"):
         get_benchmark("mmbench")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-BENCHMARK_NAMES = "sim, vsibench, stibench, sparbench, videomme, tempcompass, longvideobench"
+BENCHMARK_NAMES = "sim, vsibench, vsibench-debiased, stibench, sparbench, videomme, tempcompass, longvideobench"
 
 
 def positive_int(text: str) -> int:
@@ -44,17 +44,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
-    sub = parser.add_subparsers(dest="eval_command", metavar="compare",
-                                help="optional: `spacer eval compare RUN_A RUN_B …` compares finished runs instead")
+    sub = parser.add_subparsers(dest="eval_command", metavar="compare|stress",
+                                help="optional: `spacer eval compare RUN_A RUN_B …` compares finished runs; "
+                                "`spacer eval stress --bench B --out DIR` tests how blind-solvable a benchmark is")
     compare = sub.add_parser("compare", help="per-type scores of runs side by side with deltas (markdown)",
                              description="Reads RUN/summary.json of each run; deltas are against the first run.")
     compare.add_argument("runs", nargs="+", metavar="RUN", help="run folders (or their summary.json)")
     compare.add_argument("--out", dest="compare_out", default=None, help="also write the table to this file")
+    stress = sub.add_parser("stress", help="how much of a benchmark a model without the video could answer",
+                            description="Fits a random forest on the test set's non-visual features (question "
+                            "text, options) with k-fold cross-validation and reports, per question type, the "
+                            "blind-solvable score beside the chance/prior; writes OUT/stress.json, OUT/stress.md "
+                            "and OUT/bias.jsonl (a bias score per item). See docs/eval.md.")
+    stress.add_argument("--bench", dest="stress_bench", required=True, help=f"benchmark: {BENCHMARK_NAMES}")
+    stress.add_argument("--data-root", dest="stress_root", default=None, help="benchmark files (default for sim: assets/sim)")
+    stress.add_argument("--out", dest="stress_out", required=True, help="output folder")
+    stress.add_argument("--folds", type=positive_int, default=5, help="cross-validation folds (default 5)")
+    stress.add_argument("--seed", type=int, default=0, help="fold and forest seed (default 0)")
 
 
 def run(args: argparse.Namespace) -> int:
     if args.eval_command == "compare":
         return run_compare(args)
+    if args.eval_command == "stress":
+        return run_stress(args)
     if not args.bench:
         print("error: spacer eval needs --bench (or: spacer eval compare RUN_A RUN_B)", file=sys.stderr)
         return 2
@@ -133,4 +146,24 @@ def run_compare(args: argparse.Namespace) -> int:
     print(table, end="")
     if args.compare_out:
         Path(args.compare_out).write_text(table)
+    return 0
+
+
+def run_stress(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from spacer_core.eval import BenchmarkError, get_benchmark
+    from spacer_core.eval.stress import STRESS_MD, stress_test, write_stress
+
+    try:
+        bench = get_benchmark(args.stress_bench)
+        root = args.stress_root or bench.default_root
+        if root is None:
+            raise BenchmarkError(f"--data-root is required for {args.stress_bench} (its layout: docs/eval.md)")
+        summary, rows = stress_test(bench.load(Path(root)), args.folds, args.seed)
+    except (BenchmarkError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    out = write_stress(args.stress_out, bench.name, summary, rows)
+    print((out / STRESS_MD).read_text(), end="")
     return 0

@@ -196,6 +196,16 @@ class VSIBench(Benchmark):
 
 
 @register
+class VSIBenchDebiased(VSIBench):
+    """VSI-Bench-Debiased (Brown et al., 2025): VSI-Bench with its blind-solvable items reworked. Its
+    layout is assumed to be VSI-Bench's (the same parquet columns, videos as ``{dataset}/{scene}.mp4``);
+    that is not checked against the released files here (no network): a fixture in that layout is."""
+
+    name = "vsibench-debiased"
+    title = "VSI-Bench-Debiased"
+
+
+@register
 class STIBench(Benchmark):
     """STI-Bench: ``qa.parquet`` + ``video/``; multiple choice over a time span of the video."""
 
