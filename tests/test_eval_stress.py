@@ -71,3 +71,10 @@ def test_stress_command_writes_its_files(tmp_path, capsys):
     assert summary["benchmark"] == "sim" and summary["folds"] == 3 and "object_counting" in summary["per_type"]
     rows = [json.loads(line) for line in (tmp_path / BIAS_JSONL).read_text().splitlines()]
     assert sum(t["n"] for t in summary["per_type"].values()) == len(rows)
+
+
+def test_a_numerical_item_without_a_number_is_named():
+    items = [counting(0, 3), counting(1, 2)]
+    items[1].ground_truth = "many"
+    with pytest.raises(ValueError, match="item c1: ground truth 'many' of a numerical question is not a number"):
+        stress_test(items)

@@ -45,6 +45,13 @@ def _letter(option: str) -> str:
     return option.partition(".")[0].strip()
 
 
+def _number(item: Item) -> float:
+    try:
+        return float(item.ground_truth)
+    except ValueError:
+        raise ValueError(f"item {item.id}: ground truth {item.ground_truth!r} of a numerical question is not a number") from None
+
+
 def _folds(n: int, k: int, seed: int):
     from sklearn.model_selection import KFold
 
@@ -59,7 +66,7 @@ def _stress_type(items: Sequence[Item], k: int, seed: int) -> list[dict[str, Any
 
     x = DictVectorizer().fit_transform([features(it) for it in items])
     numerical = items[0].problem_type == "numerical"
-    truth = [float(it.ground_truth) if numerical else it.ground_truth.strip().upper() for it in items]
+    truth = [_number(it) if numerical else it.ground_truth.strip().upper() for it in items]
     rows: list[dict[str, Any]] = [{} for _ in items]
     for train, test in _folds(len(items), k, seed):
         if numerical:
