@@ -41,6 +41,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--given-map", action="store_true",
                         help="start every reasoning with the item's true cognitive map, so the score measures "
                         "reasoning from a perfect map (thinking_map mode; compare with a run without it)")
+    parser.add_argument("--control", default="none", choices=["none", "swap", "shuffle", "first-frame"],
+                        help="show each item another scene's video (swap), its own frames shuffled, or its first "
+                        "frame only: run it beside a normal run (other --out) to see what the video contributes")
+    parser.add_argument("--control-seed", type=int, default=0, help="seed of the swap plan and the shuffles")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
@@ -111,7 +115,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         summary = evaluate(bench, items, reasoner, args.out, mode=args.mode, batch_size=args.batch_size,
                            resume=args.resume, rank=rank, world_size=world, setup=setup, gen=gen,
-                           progress=not args.no_progress, given_map=args.given_map)
+                           progress=not args.no_progress, given_map=args.given_map, control=args.control,
+                           control_seed=args.control_seed)
     except RunError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

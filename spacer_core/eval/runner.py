@@ -29,6 +29,7 @@ from typing import Any
 
 from spacer_core.cogmap import map_text
 from spacer_core.eval.base import Benchmark, Item, Score
+from spacer_core.eval.controls import Control, ControlError
 from spacer_core.eval.report import render_summary
 from spacer_core.parsing import THINK
 
@@ -36,8 +37,10 @@ RESULTS = "results.jsonl"
 SUMMARY_JSON = "summary.json"
 SUMMARY_MD = "summary.md"
 RUN_JSON = "run.json"
+SWAP_JSON = "swap.json"  # under --control swap: each item's id -> the video it was shown
 # Setup fields a resumed run must share with the run it continues.
-RESUME_KEYS = ("benchmark", "model", "data_root", "limit", "mode", "video", "generation", "world_size", "given_map")
+RESUME_KEYS = ("benchmark", "model", "data_root", "limit", "mode", "video", "generation", "world_size", "given_map",
+               "control")
 
 
 class RunError(RuntimeError):
@@ -125,7 +128,7 @@ def given_map_start(item: Item) -> str:
 
 def _run_items(benchmark: Benchmark, items: Sequence[Item], reasoner, out: Path, mode: str, *,
                batch_size: int, rank: int, world_size: int, gen: dict[str, Any] | None, progress: bool,
-               given_map: bool) -> Path:
+               given_map: bool, control: Control) -> Path:
     """Answer and score this rank's share of ``items`` not yet in its results file, appending rows."""
     from tqdm import tqdm
 
@@ -144,7 +147,7 @@ def _run_items(benchmark: Benchmark, items: Sequence[Item], reasoner, out: Path,
             ready: list[tuple[Item, Query]] = []
             for item in batch:
                 try:
-                    clip = benchmark.clip(item, reasoner.video)
+                    clip = control.clip(benchmark, item, reasoner.video)
                 except VideoError as err:
                     rows[item.id] = make_row(item, error=str(err))
                     continue
@@ -196,13 +199,16 @@ def summarize(benchmark: Benchmark, rows: Sequence[dict[str, Any]], setup: dict[
 def evaluate(benchmark: Benchmark, items: Sequence[Item], reasoner, out: str | Path, *, mode: str | None = None,
              batch_size: int = 1, resume: bool = False, rank: int = 0, world_size: int = 1,
              setup: dict[str, Any] | None = None, gen: dict[str, Any] | None = None, progress: bool = True,
-             wait_timeout: float | None = None, given_map: bool = False) -> dict[str, Any] | None:
+             wait_timeout: float | None = None, given_map: bool = False, control: str = "none",
+             control_seed: int = 0) -> dict[str, Any] | None:
     """Run ``items`` of ``benchmark`` with ``reasoner`` (`spacer_core.infer.SpatialReasoner`) into ``out``.
 
     Returns the summary (written to summary.json / summary.md) on rank 0, None on other ranks.
     ``setup``: extra fields recorded in run.json and the summary (model name, data root, limit…).
     ``given_map``: every reasoning starts with the item's true map (`given_map_start`), a probe of
-    reasoning apart from perception; thinking_map mode only.
+    reasoning apart from perception; thinking_map mode only. ``control``: show each item another
+    scene's video, its frames shuffled or its first frame only (`spacer_core.eval.controls`, seeded
+    by ``control_seed``); a swap's plan is written to swap.json.
     """
     mode = mode or benchmark.default_mode
     if given_map and mode != "thinking_map":
@@ -223,6 +229,12 @@ def evaluate(benchmark: Benchmark, items: Sequence[Item], reasoner, out: str | P
              "generation": generation, "world_size": world_size, "items": len(items)}
     if given_map:  # recorded only when on, so runs from before the option still resume
         setup["given_map"] = True
+    try:
+        shown = Control(control, items, control_seed)
+    except ControlError as err:
+        raise RunError(str(err)) from None
+    if control != "none":  # likewise
+        setup["control"] = {"name": control, "seed": control_seed}
     existing = results_path(out, rank, world_size)
     if existing.exists() and not resume:
         raise RunError(f"{existing} already exists: pass --resume to continue that run, or choose another --out")
@@ -230,8 +242,11 @@ def evaluate(benchmark: Benchmark, items: Sequence[Item], reasoner, out: str | P
     if rank == 0:
         started = {**setup, "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         (out / RUN_JSON).write_text(json.dumps(started, indent=2) + "\n")
+        if shown.swapped:
+            plan = {item_id: other.video or other.id for item_id, other in shown.swapped.items()}
+            (out / SWAP_JSON).write_text(json.dumps(plan, indent=1) + "\n")
     path = _run_items(benchmark, items, reasoner, out, mode, batch_size=batch_size, rank=rank,
-                      world_size=world_size, gen=gen, progress=progress, given_map=given_map)
+                      world_size=world_size, gen=gen, progress=progress, given_map=given_map, control=shown)
     if rank != 0:
         return None
     rows = merge_shards(items, out, world_size, wait_timeout) if world_size > 1 else read_rows(path)

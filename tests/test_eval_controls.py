@@ -1,0 +1,91 @@
+"""`spacer eval --control`: swap shows every item another scene's video, never its own; shuffle
+permutes the frames and keeps their count; first-frame repeats one frame; a run records its control
+and resumes only under the same one."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from spacer_core.cli import build_parser, main
+from spacer_core.eval import Item, get_benchmark
+from spacer_core.eval.controls import CONTROLS, Control, ControlError, first_frame, shuffled, swap_plan
+from spacer_core.video import VideoSettings
+
+SMALL = VideoSettings(nframes=8, min_pixels=28 * 28 * 4, max_pixels=112 * 112)
+
+
+@pytest.fixture(scope="module")
+def items():
+    bench = get_benchmark("sim")
+    return bench.load(bench.default_root)  # the bundled sample: 4 held-out scenes
+
+
+def test_swap_shows_another_scenes_video_and_never_its_own(items):
+    plan = swap_plan(items, seed=0)
+    assert set(plan) == {it.id for it in items}
+    assert all(plan[it.id].video != it.video for it in items)
+    videos = {it.video for it in items}
+    assert len(videos) >= 2 and {other.video for other in plan.values()} == videos  # a derangement of the videos
+    same = {it.video: plan[it.id].video for it in items}
+    assert all(same[it.video] == plan[it.id].video for it in items)  # one scene, one replacement
+    assert swap_plan(items, seed=0) == plan  # seeded
+
+
+def test_swap_keeps_to_one_source_and_needs_two_videos():
+    def item(i, dataset, video):
+        return Item(id=str(i), question="q", ground_truth="1", question_type="object_counting",
+                    problem_type="numerical", video=video, meta={"dataset": dataset})
+
+    items = [item(0, "scannet", "a.mp4"), item(1, "scannet", "b.mp4"), item(2, "arkit", "c.mp4"),
+             item(3, "arkit", "d.mp4"), item(4, "arkit", "c.mp4")]
+    plan = swap_plan(items)
+    assert {plan["0"].video, plan["1"].video} == {"a.mp4", "b.mp4"}
+    assert plan["2"].video == plan["4"].video == "d.mp4" and plan["3"].video == "c.mp4"
+    with pytest.raises(ControlError, match="source 'scannet' has 1"):
+        swap_plan(items[:1] + items[2:])
+
+
+def test_shuffle_and_first_frame(items):
+    clip = get_benchmark("sim").clip(items[0], SMALL)
+    mixed = shuffled(clip, items[0].id, seed=0)
+    assert mixed.num_frames == clip.num_frames and mixed.indices != clip.indices
+    assert sorted(mixed.indices) == sorted(clip.indices)
+    order = [clip.indices.index(i) for i in mixed.indices]
+    assert np.array_equal(mixed.frames, clip.frames[order])
+    assert shuffled(clip, items[0].id, seed=0).indices == mixed.indices  # seeded
+    still = first_frame(clip)
+    assert still.num_frames == clip.num_frames and all(np.array_equal(f, clip.frames[0]) for f in still.frames)
+    assert list(still.timestamps) == list(clip.timestamps)
+
+
+def test_control_clip_of_a_swap_is_the_other_scenes(items):
+    control = Control("swap", items, seed=0)
+    bench = get_benchmark("sim")
+    shown = control.clip(bench, items[0], SMALL)
+    assert shown.path == control.swapped[items[0].id].video != items[0].video
+    with pytest.raises(ControlError, match="control must be one of"):
+        Control("blind", items)
+
+
+def test_the_command_records_its_control_and_resumes_only_under_it(tmp_path, capsys):
+    # the first 20 items of the bundled sample span two scenes
+    args = ["eval", "--bench", "sim", "--limit", "20", "--max-new-tokens", "2", "--batch-size", "10", "--no-progress",
+            "--out", str(tmp_path)]
+    assert main([*args, "--control", "swap"]) == 0
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert run["control"] == {"name": "swap", "seed": 0}
+    plan = json.loads((tmp_path / "swap.json").read_text())
+    rows = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert len(plan) == len(rows) == 20 and all(video.endswith(".mp4") for video in plan.values())
+    capsys.readouterr()
+    assert main([*args, "--control", "shuffle", "--resume"]) == 2
+    assert "setup changed (control:" in capsys.readouterr().err
+
+
+def test_the_command_offers_every_control():
+    eval_parser = build_parser()._subparsers._group_actions[0].choices["eval"]
+    choices = next(a.choices for a in eval_parser._actions if a.dest == "control")
+    assert tuple(choices) == CONTROLS
