@@ -32,9 +32,10 @@ DEFAULT_MAX_NEW_TOKENS = {"thinking_map": 1024, "thinking": 1024, "direct": 16}
 
 @dataclass
 class Query:
-    """One question about one video (``video``: a file path or an already sampled `Clip`)."""
+    """One question about one video (``video``: a file path or an already sampled `Clip`; None asks
+    the question with no video at all: no vision tokens reach the model)."""
 
-    video: str | Path | Clip
+    video: str | Path | Clip | None
     question: str
     options: Sequence[str] | None = None
     mode: str = "thinking_map"
@@ -126,8 +127,8 @@ class SpatialReasoner:
 
     # --- building blocks ------------------------------------------------------------------------
 
-    def clip(self, video: str | Path | Clip) -> Clip:
-        return video if isinstance(video, Clip) else self.video.load(video)
+    def clip(self, video: str | Path | Clip | None) -> Clip | None:
+        return video if video is None or isinstance(video, Clip) else self.video.load(video)
 
     def prompt(self, query: Query) -> str:
         if query.mode not in MODES:
@@ -155,7 +156,8 @@ class SpatialReasoner:
     def _inputs(self, queries: Sequence[Query]):
         prompts = [self.prompt(q) for q in queries]
         clips = [self.clip(q.video) for q in queries]
-        texts = [chat_text(self.processor, p) + q.reasoning_start for p, q in zip(prompts, queries, strict=True)]
+        texts = [chat_text(self.processor, p, video=c is not None) + q.reasoning_start
+                 for p, q, c in zip(prompts, queries, clips, strict=True)]
         batch = encode(self.processor, texts, clips)
         return clips, prompts, batch.to(self.model.device)
 
@@ -170,8 +172,9 @@ class SpatialReasoner:
             think, cogmap, answer = parse_completion(raw, query.kind, map_categories(query))
             out.append(Result(raw=raw, think=think, map=cogmap, answer=answer, prompt=prompt, mode=query.mode,
                               prompt_tokens=int(batch["attention_mask"][i].sum()), completion_tokens=n,
-                              seconds=seconds, frames=clip.num_frames, frame_size=clip.size,
-                              timestamps=[float(t) for t in clip.timestamps]))
+                              seconds=seconds, frames=clip.num_frames if clip else 0,
+                              frame_size=clip.size if clip else (0, 0),
+                              timestamps=[float(t) for t in clip.timestamps] if clip else []))
         return out
 
     # --- public API -----------------------------------------------------------------------------

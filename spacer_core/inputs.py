@@ -15,10 +15,11 @@ from spacer_core.video import Clip
 VIDEO_KEYS = ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts")
 
 
-def video_messages(prompt: str, system: str | None = None) -> list[dict]:
-    """A one-turn chat with a video followed by the prompt text."""
+def video_messages(prompt: str, system: str | None = None, video: bool = True) -> list[dict]:
+    """A one-turn chat with a video (unless ``video`` is False) followed by the prompt text."""
     messages = [{"role": "system", "content": system}] if system else []
-    messages.append({"role": "user", "content": [{"type": "video"}, {"type": "text", "text": prompt}]})
+    parts = [{"type": "video"}] if video else []
+    messages.append({"role": "user", "content": [*parts, {"type": "text", "text": prompt}]})
     return messages
 
 
@@ -31,8 +32,8 @@ def clip_metadata(clip: Clip):
                          duration=clip.duration, frames_indices=list(clip.indices))
 
 
-def chat_text(processor, prompt: str, system: str | None = None) -> str:
-    return processor.apply_chat_template(video_messages(prompt, system), tokenize=False,
+def chat_text(processor, prompt: str, system: str | None = None, video: bool = True) -> str:
+    return processor.apply_chat_template(video_messages(prompt, system, video), tokenize=False,
                                          add_generation_prompt=True)
 
 

@@ -67,7 +67,8 @@ def test_control_clip_of_a_swap_is_the_other_scenes(items):
     shown = control.clip(bench, items[0], SMALL)
     assert shown.path == control.swapped[items[0].id].video != items[0].video
     with pytest.raises(ControlError, match="control must be one of"):
-        Control("blind", items)
+        Control("no-video", items)
+    assert Control("blind", items).clip(bench, items[0], SMALL) is None
 
 
 def test_the_command_records_its_control_and_resumes_only_under_it(tmp_path, capsys):
@@ -89,3 +90,20 @@ def test_the_command_offers_every_control():
     eval_parser = build_parser()._subparsers._group_actions[0].choices["eval"]
     choices = next(a.choices for a in eval_parser._actions if a.dest == "control")
     assert tuple(choices) == CONTROLS
+
+
+def test_blind_inputs_hold_no_vision_tokens_and_a_blind_run_scores(tiny, items, tmp_path):
+    from spacer_core.infer import Query, SpatialReasoner
+
+    reasoner = SpatialReasoner(*tiny, temperature=0)
+    item = items[0]
+    _, _, blind = reasoner._inputs([Query(None, item.question, item.options)])
+    _, _, seen = reasoner._inputs([Query(get_benchmark("sim").clip(item, SMALL), item.question, item.options)])
+    vision = [tiny[1].tokenizer.convert_tokens_to_ids(t) for t in ("<|video_pad|>", "<|vision_start|>")]
+    assert not any(t in vision for t in blind["input_ids"][0].tolist()) and "pixel_values_videos" not in blind
+    assert all(t in seen["input_ids"][0].tolist() for t in vision) and "pixel_values_videos" in seen
+    result = reasoner.answer_batch([Query(None, item.question, item.options)], max_new_tokens=4)[0]
+    assert (result.frames, result.frame_size, result.timestamps) == (0, (0, 0), [])
+    assert main(["eval", "--bench", "sim", "--limit", "4", "--max-new-tokens", "2", "--no-progress",
+                 "--control", "blind", "--out", str(tmp_path)]) == 0
+    assert json.loads((tmp_path / "run.json").read_text())["control"]["name"] == "blind"

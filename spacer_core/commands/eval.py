@@ -41,9 +41,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--given-map", action="store_true",
                         help="start every reasoning with the item's true cognitive map, so the score measures "
                         "reasoning from a perfect map (thinking_map mode; compare with a run without it)")
-    parser.add_argument("--control", default="none", choices=["none", "swap", "shuffle", "first-frame"],
-                        help="show each item another scene's video (swap), its own frames shuffled, or its first "
-                        "frame only: run it beside a normal run (other --out) to see what the video contributes")
+    parser.add_argument("--control", default="none", choices=["none", "blind", "swap", "shuffle", "first-frame"],
+                        help="no video at all (blind), another scene's video (swap), the item's frames shuffled, or "
+                        "its first frame only: run it beside a normal run (other --out) to see what the video "
+                        "contributes")
     parser.add_argument("--control-seed", type=int, default=0, help="seed of the swap plan and the shuffles")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)

@@ -1,12 +1,13 @@
 """Video controls for `spacer eval --control`: does the model need the video it is shown?
 
+- ``blind``: the same prompt with no video at all (no vision tokens reach the model);
 - ``swap``: each item is shown the video of another scene of the same benchmark and source (a
   seeded derangement of the distinct videos: no item ever sees its own), answers unchanged;
 - ``shuffle``: the item's own frames in a seeded random order (temporal questions should suffer);
 - ``first-frame``: the first frame repeated to the usual count (no motion, one view).
 
 A model that answers from the video falls towards its chance/prior under ``swap``; the gap to the
-normal run is what the video contributes. (``blind``, no video tokens at all, is not here yet.)
+normal run is what the video contributes.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 from spacer_core.eval.base import Benchmark, Item
 from spacer_core.video import Clip, VideoSettings
 
-CONTROLS = ("none", "swap", "shuffle", "first-frame")
+CONTROLS = ("none", "blind", "swap", "shuffle", "first-frame")
 
 
 class ControlError(ValueError):
@@ -75,7 +76,9 @@ class Control:
         self.name, self.seed = name, seed
         self.swapped = swap_plan(items, seed) if name == "swap" else {}
 
-    def clip(self, benchmark: Benchmark, item: Item, settings: VideoSettings) -> Clip:
+    def clip(self, benchmark: Benchmark, item: Item, settings: VideoSettings) -> Clip | None:
+        if self.name == "blind":
+            return None
         if self.name == "swap":
             return benchmark.clip(self.swapped[item.id], settings)
         clip = benchmark.clip(item, settings)
