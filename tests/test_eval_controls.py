@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from spacer_core.cli import build_parser, main
-from spacer_core.eval import Item, get_benchmark
+from spacer_core.eval import Item, get_benchmark, read_rows
 from spacer_core.eval.controls import CONTROLS, Control, ControlError, first_frame, shuffled, swap_plan
 from spacer_core.video import VideoSettings
 
@@ -71,28 +71,42 @@ def test_control_clip_of_a_swap_is_the_other_scenes(items):
     assert Control("blind", items).clip(bench, items[0], SMALL) is None
 
 
-def test_the_command_records_its_control_and_resumes_only_under_it(tmp_path, capsys):
+def test_the_command_runs_controls_beside_the_normal_run_with_gains(tmp_path, capsys):
     # the first 20 items of the bundled sample span two scenes
     args = ["eval", "--bench", "sim", "--limit", "20", "--max-new-tokens", "2", "--batch-size", "10", "--no-progress",
             "--out", str(tmp_path)]
-    assert main([*args, "--control", "swap"]) == 0
-    run = json.loads((tmp_path / "run.json").read_text())
-    assert run["control"] == {"name": "swap", "seed": 0}
-    plan = json.loads((tmp_path / "swap.json").read_text())
-    rows = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
-    assert len(plan) == len(rows) == 20 and all(video.endswith(".mp4") for video in plan.values())
+    assert main([*args, "--control", "swap", "--control", "blind"]) == 0
+    assert "own-video gain (normal − swap):" in capsys.readouterr().out
+    run = json.loads((tmp_path / "controls" / "swap" / "run.json").read_text())
+    assert run["control"] == {"name": "swap", "seed": 0} and "control" not in json.loads((tmp_path / "run.json").read_text())
+    plan = json.loads((tmp_path / "controls" / "swap" / "swap.json").read_text())
+    assert len(plan) == 20 and all(video.endswith(".mp4") for video in plan.values())
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    report = summary["controls"]
+    assert set(report["scores"]) == {"normal", "swap", "blind"} and set(report["gains"]) == {"vision gain", "own-video gain"}
+    swap = read_rows(tmp_path / "controls" / "swap" / "results.jsonl")
+    normal = read_rows(tmp_path / "results.jsonl")
+    by_hand = summary["overall"] - get_benchmark("sim").aggregate(swap)["overall"]
+    assert report["gains"]["own-video gain"]["overall"] == pytest.approx(by_hand) and len(normal) == 20
+    lo, hi = report["gains"]["own-video gain"]["overall_ci95"]
+    assert lo <= by_hand <= hi
+    assert "## Controls" in (tmp_path / "summary.md").read_text()
+    assert main(["eval", "compare", str(tmp_path), str(tmp_path)]) == 0  # the gains side by side
+    assert "| *own-video gain* |" in capsys.readouterr().out
+    # resume continues each control in its own folder; a changed control seed is refused
+    assert main([*args, "--control", "swap", "--resume"]) == 0
     capsys.readouterr()
-    assert main([*args, "--control", "shuffle", "--resume"]) == 2
+    assert main([*args, "--control", "swap", "--resume", "--control-seed", "1"]) == 2
     assert "setup changed (control:" in capsys.readouterr().err
 
 
 def test_the_command_offers_every_control():
     eval_parser = build_parser()._subparsers._group_actions[0].choices["eval"]
     choices = next(a.choices for a in eval_parser._actions if a.dest == "control")
-    assert tuple(choices) == CONTROLS
+    assert ("none", *choices) == CONTROLS
 
 
-def test_blind_inputs_hold_no_vision_tokens_and_a_blind_run_scores(tiny, items, tmp_path):
+def test_blind_inputs_hold_no_vision_tokens(tiny, items):
     from spacer_core.infer import Query, SpatialReasoner
 
     reasoner = SpatialReasoner(*tiny, temperature=0)
@@ -104,6 +118,3 @@ def test_blind_inputs_hold_no_vision_tokens_and_a_blind_run_scores(tiny, items, 
     assert all(t in seen["input_ids"][0].tolist() for t in vision) and "pixel_values_videos" in seen
     result = reasoner.answer_batch([Query(None, item.question, item.options)], max_new_tokens=4)[0]
     assert (result.frames, result.frame_size, result.timestamps) == (0, (0, 0), [])
-    assert main(["eval", "--bench", "sim", "--limit", "4", "--max-new-tokens", "2", "--no-progress",
-                 "--control", "blind", "--out", str(tmp_path)]) == 0
-    assert json.loads((tmp_path / "run.json").read_text())["control"]["name"] == "blind"

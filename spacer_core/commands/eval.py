@@ -6,6 +6,7 @@ import argparse
 import sys
 
 BENCHMARK_NAMES = "sim, vsibench, vsibench-debiased, stibench, sparbench, videomme, tempcompass, longvideobench"
+CONTROL_NAMES = ["blind", "swap", "shuffle", "first-frame"]  # spacer_core.eval.controls.CONTROLS, but "none"
 
 
 def positive_int(text: str) -> int:
@@ -41,10 +42,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--given-map", action="store_true",
                         help="start every reasoning with the item's true cognitive map, so the score measures "
                         "reasoning from a perfect map (thinking_map mode; compare with a run without it)")
-    parser.add_argument("--control", default="none", choices=["none", "blind", "swap", "shuffle", "first-frame"],
-                        help="no video at all (blind), another scene's video (swap), the item's frames shuffled, or "
-                        "its first frame only: run it beside a normal run (other --out) to see what the video "
-                        "contributes")
+    parser.add_argument("--control", action="append", default=[], choices=CONTROL_NAMES,
+                        help="repeatable: after the normal run, run the items again with no video (blind), another "
+                        "scene's video (swap), their frames shuffled or their first frame only, each into "
+                        "OUT/controls/NAME; the summary adds each control's scores and the gains (normal − "
+                        "control) with bootstrap 95%% intervals")
     parser.add_argument("--control-seed", type=int, default=0, help="seed of the swap plan and the shuffles")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
@@ -113,19 +115,43 @@ def run(args: argparse.Namespace) -> int:
         print(f"video sampling: {video_note(reasoner.video)}", file=sys.stderr)
     gen = {} if args.max_new_tokens is None else {"max_new_tokens": args.max_new_tokens}
     setup = {"model": args.model, "data_root": str(root), "limit": args.limit}
+    run = dict(mode=args.mode, batch_size=args.batch_size, resume=args.resume, rank=rank, world_size=world,
+               setup=setup, gen=gen, progress=not args.no_progress, given_map=args.given_map)
     try:
-        summary = evaluate(bench, items, reasoner, args.out, mode=args.mode, batch_size=args.batch_size,
-                           resume=args.resume, rank=rank, world_size=world, setup=setup, gen=gen,
-                           progress=not args.no_progress, given_map=args.given_map, control=args.control,
-                           control_seed=args.control_seed)
+        summary = evaluate(bench, items, reasoner, args.out, **run)
+        controls = {name: evaluate(bench, items, reasoner, Path(args.out) / "controls" / name, control=name,
+                                   control_seed=args.control_seed, **run)
+                    for name in dict.fromkeys(args.control)}
     except RunError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if summary is not None and controls:
+        summary = add_controls(bench, Path(args.out), summary, list(controls))
     if summary is not None:
         chance = f" (chance/prior {summary['chance']['overall']:.1f})" if summary.get("chance") else ""
         print(f"{bench.title}: overall {summary['overall']:.1f}{chance} on {summary['n']} items "
               f"({summary['errors']} errors); see {Path(args.out) / 'summary.md'}")
     return 0
+
+
+def add_controls(bench, out, summary: dict, names: list[str]) -> dict:
+    """The controls' scores and gains (`spacer_core.eval.controls.control_report`) added to the normal
+    run's summary.json and summary.md."""
+    import json
+
+    from spacer_core.eval import read_rows
+    from spacer_core.eval.controls import control_report, render_controls
+
+    rows = {name: read_rows(out / "controls" / name / "results.jsonl") for name in names}
+    report = control_report(bench, read_rows(out / "results.jsonl"), rows)
+    summary = {**summary, "controls": report}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    with open(out / "summary.md", "a") as f:
+        f.write("\n" + render_controls(report))
+    for gain, g in report["gains"].items():
+        lo, hi = g["overall_ci95"]
+        print(f"{gain} (normal − {g['control']}): {g['overall']:+.1f} [{lo:+.1f}, {hi:+.1f}]")
+    return summary
 
 
 def video_note(video) -> str:

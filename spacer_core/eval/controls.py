@@ -87,3 +87,69 @@ class Control:
         if self.name == "first-frame":
             return first_frame(clip)
         return clip
+
+
+# The gains a summary reports: (name, control subtracted from the normal run).
+GAINS = (("vision gain", "blind"), ("order gain", "shuffle"), ("own-video gain", "swap"),
+         ("motion gain", "first-frame"))
+
+
+def _per_type(rows: Sequence[dict]) -> dict[str, float]:
+    sums: dict[str, list[float]] = {}
+    for row in rows:
+        sums.setdefault(row["question_type"], []).append(float(row["score"]))
+    return {qtype: 100 * sum(v) / len(v) for qtype, v in sums.items()}
+
+
+def control_report(benchmark: Benchmark, normal: Sequence[dict], controls: dict[str, Sequence[dict]],
+                   resamples: int = 1000, seed: int = 0) -> dict:
+    """Scores of the normal run and of each control (overall as the benchmark aggregates it, and per
+    question type), and each gain of GAINS whose control ran, with a paired bootstrap 95% interval
+    over the items both runs scored (the same resampled items on both sides)."""
+    out: dict = {"scores": {"normal": {"overall": benchmark.aggregate(normal)["overall"], "per_type": _per_type(normal)}}}
+    for name, rows in controls.items():
+        out["scores"][name] = {"overall": benchmark.aggregate(rows)["overall"], "per_type": _per_type(rows)}
+    rng = np.random.default_rng(seed)
+    gains = {}
+    for gain, name in GAINS:
+        if name not in controls:
+            continue
+        theirs = {r["id"]: r for r in controls[name]}
+        pairs = [(r, theirs[r["id"]]) for r in normal if r["id"] in theirs]
+        mine, other = [p[0] for p in pairs], [p[1] for p in pairs]
+
+        def delta(a: Sequence[dict], b: Sequence[dict]) -> tuple[float, dict[str, float]]:
+            pa, pb = _per_type(a), _per_type(b)
+            return benchmark.aggregate(a)["overall"] - benchmark.aggregate(b)["overall"], {t: pa[t] - pb[t] for t in pa}
+
+        overall, per_type = delta(mine, other)
+        samples = [delta([mine[i] for i in idx], [other[i] for i in idx])
+                   for idx in rng.integers(0, len(pairs), size=(resamples, len(pairs)))]
+
+        def interval(values: list[float]) -> list[float]:
+            return [round(float(np.percentile(values, 2.5)), 2), round(float(np.percentile(values, 97.5)), 2)]
+
+        gains[gain] = {"control": name, "items": len(pairs), "overall": overall,
+                       "overall_ci95": interval([s[0] for s in samples]),
+                       "per_type": {t: {"gain": g, "ci95": interval([s[1][t] for s in samples if t in s[1]])}
+                                    for t, g in per_type.items()}}
+    out["gains"] = gains
+    return out
+
+
+def render_controls(report: dict) -> str:
+    """The summary.md section: scores with and without the video, and the gains with their intervals."""
+    names = list(report["scores"])
+    types = sorted({t for s in report["scores"].values() for t in s["per_type"]})
+    lines = ["## Controls: the same items without their own video (×100)", "",
+             "| question type | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for t in types:
+        cells = [report["scores"][n]["per_type"].get(t) for n in names]
+        lines.append(f"| {t} | " + " | ".join("–" if c is None else f"{c:.1f}" for c in cells) + " |")
+    lines.append("| **overall** | " + " | ".join(f"**{report['scores'][n]['overall']:.1f}**" for n in names) + " |")
+    for gain, g in report["gains"].items():
+        lo, hi = g["overall_ci95"]
+        lines += ["", f"**{gain}** (normal − {g['control']}, {g['items']} items): {g['overall']:+.1f} "
+                  f"(95% bootstrap interval {lo:+.1f} to {hi:+.1f}); by type: "
+                  + ", ".join(f"{t} {v['gain']:+.1f}" for t, v in sorted(g["per_type"].items()))]
+    return "\n".join(lines) + "\n"

@@ -126,6 +126,11 @@ def compare_runs(runs: Sequence[str | Path]) -> str:
 
     rows = [["**overall**", *cells(lambda s: s.get("overall"))]]
     rows += [[t, *cells(lambda s, t=t: s.get("per_type", {}).get(t))] for t in sorted(types)]
+    gains: list[str] = []  # the gains of runs made with --control (spacer_core.eval.controls)
+    for s in summaries:
+        gains += [g for g in (s.get("controls") or {}).get("gains", {}) if g not in gains]
+    rows += [[f"*{g}*", *cells(lambda s, g=g: (s.get("controls") or {}).get("gains", {}).get(g, {}).get("overall"))]
+             for g in gains]
     benches = sorted({s.get("benchmark", "?") for s in summaries})
     lines = [f"# Compare: {', '.join(benches)} (scores ×100; Δ against {labels[0]})", ""]
     if len(benches) > 1:
