@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from spacer_core.eval import BenchmarkError, get_benchmark
+from spacer_core.eval.controls import Control
 from spacer_core.infer import VideoSettings
 from spacer_core.metrics import NUMERICAL_TYPES
 from spacer_core.parsing import extract_answer
@@ -178,6 +179,8 @@ def test_stibench_reads_qa_parquet(tmp_path, clip_mp4):
     assert [it.question_type for it in items] == ["Dimensional Measurement", "Speed & Acceleration"]
     assert items[0].id != items[1].id and items[0].meta["scene"] == "indoor"
     assert get_benchmark("stibench").clip(items[0], SMALL).num_frames == 4
+    shuffled = Control("shuffle", items).clip(get_benchmark("stibench"), items[0], SMALL)  # a control on this layout
+    assert shuffled.num_frames == 4 and shuffled.indices != get_benchmark("stibench").clip(items[0], SMALL).indices
     with pytest.raises(VideoError, match="camera_front_12.mp4"):
         get_benchmark("stibench").clip(items[1], SMALL)
     rows = [{"question_type": "a", "score": 1.0, "meta": {"scene": "indoor"}},
@@ -223,6 +226,10 @@ def test_sparbench_reads_parquet_shards_and_shows_views_as_frames(tmp_path):
     assert clip.frames[0, h // 2, w // 2].argmax() == 0 and clip.frames[1, h // 2, w // 2].argmax() == 1
     assert (clip.frames[2] == clip.frames[3]).all()
     assert bench.clip(items[1], SMALL).num_frames == 2
+    # the controls work on multi-view items: item 8 is shown item 7's three views; one view repeated
+    assert Control("swap", items).clip(bench, items[1], SMALL).num_frames == 4
+    still = Control("first-frame", items).clip(bench, items[0], SMALL)
+    assert all((frame == clip.frames[0]).all() for frame in still.frames)
     items[0].images = [b"not an image"]
     with pytest.raises(VideoError, match="SPAR-Bench item 7"):
         bench.clip(items[0], SMALL)
