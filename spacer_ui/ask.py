@@ -145,16 +145,19 @@ def make_ask(host: ModelHost, max_upload_mb: int):
 def build(host: ModelHost, model: str, max_upload_mb: int) -> None:
     """The tab's components and events (call inside a gr.Tab)."""
     defaults = VideoSettings.for_model(model)
+    choices = sample_choices()
+    first = choices[0][1] if choices else None  # selected from the start, so the first click answers
+    video0, question0, options0, categories0 = pick_sample(first) if first else (None, "", "", "")
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=340, elem_classes=["panel"]):
-            sample = gr.Dropdown(sample_choices(), value=None, label="Bundled sample (assets/sim test split)",
+            sample = gr.Dropdown(choices, value=first, label="Bundled sample (assets/sim test split)",
                                  info="Fills in the video, question and options; its true map is drawn "
                                       "against the prediction.", elem_id="ask-sample")
-            video = gr.Video(label="Video (or upload your own)", sources=["upload"], height=230,
+            video = gr.Video(video0, label="Video (or upload your own)", sources=["upload"], height=230,
                              elem_id="ask-video")
-            question = gr.Textbox(label="Question", lines=2, placeholder="How many chairs are in this room?",
+            question = gr.Textbox(question0, label="Question", lines=2, placeholder="How many chairs are in this room?",
                                   elem_id="ask-question")
-            options = gr.Textbox(label="Options (optional, one per line)", lines=2,
+            options = gr.Textbox(options0, label="Options (optional, one per line)", lines=2,
                                  placeholder="A. left\nB. right", elem_id="ask-options")
             mode = gr.Radio(MODES, value="thinking_map", label="Mode", elem_id="ask-mode")
             with gr.Accordion("Generation settings", open=False):
@@ -164,11 +167,12 @@ def build(host: ModelHost, model: str, max_upload_mb: int) -> None:
                                     label="Max new tokens", elem_id="ask-max-new")
                 temperature = gr.Slider(0.0, 1.5, step=0.01, value=DEFAULT_TEMPERATURE, label="Temperature",
                                         info="0 = greedy; SpaceR evaluates with 0.01", elem_id="ask-temperature")
-                categories = gr.Textbox(label="Categories to map (comma-separated)",
+                categories = gr.Textbox(categories0, label="Categories to map (comma-separated)",
                                         placeholder="default: a generic indoor list")
             ask_btn = gr.Button("Ask", variant="primary", size="lg", elem_id="ask-button")
         with gr.Column(scale=3, min_width=420):
-            status = gr.Markdown("Pick a sample or upload a video, then press **Ask**.", elem_id="ask-status",
+            status = gr.Markdown("A bundled sample is ready: press **Ask**, or pick another sample or upload a "
+                                 "video.", elem_id="ask-status",
                                  elem_classes=["status"])
             strip = gr.Gallery(label="Frames the model sees (time in the video)", columns=4, height=370,
                                object_fit="contain", allow_preview=True, elem_id="ask-frames")

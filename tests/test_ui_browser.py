@@ -67,6 +67,21 @@ def choose(page, dropdown: str, text: str) -> None:
     page.locator("[data-testid=dropdown-option]", has_text=text).first.click()
 
 
+def test_the_first_click_answers(page):
+    """A newcomer's first click: a bundled sample is selected and filled in from the start."""
+    from playwright.sync_api import expect
+
+    from spacer_ui.samples import sample_choices
+
+    expect(page.locator("#model-status")).to_contain_text("ready")
+    first = sample_choices()[0][0]
+    expect(page.locator("#ask-sample input")).to_have_value(first)
+    expect(page.locator("#ask-question textarea")).not_to_have_value("")
+    page.locator("#ask-button").click()
+    expect(page.locator("#ask-status")).to_contain_text("Done", timeout=TIMEOUT_MS)
+    expect(page.locator("#ask-verdict")).to_contain_text("Expected")
+
+
 def test_ask_a_sample(page, tmp_path):
     from playwright.sync_api import expect
 
