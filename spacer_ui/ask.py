@@ -171,6 +171,7 @@ def build(host: ModelHost, model: str, max_upload_mb: int) -> None:
                                         placeholder="default: a generic indoor list")
             ask_btn = gr.Button("Ask", variant="primary", size="lg", elem_id="ask-button")
         with gr.Column(scale=3, min_width=420):
+            alert = gr.HTML("", elem_id="ask-alert", padding=False)
             status = gr.Markdown("A bundled sample is ready: press **Ask**, or pick another sample or upload a "
                                  "video.", elem_id="ask-status",
                                  elem_classes=["status"])
@@ -203,4 +204,8 @@ def build(host: ModelHost, model: str, max_upload_mb: int) -> None:
     ask_btn.click(make_ask(host, max_upload_mb),
                   [video, question, options, mode, frames, max_new, temperature, categories, sample],
                   [reasoning, answer, plot, verdict, highlighted, breakdown, strip, status],
-                  api_name="ask", concurrency_id=MODEL_QUEUE, concurrency_limit=1, show_progress_on=status)
+                  api_name="ask", concurrency_id=MODEL_QUEUE, concurrency_limit=1,
+                  # The status line reports progress itself. Gradio marks a failed event's progress target
+                  # with an "Error" badge: an empty strip of its own, so it covers no text (the message
+                  # itself shows as a notice).
+                  show_progress_on=alert)

@@ -80,6 +80,13 @@ def test_the_first_click_answers(page):
     page.locator("#ask-button").click()
     expect(page.locator("#ask-status")).to_contain_text("Done", timeout=TIMEOUT_MS)
     expect(page.locator("#ask-verdict")).to_contain_text("Expected")
+    # a mistake is a readable message of its own; nothing is drawn over the status line
+    question = page.locator("#ask-question textarea").input_value()
+    page.locator("#ask-question textarea").fill("")
+    page.locator("#ask-button").click()
+    expect(page.get_by_text("Type a question.")).to_be_visible()
+    expect(page.locator("#ask-status")).not_to_contain_text("Error")  # the badge sits in a strip of its own
+    page.locator("#ask-question textarea").fill(question)
 
 
 def test_ask_a_sample(page, tmp_path):
