@@ -29,11 +29,13 @@ CURVES = [("reward (ordered)", False, "reward"), ("accuracy (ordered)", False, "
 
 
 def training_runs(roots: Roots, depth: int = 3) -> list[str]:
-    """Folders under the runs folder (up to ``depth`` levels down) that hold a rollout log."""
+    """Folders under the runs folder (up to ``depth`` levels down) that hold a rollout log, then the
+    bundled run (assets/runs: a short real SG-RLVR run, so that a fresh machine has one to show)."""
     found = []
     for level in range(depth + 1):
         found += [p.parent for p in roots.runs.glob("/".join(["*"] * level + [FILENAME]))]
-    return [roots.shown(p) for p in sorted(found)]
+    bundled = sorted(p.parent for p in (roots.assets / "runs").glob(f"*/{FILENAME}"))
+    return [roots.shown(p) for p in sorted(found) + bundled]
 
 
 @functools.lru_cache(maxsize=4)
@@ -245,7 +247,8 @@ def build(roots: Roots, tab: gr.Tab) -> None:
         with gr.Column(scale=2, min_width=320, elem_classes=["panel"]):
             run = gr.Dropdown(runs, value=runs[0] if runs else None, allow_custom_value=True,
                               label="Training output folder", elem_id="roll-run",
-                              info=f"a `spacer train` output_dir under {roots.shown(roots.runs)}/")
+                              info=f"a `spacer train` output_dir under {roots.shown(roots.runs)}/, or the "
+                                   "bundled run in assets/runs/")
             train_file = gr.Textbox("", label="Training data (questions and true maps)", elem_id="roll-train",
                                     placeholder="default: the run's own training data (spacer_args.json)")
             go = gr.Button("Open", variant="primary", elem_id="roll-open")

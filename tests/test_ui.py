@@ -201,6 +201,17 @@ def test_evaluate_runs_writes_and_compares(client, runs):
                        run_name="first", api_name="/evaluate")
 
 
+def test_a_fresh_machine_has_the_bundled_run_to_show(client, tmp_path):
+    from spacer_ui.paths import ASSETS, Roots
+    from spacer_ui.rollouts import training_runs
+
+    runs = training_runs(Roots.create(tmp_path / "no-runs-yet"))  # the Rollouts tab opens the first one
+    assert len(runs) == 1 and Path(runs[0]).resolve() == (ASSETS / "runs" / "sg_rlvr_tiny").resolve()
+    summary = client.predict(run=runs[0], train_file="", api_name="/rollouts")[0]
+    steps = RolloutLog(ASSETS / "runs" / "sg_rlvr_tiny").by_step()
+    assert len(steps) == 16 and f"**{len(steps)} steps** logged" in summary
+
+
 def test_rollouts_show_a_training_runs_log(client, training):
     folder = finish_training(*training)
     steps = RolloutLog(folder).by_step()
