@@ -126,32 +126,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if summary is not None and controls:
+        from spacer_core.eval.controls import add_controls
+
         summary = add_controls(bench, Path(args.out), summary, list(controls))
+        for gain, g in summary["controls"]["gains"].items():
+            lo, hi = g["overall_ci95"]
+            print(f"{gain} (normal − {g['control']}): {g['overall']:+.1f} [{lo:+.1f}, {hi:+.1f}]")
     if summary is not None:
         chance = f" (chance/prior {summary['chance']['overall']:.1f})" if summary.get("chance") else ""
         print(f"{bench.title}: overall {summary['overall']:.1f}{chance} on {summary['n']} items "
               f"({summary['errors']} errors); see {Path(args.out) / 'summary.md'}")
     return 0
-
-
-def add_controls(bench, out, summary: dict, names: list[str]) -> dict:
-    """The controls' scores and gains (`spacer_core.eval.controls.control_report`) added to the normal
-    run's summary.json and summary.md."""
-    import json
-
-    from spacer_core.eval import read_rows
-    from spacer_core.eval.controls import control_report, render_controls
-
-    rows = {name: read_rows(out / "controls" / name / "results.jsonl") for name in names}
-    report = control_report(bench, read_rows(out / "results.jsonl"), rows)
-    summary = {**summary, "controls": report}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
-    with open(out / "summary.md", "a") as f:
-        f.write("\n" + render_controls(report))
-    for gain, g in report["gains"].items():
-        lo, hi = g["overall_ci95"]
-        print(f"{gain} (normal − {g['control']}): {g['overall']:+.1f} [{lo:+.1f}, {hi:+.1f}]")
-    return summary
 
 
 def video_note(video) -> str:

@@ -12,8 +12,10 @@ normal run is what the video contributes.
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -153,3 +155,16 @@ def render_controls(report: dict) -> str:
                   f"(95% bootstrap interval {lo:+.1f} to {hi:+.1f}); by type: "
                   + ", ".join(f"{t} {v['gain']:+.1f}" for t, v in sorted(g["per_type"].items()))]
     return "\n".join(lines) + "\n"
+
+
+def add_controls(benchmark: Benchmark, out: Path, summary: dict, names: Sequence[str]) -> dict:
+    """The normal run's summary (in ``out``) with the `control_report` of its controls, whose runs
+    are in ``out/controls/NAME``; summary.json and summary.md are rewritten with them."""
+    from spacer_core.eval.report import render_summary
+    from spacer_core.eval.runner import SUMMARY_JSON, SUMMARY_MD, read_rows
+
+    rows = {name: read_rows(out / "controls" / name / "results.jsonl") for name in names}
+    summary = {**summary, "controls": control_report(benchmark, read_rows(out / "results.jsonl"), rows)}
+    (out / SUMMARY_JSON).write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    (out / SUMMARY_MD).write_text(render_summary(summary) + "\n" + render_controls(summary["controls"]))
+    return summary
