@@ -12,6 +12,7 @@ from typing import Any
 import gradio as gr
 
 from spacer_core.eval import BENCHMARKS, BenchmarkError, RunError, compare_runs, evaluate, get_benchmark
+from spacer_core.eval.controls import add_controls
 from spacer_core.eval.report import load_summary
 from spacer_ui.ask import MODES
 from spacer_ui.model import MODEL_QUEUE, ModelHost, ModelNotReady
@@ -47,8 +48,13 @@ def _chart(summary: dict[str, Any]):
     per_type = summary.get("per_type", {})
     types = sorted(per_type, key=lambda t: per_type[t])
     fig = go.Figure(go.Bar(x=[per_type[t] for t in types], y=[t.replace("_", " ") for t in types],
-                           orientation="h", marker_color="#6366f1",
+                           orientation="h", marker_color="#6366f1", name="own video",
                            text=[f"{per_type[t]:.1f}" for t in types], textposition="auto"))
+    # Runs with controls: the same types without their own video, beside (spacer_core.eval.controls).
+    for name, scores in ((summary.get("controls") or {}).get("scores") or {}).items():
+        if name != "normal":
+            fig.add_trace(go.Bar(x=[scores["per_type"].get(t, 0) for t in types], y=[t.replace("_", " ") for t in types],
+                                 orientation="h", name=name))
     fig.add_vline(x=summary["overall"], line_dash="dash", line_color="#ef4444",
                   annotation_text=f"overall {summary['overall']:.1f}", annotation_position="top")
     if summary.get("chance"):  # what ignoring the video scores (the sim with its train split)
@@ -78,6 +84,9 @@ def show_run(run: str | Path | None, roots: Roots):
     headline = (f"### {path.name}: {summary['overall']:.1f}{chance}\n{summary.get('title', summary['benchmark'])} · "
                 f"model `{setup.get('model', '?')}` · mode {setup.get('mode', '?')} · {summary['n']} items "
                 f"({summary.get('errors', 0)} errors){map_note} · folder `{roots.shown(path)}`")
+    for gain, g in ((summary.get("controls") or {}).get("gains") or {}).items():
+        lo, hi = g["overall_ci95"]
+        headline += f"\n\n**{gain}** (own video − {g['control']}): {g['overall']:+.1f}, 95% interval {lo:+.1f} to {hi:+.1f}"
     counts = summary.get("counts", {})
     rows = [[t, counts.get(t, ""), round(v, 1)] for t, v in sorted(summary.get("per_type", {}).items())]
     rows.append(["overall", summary["n"], round(summary["overall"], 1)])
@@ -104,8 +113,9 @@ def _run_choices(roots: Roots) -> list[tuple[str, str]]:
 
 def make_run(host: ModelHost, roots: Roots, model: str):
     def run(bench_name: str, data_root: str, limit: float | None, batch_size: float, mode: str,
-            max_new_tokens: float | None, run_name: str, progress=PROGRESS):
-        """Run a benchmark into the runs folder; returns the same views as `show_run`."""
+            max_new_tokens: float | None, run_name: str, controls: list[str] | None = None, progress=PROGRESS):
+        """Run a benchmark into the runs folder, then each control (`spacer eval --control`) into its
+        ``controls/NAME``; returns the same views as `show_run`."""
         try:
             bench = get_benchmark(bench_name)
             root = roots.resolve(data_root, "data root", kind="dir") if (data_root or "").strip() \
@@ -131,11 +141,15 @@ def make_run(host: ModelHost, roots: Roots, model: str):
         if max_new_tokens:
             gen["max_new_tokens"] = int(max_new_tokens)
         setup = {"model": model, "data_root": str(root), "limit": int(limit) if limit else None}
+        run = dict(mode=mode, batch_size=int(batch_size), setup=setup, gen=gen, progress=True)
         try:
-            evaluate(bench, items, reasoner, out, mode=mode, batch_size=int(batch_size), setup=setup, gen=gen,
-                     progress=True)
+            summary = evaluate(bench, items, reasoner, out, **run)
+            for name in controls or []:
+                evaluate(bench, items, reasoner, out / "controls" / name, control=name, **run)
         except RunError as err:
             raise gr.Error(str(err)) from None
+        if controls:
+            add_controls(bench, out, summary, controls)
         return (*show_run(out, roots), gr.update(choices=_run_choices(roots), value=str(out)),
                 f"✓ Finished: {len(items)} items → `{roots.shown(out)}`")
 
@@ -159,6 +173,10 @@ def build(host: ModelHost, roots: Roots, model: str, tab: gr.Tab) -> None:
             mode = gr.Radio(MODES, value=sim.default_mode, label="Mode")
             max_new = gr.Number(None, precision=0, minimum=1, label="Max new tokens",
                                 info="empty: the mode's default (1024; 16 in direct mode)", elem_id="eval-max-new")
+            controls = gr.CheckboxGroup(["blind", "swap", "shuffle", "first-frame"], value=[], label="Controls",
+                                        info="then run the items again with no video, another scene's video, "
+                                             "shuffled frames or the first frame only; the gains are shown",
+                                        elem_id="eval-controls")
             run_name = gr.Textbox(label="Run name", placeholder="automatic: benchmark-model-mode-time", elem_id="eval-name",
                                   info=f"results go to {roots.shown(roots.eval_dir)}/NAME")
             go = gr.Button("Run evaluation", variant="primary", elem_id="eval-run")
@@ -184,6 +202,6 @@ def build(host: ModelHost, roots: Roots, model: str, tab: gr.Tab) -> None:
     bench.input(on_bench, bench, [data_root, mode], queue=False, api_visibility="private")
     tab.select(lambda: gr.update(choices=_run_choices(roots)), None, previous, queue=False, api_visibility="private")
     previous.input(lambda run: show_run(run, roots), previous, views, api_visibility="private")
-    go.click(make_run(host, roots, model), [bench, data_root, limit, batch, mode, max_new, run_name],
+    go.click(make_run(host, roots, model), [bench, data_root, limit, batch, mode, max_new, run_name, controls],
              [*views, previous, status], api_name="evaluate", concurrency_id=MODEL_QUEUE, concurrency_limit=1,
              show_progress_on=chart)

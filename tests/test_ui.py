@@ -195,6 +195,15 @@ def test_evaluate_runs_writes_and_compares(client, runs):
         assert {Path(f).name for f in files} == {"summary.md", "summary.json", "results.jsonl", "run.json"}
         assert "Finished: 2 items" in status
     assert "No earlier run" in outs[0][2]
+    # with controls: the items again without their own video, the bars beside, the gains in the headline
+    headline, table, chart, *_ = client.predict(
+        bench_name="sim", data_root="", limit=2, batch_size=2, mode="direct", max_new_tokens=4, run_name="controlled",
+        controls=["blind", "shuffle"], api_name="/evaluate")
+    summary = json.loads((runs / "eval" / "controlled" / "summary.json").read_text())
+    assert set(summary["controls"]["gains"]) == {"vision gain", "order gain"}
+    assert (runs / "eval" / "controlled" / "controls" / "blind" / "results.jsonl").is_file()
+    assert "**vision gain** (own video − blind)" in headline
+    assert {trace["name"] for trace in json.loads(chart["plot"])["data"]} == {"own video", "blind", "shuffle"}
     assert "- first:" in outs[1][2] and "Δ second" in outs[1][2]  # compared against the earlier run
     with pytest.raises(Exception, match="already exists"):
         client.predict(bench_name="sim", data_root="", limit=1, batch_size=1, mode="direct", max_new_tokens=4,
