@@ -141,11 +141,11 @@ def make_run(host: ModelHost, roots: Roots, model: str):
         if max_new_tokens:
             gen["max_new_tokens"] = int(max_new_tokens)
         setup = {"model": model, "data_root": str(root), "limit": int(limit) if limit else None}
-        run = dict(mode=mode, batch_size=int(batch_size), setup=setup, gen=gen, progress=True)
+        options = dict(mode=mode, batch_size=int(batch_size), setup=setup, gen=gen, progress=True)
         try:
-            summary = evaluate(bench, items, reasoner, out, **run)
+            summary = evaluate(bench, items, reasoner, out, **options)
             for name in controls or []:
-                evaluate(bench, items, reasoner, out / "controls" / name, control=name, **run)
+                evaluate(bench, items, reasoner, out / "controls" / name, control=name, **options)
         except RunError as err:
             raise gr.Error(str(err)) from None
         if controls:

@@ -115,12 +115,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"video sampling: {video_note(reasoner.video)}", file=sys.stderr)
     gen = {} if args.max_new_tokens is None else {"max_new_tokens": args.max_new_tokens}
     setup = {"model": args.model, "data_root": str(root), "limit": args.limit}
-    run = dict(mode=args.mode, batch_size=args.batch_size, resume=args.resume, rank=rank, world_size=world,
-               setup=setup, gen=gen, progress=not args.no_progress, given_map=args.given_map)
+    options = dict(mode=args.mode, batch_size=args.batch_size, resume=args.resume, rank=rank, world_size=world,
+                   setup=setup, gen=gen, progress=not args.no_progress, given_map=args.given_map)
     try:
-        summary = evaluate(bench, items, reasoner, args.out, **run)
+        summary = evaluate(bench, items, reasoner, args.out, **options)
         controls = {name: evaluate(bench, items, reasoner, Path(args.out) / "controls" / name, control=name,
-                                   control_seed=args.control_seed, **run)
+                                   control_seed=args.control_seed, **options)
                     for name in dict.fromkeys(args.control)}
     except RunError as err:
         print(f"error: {err}", file=sys.stderr)
