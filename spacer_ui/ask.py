@@ -82,8 +82,9 @@ def _verdict(item, result: Result) -> str:
 def _status(result: Result) -> str:
     h, w = result.frame_size
     note = "" if result.answer else " · no answer could be parsed from the completion"
+    seen = f"{result.frames} frames of {w}×{h}" if result.frames else "no video"
     return (f"✓ Done in {result.seconds:.1f} s · {result.completion_tokens} new tokens · "
-            f"{result.frames} frames of {w}×{h} · prompt {result.prompt_tokens} tokens{note}")
+            f"{seen} · prompt {result.prompt_tokens} tokens{note}")
 
 
 def make_ask(host: ModelHost, max_upload_mb: int):
@@ -142,6 +143,58 @@ def make_ask(host: ModelHost, max_upload_mb: int):
     return ask
 
 
+# The Ask tab's comparison: the same question again without the video as it is.
+WITHOUT = {"another scene's video": "swap", "its frames shuffled": "shuffle", "no video": "blind"}
+
+
+def _other_video(item, path: str) -> str:
+    """Another scene's video: the swap control's choice for a bundled sample, else the first bundled
+    scene other than the asked file."""
+    from spacer_core.eval.controls import swap_plan
+
+    samples = list(sim_items().values())
+    if item is not None:
+        return swap_plan(samples)[item.id].video
+    return next(s.video for s in samples if Path(s.video).resolve() != Path(path).resolve())
+
+
+def make_ask_without(host: ModelHost, max_upload_mb: int):
+    """The handler behind "Ask again" and the ``/ask_without`` endpoint: the same question, settings
+    and sample, with the video swapped, its frames shuffled, or none (`spacer eval --control`)."""
+    from spacer_core.eval.controls import shuffled
+    from spacer_core.infer import Query
+
+    def ask_without(video: str | None, question: str, options: str = "", mode: str = "thinking_map", frames: int = 8,
+                    max_new_tokens: int = 1024, temperature: float = DEFAULT_TEMPERATURE, categories: str = "",
+                    sample: str | None = None, without: str = "no video"):
+        item = sim_items().get(sample or "")
+        path = _video(video, item, max_upload_mb)
+        if not (question or "").strip():
+            raise gr.Error("Type a question.")
+        if without not in WITHOUT:
+            raise gr.Error(f"without must be one of {list(WITHOUT)}, got {without!r}")
+        try:
+            reasoner = host.get()
+        except ModelNotReady as err:
+            raise gr.Error(str(err)) from None
+        settings = replace(reasoner.video, nframes=int(frames))
+        control = WITHOUT[without]
+        try:
+            clip = None if control == "blind" else settings.load(_other_video(item, path) if control == "swap" else path)
+        except VideoError as err:
+            raise gr.Error(f"{Path(path).name} is not a video this app can read ({err.reason})") from None
+        if control == "shuffle":
+            clip = shuffled(clip, path)
+        query = Query(clip, question, _options(options), mode, _categories(categories),
+                      item.problem_type if item is not None else None)
+        result = reasoner.answer_batch([query], max_new_tokens=int(max_new_tokens), temperature=float(temperature))[0]
+        true = item.true_map if item is not None else None
+        figure = map_plot(result.map, true, f"With {without}: " + ("predicted × vs true ●" if true else "predicted"))
+        return result.answer, figure, _verdict(item, result), f"With {without}: " + _status(result)
+
+    return ask_without
+
+
 def build(host: ModelHost, model: str, max_upload_mb: int) -> None:
     """The tab's components and events (call inside a gr.Tab)."""
     defaults = VideoSettings.for_model(model)
@@ -190,6 +243,17 @@ def build(host: ModelHost, model: str, max_upload_mb: int) -> None:
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=420):
             plot = gr.Plot(label="Cognitive map (10×10 grid, top view)", elem_id="ask-map")
+            with gr.Accordion("Does it need the video? Ask again without it", open=False):
+                with gr.Row(equal_height=True):
+                    without = gr.Radio(list(WITHOUT), value="another scene's video", label="Ask again with",
+                                       elem_id="ask-without", scale=3)
+                    again = gr.Button("Ask again", elem_id="ask-again", scale=1)
+                again_status = gr.Markdown(elem_id="ask-again-status")
+                with gr.Row(equal_height=True):
+                    again_answer = gr.Textbox(label="Answer", interactive=False, scale=1, min_width=120,
+                                              elem_id="ask-again-answer")
+                    again_verdict = gr.Markdown(elem_id="ask-again-verdict")
+                again_plot = gr.Plot(label="Its cognitive map", elem_id="ask-again-map")
         with gr.Column(scale=1, min_width=340):
             breakdown = gr.Dataframe(headers=BREAKDOWN_HEADERS, label="Map score by category (weights: share of "
                                      "true objects)", interactive=False, wrap=True, max_height=460,
@@ -209,3 +273,7 @@ def build(host: ModelHost, model: str, max_upload_mb: int) -> None:
                   # with an "Error" badge: an empty strip of its own, so it covers no text (the message
                   # itself shows as a notice).
                   show_progress_on=alert)
+    again.click(make_ask_without(host, max_upload_mb),
+                [video, question, options, mode, frames, max_new, temperature, categories, sample, without],
+                [again_answer, again_plot, again_verdict, again_status], api_name="ask_without",
+                concurrency_id=MODEL_QUEUE, concurrency_limit=1, show_progress_on=alert)

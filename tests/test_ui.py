@@ -210,6 +210,16 @@ def test_evaluate_runs_writes_and_compares(client, runs):
                        run_name="first", api_name="/evaluate")
 
 
+@pytest.mark.parametrize("without", ["no video", "another scene's video", "its frames shuffled"])
+def test_ask_again_without_the_video(client, sample, without):
+    from spacer_ui.ask import _other_video
+
+    answer, figure, verdict, status = client.predict(**ask_args(sample), without=without, api_name="/ask_without")
+    assert status.startswith(f"With {without}: ✓ Done") and "Expected" in verdict and figure is not None
+    assert ("no video" in status) == (without == "no video")
+    assert _other_video(sample, sample.video) != sample.video  # the swap shows another scene
+
+
 def test_a_fresh_machine_has_the_bundled_run_to_show(client, tmp_path):
     from spacer_ui.paths import ASSETS, Roots
     from spacer_ui.rollouts import training_runs
