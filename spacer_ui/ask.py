@@ -58,6 +58,24 @@ def _video(video: str | None, item, max_upload_mb: int) -> str:
     return path
 
 
+def _checked(video: str | None, question: str, mode: str, sample: str | None, max_upload_mb: int):
+    """(the sample item or None, the video file): the inputs every ask needs, refused with a message."""
+    item = sim_items().get(sample or "")
+    path = _video(video, item, max_upload_mb)
+    if not (question or "").strip():
+        raise gr.Error("Type a question.")
+    if mode not in DEFAULT_MAX_NEW_TOKENS:
+        raise gr.Error(f"mode must be one of {list(DEFAULT_MAX_NEW_TOKENS)}, got {mode!r}")
+    return item, path
+
+
+def _reasoner(host: ModelHost):
+    try:
+        return host.get()
+    except ModelNotReady as err:
+        raise gr.Error(str(err)) from None
+
+
 def _frame_strip(path: str, settings: VideoSettings) -> list[tuple[Any, str]]:
     """The frames the model sees (same frame plan), at display size, captioned with their time."""
     shown = replace(settings, max_pixels=DISPLAY_PIXELS, min_pixels=min(settings.min_pixels, DISPLAY_PIXELS))
@@ -93,17 +111,9 @@ def make_ask(host: ModelHost, max_upload_mb: int):
     def ask(video: str | None, question: str, options: str = "", mode: str = "thinking_map", frames: int = 8,
             max_new_tokens: int = 1024, temperature: float = DEFAULT_TEMPERATURE, categories: str = "",
             sample: str | None = None):
-        item = sim_items().get(sample or "")
-        path = _video(video, item, max_upload_mb)
-        if not (question or "").strip():
-            raise gr.Error("Type a question.")
-        if mode not in DEFAULT_MAX_NEW_TOKENS:
-            raise gr.Error(f"mode must be one of {list(DEFAULT_MAX_NEW_TOKENS)}, got {mode!r}")
+        item, path = _checked(video, question, mode, sample, max_upload_mb)
         yield ("", "", None, "", [], [], None, "Waiting for the model …")
-        try:
-            reasoner = host.get()
-        except ModelNotReady as err:
-            raise gr.Error(str(err)) from None
+        reasoner = _reasoner(host)
         settings = replace(reasoner.video, nframes=int(frames))
         try:
             clip = settings.load(path)
@@ -167,16 +177,10 @@ def make_ask_without(host: ModelHost, max_upload_mb: int):
     def ask_without(video: str | None, question: str, options: str = "", mode: str = "thinking_map", frames: int = 8,
                     max_new_tokens: int = 1024, temperature: float = DEFAULT_TEMPERATURE, categories: str = "",
                     sample: str | None = None, without: str = "no video"):
-        item = sim_items().get(sample or "")
-        path = _video(video, item, max_upload_mb)
-        if not (question or "").strip():
-            raise gr.Error("Type a question.")
+        item, path = _checked(video, question, mode, sample, max_upload_mb)
         if without not in WITHOUT:
             raise gr.Error(f"without must be one of {list(WITHOUT)}, got {without!r}")
-        try:
-            reasoner = host.get()
-        except ModelNotReady as err:
-            raise gr.Error(str(err)) from None
+        reasoner = _reasoner(host)
         settings = replace(reasoner.video, nframes=int(frames))
         control = WITHOUT[without]
         try:
