@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from spacer_core.eval.base import Benchmark, Item
+from spacer_core.eval.base import Benchmark, Item, mean_by
 from spacer_core.video import Clip, VideoSettings
 
 CONTROLS = ("none", "blind", "swap", "shuffle", "first-frame")
@@ -97,10 +97,7 @@ GAINS = (("vision gain", "blind"), ("order gain", "shuffle"), ("own-video gain",
 
 
 def _per_type(rows: Sequence[dict]) -> dict[str, float]:
-    sums: dict[str, list[float]] = {}
-    for row in rows:
-        sums.setdefault(row["question_type"], []).append(float(row["score"]))
-    return {qtype: 100 * sum(v) / len(v) for qtype, v in sums.items()}
+    return mean_by(rows, lambda row: row["question_type"])
 
 
 def control_report(benchmark: Benchmark, normal: Sequence[dict], controls: dict[str, Sequence[dict]],
