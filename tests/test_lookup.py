@@ -13,11 +13,12 @@ from safetensors.torch import load_file
 from spacer_core.cli import main
 from spacer_core.cogmap import lookup_line
 from spacer_core.data import load_dataset_jsonl
+from spacer_core.inputs import chat_text
 from spacer_core.models import load_model
 from spacer_core.sim.questions import generate_questions, named_categories, scene_map
 from spacer_core.sim.scene import generate_scene
 from spacer_core.train.dataset import sft_rows
-from spacer_core.train.lookup import LookupTasks, chat, collate, lookup_score, lookup_task, parse_span
+from spacer_core.train.lookup import LookupTasks, collate, lookup_score, lookup_task, parse_span
 from spacer_core.train.sft import VideoSFTCollator
 
 VIDEO = dict(nframes=8, min_pixels=28 * 28 * 4, max_pixels=112 * 112)
@@ -62,8 +63,8 @@ def test_asked_span_is_checked():
 def test_collate_puts_the_loss_on_the_target_only(tiny):
     _, processor = tiny
     tok = processor.tokenizer
-    rows = [{"prompt": chat(processor, "Repeat: sofa 3"), "target": "sofa 3<|im_end|>\n"},
-            {"prompt": chat(processor, "Repeat: lamp lamp lamp 7 7"), "target": "lamp lamp lamp 7 7<|im_end|>\n"}]
+    rows = [{"prompt": chat_text(processor, "Repeat: sofa 3", video=False), "target": "sofa 3<|im_end|>\n"},
+            {"prompt": chat_text(processor, "Repeat: lamp lamp lamp 7 7", video=False), "target": "lamp lamp lamp 7 7<|im_end|>\n"}]
     batch = collate(tok, rows)
     for i, row in enumerate(rows):
         target = tok(row["target"], add_special_tokens=False)["input_ids"]

@@ -26,17 +26,13 @@ from pathlib import Path
 import torch
 
 from spacer_core.cogmap import lookup_line, map_text
+from spacer_core.inputs import chat_text
 from spacer_core.sim.questions import scene_map
 from spacer_core.sim.scene import VOCABULARY, generate_scene
 
 METRICS_FILE = "lookup.json"
 TRAIN_SEED0 = 10_000_000  # scene seeds for training; the held-out maps use seeds from 0
 WORDS = list(VOCABULARY) + list("0123456789")
-
-
-def chat(processor, text: str) -> str:
-    messages = [{"role": "user", "content": [{"type": "text", "text": text}]}]
-    return processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
 def copy_task(rng: random.Random) -> tuple[str, str]:
@@ -64,6 +60,7 @@ def lookup_score(text: str, cogmap: dict, asked: list[str]) -> dict[str, int]:
     elsewhere = {tuple(cell) for cells in cogmap.values() for cell in cells}
     for category in asked:
         truth = cogmap.get(category, [])
+        truth_cells = {tuple(c) for c in truth}
         tally["ones"] += len(truth) == 1
         tally["cells"] += len(truth)
         # "shelf" is not the end of "bookshelf"
@@ -73,8 +70,8 @@ def lookup_score(text: str, cogmap: dict, asked: list[str]) -> dict[str, int]:
         written = {(int(x), int(y)) for x, y in re.findall(r"\((\d), (\d)\)", found.group(2))}
         tally["named"] += 1
         tally["counts"] += found.group(1) == ("none" if not truth else str(len(truth)))
-        tally["cells_written"] += len(written & {tuple(c) for c in truth})
-        tally["wrong_cells"] += len(written & (elsewhere - {tuple(c) for c in truth}))
+        tally["cells_written"] += len(written & truth_cells)
+        tally["wrong_cells"] += len(written & (elsewhere - truth_cells))
     return tally
 
 
@@ -93,7 +90,7 @@ class LookupTasks(torch.utils.data.IterableDataset):
             else:
                 scene_seed += 1
                 question, answer, _ = lookup_task(scene_map(generate_scene(scene_seed)), rng, self.asked)
-            yield {"prompt": chat(self.processor, question), "target": answer + "<|im_end|>\n"}
+            yield {"prompt": chat_text(self.processor, question, video=False), "target": answer + "<|im_end|>\n"}
 
 
 def collate(tokenizer, rows: list[dict]) -> dict[str, torch.Tensor]:
@@ -126,7 +123,7 @@ def held_out_lookup(model, processor, scenes: int = 50, asked: tuple[int, int] =
     model.eval()
     for start in range(0, len(tasks), batch):
         chunk = tasks[start:start + batch]
-        enc = tok([chat(processor, q) for _, q, _, _ in chunk], return_tensors="pt", padding=True,
+        enc = tok([chat_text(processor, q, video=False) for _, q, _, _ in chunk], return_tensors="pt", padding=True,
                   padding_side="left", add_special_tokens=False).to(model.device)
         out = model.generate(**enc, max_new_tokens=120, do_sample=False)
         for (cogmap, _, _, names), new in zip(chunk, out[:, enc["input_ids"].shape[1]:], strict=True):
