@@ -1,4 +1,4 @@
-"""The SpaceR workbench: a Gradio app with four tabs (Ask, Maps, Evaluate, Rollouts).
+"""The SpaceR workbench: a Gradio app with five tabs (Ask, Maps, Evaluate, Rollouts, Train).
 
 `build_app` returns the Blocks (tests build it directly); `serve` launches it with the workbench's
 file rules (only assets/ and the runs folder are served, uploads are capped); `launch` is
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from spacer_ui import ask, evaluate, maps, rollouts
+from spacer_ui import ask, evaluate, maps, rollouts, train
 from spacer_ui.model import ModelHost
 from spacer_ui.paths import Roots
 
@@ -29,7 +29,7 @@ CSS = """
 """
 INTRO = ("Ask a video a spatial question and watch the model reason through a **cognitive map** "
          "(SpaceR, SG-RLVR). Maps: score any map against a true one. Evaluate: run a benchmark. "
-         "Rollouts: inspect what a training run generated.")
+         "Rollouts: inspect what a training run generated. Train: a short run of the tiny model, live.")
 
 
 def _theme() -> gr.themes.Base:
@@ -48,19 +48,28 @@ def build_app(model: str = "tiny", *, runs_dir: str | Path = "runs", max_upload_
         with gr.Column(elem_id="header"):
             gr.Markdown(f"# {TITLE}\n{INTRO}")
             status = gr.Markdown(host.status(), elem_id="model-status")
-        with gr.Tabs():
+        # The header shows the loading state until the model is ready, then the timer stops (the
+        # Train tab restarts it when it hands its model over).
+        timer = gr.Timer(1.0)
+        with gr.Tabs() as tabs:
             with gr.Tab("Ask a video", id="ask"):
                 ask.build(host, model, max_upload_mb)
             with gr.Tab("Maps", id="maps"):
                 maps.build()
             with gr.Tab("Evaluate", id="evaluate") as tab:
-                evaluate.build(host, roots, model, tab)
+                evaluate.build(host, roots, tab)
             with gr.Tab("Rollouts", id="rollouts") as tab:
-                rollouts.build(roots, tab)
-        # The header shows the loading state until the model is ready, then the timer stops.
-        timer = gr.Timer(1.0)
+                roll = rollouts.build(roots, tab)
+            with gr.Tab("Train", id="train") as tab:
+                trained = train.build(host, roots, tab, (status, timer))
         timer.tick(lambda: (host.status(), gr.Timer(active=not host.ready)), None, [status, timer],
                    queue=False, api_visibility="private")
+        # A finished training run opens in the Rollouts tab.
+        trained.to_rollouts.click(
+            lambda: (gr.Tabs(selected="rollouts"), gr.update(choices=rollouts.training_runs(roots),
+                                                             value=roots.shown(trained.trainer.job.out))),
+            None, [tabs, roll.run], queue=False, api_visibility="private",
+        ).then(roll.open, roll.inputs, roll.outputs, api_visibility="private")
     app.spacer_roots = roots  # read by `serve`
     app.spacer_max_upload_mb = max_upload_mb
     return app

@@ -111,11 +111,12 @@ def _run_choices(roots: Roots) -> list[tuple[str, str]]:
     return [(p.name, str(p)) for p in reversed(finished_runs(roots))]
 
 
-def make_run(host: ModelHost, roots: Roots, model: str):
+def make_run(host: ModelHost, roots: Roots):
     def run(bench_name: str, data_root: str, limit: float | None, batch_size: float, mode: str,
             max_new_tokens: float | None, run_name: str, controls: list[str] | None = None, progress=PROGRESS):
         """Run a benchmark into the runs folder, then each control (`spacer eval --control`) into its
         ``controls/NAME``; returns the same views as `show_run`."""
+        model = host.name  # the app's model now (the Train tab can switch it)
         try:
             bench = get_benchmark(bench_name)
             root = roots.resolve(data_root, "data root", kind="dir") if (data_root or "").strip() \
@@ -156,7 +157,7 @@ def make_run(host: ModelHost, roots: Roots, model: str):
     return run
 
 
-def build(host: ModelHost, roots: Roots, model: str, tab: gr.Tab) -> None:
+def build(host: ModelHost, roots: Roots, tab: gr.Tab) -> None:
     """The tab's components and events (call inside ``tab``; its list of runs refreshes when selected)."""
     sim = get_benchmark("sim")
     with gr.Row(equal_height=False):
@@ -202,6 +203,6 @@ def build(host: ModelHost, roots: Roots, model: str, tab: gr.Tab) -> None:
     bench.input(on_bench, bench, [data_root, mode], queue=False, api_visibility="private")
     tab.select(lambda: gr.update(choices=_run_choices(roots)), None, previous, queue=False, api_visibility="private")
     previous.input(lambda run: show_run(run, roots), previous, views, api_visibility="private")
-    go.click(make_run(host, roots, model), [bench, data_root, limit, batch, mode, max_new, run_name, controls],
+    go.click(make_run(host, roots), [bench, data_root, limit, batch, mode, max_new, run_name, controls],
              [*views, previous, status], api_name="evaluate", concurrency_id=MODEL_QUEUE, concurrency_limit=1,
              show_progress_on=chart)

@@ -18,27 +18,43 @@ class ModelNotReady(RuntimeError):
 
 
 class ModelHost:
-    """Starts loading ``name`` (tiny, a checkpoint folder or a hub id) when created; `get` waits for it."""
+    """Starts loading ``name`` (tiny, a checkpoint folder or a hub id) when created; `get` waits for
+    it. `switch` loads another model the same way (the Train tab hands its trained model over)."""
 
     def __init__(self, name: str):
-        self.name = name
-        self._reasoner: SpatialReasoner | None = None
-        self._error: str | None = None
-        self._started = time.monotonic()
-        self._loaded_in: float | None = None
-        self._ready = threading.Event()
-        threading.Thread(target=self._load, name=f"load {name}", daemon=True).start()
+        self._lock = threading.Lock()
+        self._one_load = threading.Lock()  # from_pretrained is not safe to run twice at once in a process
+        self.switch(name)
 
-    def _load(self) -> None:
-        try:
-            from spacer_core.infer import SpatialReasoner
+    def switch(self, name: str) -> None:
+        """Load ``name`` in the background; calls already running keep the model they got, later
+        ones wait for the new one. A newer switch supersedes a load still under way."""
+        with self._lock:
+            self.name = name
+            self._reasoner: SpatialReasoner | None = None
+            self._error: str | None = None
+            self._started = time.monotonic()
+            self._loaded_in: float | None = None
+            self._ready = threading.Event()
+            self._loading = object()
+            threading.Thread(target=self._load, args=(name, self._loading, self._ready), name=f"load {name}",
+                             daemon=True).start()
 
-            self._reasoner = SpatialReasoner.from_pretrained(self.name)
-        except Exception as err:  # shown in the header and raised to every model call
-            self._error = f"{type(err).__name__}: {err}"
-        finally:
-            self._loaded_in = time.monotonic() - self._started
-            self._ready.set()
+    def _load(self, name: str, token: object, ready: threading.Event) -> None:
+        reasoner = error = None
+        with self._one_load:
+            try:
+                if token is self._loading:  # else superseded while waiting: skip it
+                    from spacer_core.infer import SpatialReasoner
+
+                    reasoner = SpatialReasoner.from_pretrained(name)
+            except Exception as err:  # shown in the header and raised to every model call
+                error = f"{type(err).__name__}: {err}"
+        with self._lock:
+            if token is self._loading:
+                self._reasoner, self._error = reasoner, error
+                self._loaded_in = time.monotonic() - self._started
+        ready.set()
 
     @property
     def ready(self) -> bool:
@@ -46,11 +62,16 @@ class ModelHost:
 
     def get(self, timeout: float | None = None) -> SpatialReasoner:
         """The loaded reasoner (waits for loading to finish); raises ModelNotReady if it failed."""
-        if not self._ready.wait(timeout):
-            raise ModelNotReady(f"model {self.name} is still loading")
-        if self._reasoner is None:
-            raise ModelNotReady(f"model {self.name} could not be loaded: {self._error}")
-        return self._reasoner
+        while True:
+            ready, name = self._ready, self.name
+            if not ready.wait(timeout):
+                raise ModelNotReady(f"model {name} is still loading")
+            with self._lock:
+                if ready is not self._ready:  # switched while waiting: wait for the new model
+                    continue
+                if self._reasoner is None:
+                    raise ModelNotReady(f"model {name} could not be loaded: {self._error}")
+                return self._reasoner
 
     def status(self) -> str:
         """One line of Markdown for the page header."""

@@ -7,6 +7,8 @@ from __future__ import annotations
 import functools
 import json
 from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -239,7 +241,17 @@ class RolloutsView:
         return segments(visible(named[row][1]["completion"]))
 
 
-def build(roots: Roots, tab: gr.Tab) -> None:
+@dataclass
+class RolloutsTab:
+    """What another tab needs to open a run here: `open` fills ``outputs`` from ``inputs``."""
+
+    run: gr.Dropdown
+    inputs: list
+    outputs: list
+    open: Callable
+
+
+def build(roots: Roots, tab: gr.Tab) -> RolloutsTab:
     """The tab's components and events (call inside ``tab``; its list of runs refreshes when selected)."""
     view = RolloutsView(roots)
     runs = training_runs(roots)
@@ -274,3 +286,4 @@ def build(roots: Roots, tab: gr.Tab) -> None:
     step.release(view.step, [run, train_file, step, group], per_step, api_visibility="private")
     group.input(view.step, [run, train_file, step, group], per_step, api_visibility="private")
     rollouts.select(view.completion, [run, step, group], full, api_visibility="private")
+    return RolloutsTab(run, [run, train_file], [summary, curve_plot, step, *per_step], view.open)

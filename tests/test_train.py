@@ -26,6 +26,7 @@ from spacer_core.rewards import temporal_bonus as temporal_rule
 from spacer_core.train.config import parse
 from spacer_core.train.dataset import grpo_rows, sft_rows
 from spacer_core.train.grpo import SGRLVRConfig, SGRLVRTrainer
+from spacer_core.train.metrics_log import read_metrics
 from spacer_core.train.rollout_log import RolloutLog
 from spacer_core.train.run import resume_checkpoint
 from spacer_core.train.sft import VideoSFTCollator
@@ -268,6 +269,7 @@ def test_cli_sft_then_rl_and_resume_after_kill(sim, tmp_path, killed_at_call):
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     assert (out / "checkpoint-2").exists() and not (out / "checkpoint-4").exists() and not (out / "final").exists()
     assert sorted(RolloutLog(out).by_step()) == [0, 1, 2]  # step 3's rollouts were logged, not checkpointed
+    assert [row["step"] for row in read_metrics(out)] == [1, 2, 3]  # logged as they came (logging_steps 1)
 
     again = run_cli(*args)  # without --resume: refuses to train over the checkpoints
     assert again.returncode == 2 and "--resume" in again.stderr
@@ -277,6 +279,10 @@ def test_cli_sft_then_rl_and_resume_after_kill(sim, tmp_path, killed_at_call):
     assert state["global_step"] == 6
     steps = RolloutLog(out).by_step()
     assert sorted(steps) == list(range(6))  # no missing or duplicated step
+    metrics = read_metrics(out)
+    assert [row["step"] for row in metrics if "loss" in row] == [1, 2, 3, 4, 5, 6]  # step 3 logged once
+    assert all("reward" in row for row in metrics[:-1]) and "train_runtime" in metrics[-1]  # then the summary
+    assert "train_runtime" in read_metrics(tmp_path / "sft")[-1]
     assert all(sum(not r["shuffled"] for r in rows) == 4 for rows in steps.values())
 
 

@@ -10,6 +10,7 @@ missing browser is a failure.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -148,3 +149,29 @@ def test_rollouts_of_a_training_run(page, tmp_path):
     page.locator("#roll-table [data-testid=cell-0-1]").click()
     expect(page.locator("#roll-full")).not_to_be_empty()
     screenshot(page, tmp_path, "ui_rollouts.png")
+
+
+def test_train_from_the_app(page, tmp_path):
+    """Last in this module: it hands its model to the app."""
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="Train").click()
+    for slider, value in (("#train-steps", "2"), ("#train-g", "2"), ("#train-max-len", "48")):
+        box = page.locator(f"{slider} input[type=number]")
+        box.fill(value)
+        box.press("Enter")
+    page.locator("#train-name textarea").fill("browser-train")
+    page.locator("#train-start").click()
+    expect(page.locator("#train-status")).to_contain_text("✓ Finished 2 steps", timeout=TIMEOUT_MS)
+    expect(page.locator("#train-curves .js-plotly-plot")).to_be_visible()
+    expect(page.locator("#train-log")).to_contain_text("trained model saved")
+    expect(page.locator("#train-table")).to_contain_text("ordered #1")
+    screenshot(page, tmp_path, "ui_train.png")
+
+    page.locator("#train-to-rollouts").click()
+    expect(page.locator("#roll-summary")).to_contain_text("2 steps")
+    expect(page.locator("#roll-run input")).to_have_value(re.compile(r"app/browser-train$"))
+    page.get_by_role("tab", name="Train").click()
+    page.locator("#train-use-model").click()
+    expect(page.locator("#model-status")).to_contain_text("browser-train/final", timeout=TIMEOUT_MS)
+    expect(page.locator("#model-status")).to_contain_text("ready", timeout=TIMEOUT_MS)

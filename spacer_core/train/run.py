@@ -46,6 +46,7 @@ def train(spacer: SpacerArgs, config, resume: bool = False) -> Path:
     from datasets import Dataset
 
     from spacer_core.models import load_model, save_processor
+    from spacer_core.train.metrics_log import MetricsLog
 
     checkpoint = resume_checkpoint(config.output_dir, resume)
     if config.use_cpu and config.bf16:
@@ -69,6 +70,7 @@ def train(spacer: SpacerArgs, config, resume: bool = False) -> Path:
     else:
         rows = grpo_rows(load_records(spacer), config.map_reward)
         trainer = _grpo_trainer(spacer, config, model, processor, Dataset.from_list(rows), checkpoint)
+    trainer.add_callback(MetricsLog(config.output_dir))
     trainer.train(resume_from_checkpoint=checkpoint)
     out = Path(config.output_dir) / "final"
     trainer.model.config.use_cache = True  # trainers switch the KV cache off; inference wants it
