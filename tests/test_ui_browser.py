@@ -1,6 +1,6 @@
 """End to end in a real browser: Playwright drives Debian's Chromium through the four tabs of the
-workbench (pick a sample and ask; score the example map; run a small evaluation; open a real
-training run's rollouts) and saves a full-page screenshot of each under the test's output folder.
+workbench (pick a sample and ask; score the example map; run a small evaluation with the blind
+control; open a real training run's rollouts; train from the Train tab) and saves a full-page screenshot of each under the test's output folder.
 
 Set SPACER_UI_SCREENSHOTS=docs/img to also write them as the documentation's images
 (docs/img/ui_*.png). Skipped only where /usr/bin/chromium is missing and CI is not set: in CI a
@@ -87,6 +87,8 @@ def test_the_first_click_answers(page):
     page.locator("#ask-button").click()
     expect(page.get_by_text("Type a question.")).to_be_visible()
     expect(page.locator("#ask-status")).not_to_contain_text("Error")  # the badge sits in a strip of its own
+    page.locator("[data-testid=toast-close]").first.click()  # dismissed, so the later screenshots lack it
+    expect(page.get_by_text("Type a question.")).to_be_hidden()
     page.locator("#ask-question textarea").fill(question)
 
 
@@ -124,16 +126,19 @@ def test_maps_example(page, tmp_path):
     screenshot(page, tmp_path, "ui_maps.png")
 
 
-def test_evaluate_two_items(page, tmp_path):
+def test_evaluate_two_items_with_a_control(page, tmp_path):
     from playwright.sync_api import expect
 
     page.get_by_role("tab", name="Evaluate").click()
     page.locator("#eval-limit input").fill("2")
     page.locator("#eval-max-new input").fill("32")
     page.locator("#eval-name textarea").fill("browser-run")
+    page.locator("#eval-controls").get_by_label("blind").check()
     page.locator("#eval-run").click()
     expect(page.locator("#eval-status")).to_contain_text("Finished: 2 items", timeout=TIMEOUT_MS)
+    expect(page.locator("#eval-headline")).to_contain_text("vision gain (own video − blind)")
     expect(page.locator("#eval-chart .js-plotly-plot")).to_be_visible()
+    expect(page.locator("#eval-chart .legendtext", has_text="blind")).to_have_count(1)
     expect(page.locator('#eval-files a[href$="results.jsonl"]')).to_have_count(1)
     screenshot(page, tmp_path, "ui_evaluate.png")
 
