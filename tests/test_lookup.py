@@ -24,6 +24,17 @@ from spacer_core.train.sft import VideoSFTCollator
 VIDEO = dict(nframes=8, min_pixels=28 * 28 * 4, max_pixels=112 * 112)
 
 
+def test_small_world_lookups_ask_only_its_categories():
+    from spacer_core.sim.scene import WORLDS
+
+    vocabulary = set(WORLDS["small"].vocabulary)
+    for seed in range(30):
+        cogmap = scene_map(generate_scene(seed, world="small"))
+        _, answer, asked = lookup_task(cogmap, random.Random(seed), world="small")
+        assert set(asked) <= vocabulary and set(cogmap) <= vocabulary
+        assert lookup_score(answer, cogmap, asked)["counts"] == len(asked)
+
+
 def test_the_true_answer_scores_full_marks_and_a_miscount_does_not():
     for seed in range(20):
         cogmap = scene_map(generate_scene(seed))

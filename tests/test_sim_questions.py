@@ -343,3 +343,14 @@ def test_synth_is_deterministic_and_parallel_safe(tmp_path):
     assert len(read_jsonl(tmp_path / "a" / "test.jsonl")) > 0
     manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
     assert manifest["config"]["frames"] == 6 and manifest["scenes"] == 3 and len(manifest["test_scenes"]) == 1
+    assert manifest["config"]["world"] == "vsi"
+
+
+def test_synth_small_world_records_its_world(tmp_path):
+    from spacer_core.sim.scene import WORLDS
+
+    assert main(["data", "synth", "--scenes", "2", "--frames", "4", "--size", "64", "--world", "small", "--out",
+                 str(tmp_path), "--workers", "1"]) == 0
+    assert json.loads((tmp_path / "manifest.json").read_text())["config"]["world"] == "small"
+    records = read_jsonl(tmp_path / "train.jsonl") + read_jsonl(tmp_path / "test.jsonl")
+    assert records and all(set(r["map_categories"]) <= set(WORLDS["small"].vocabulary) for r in records)

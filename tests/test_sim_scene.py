@@ -92,3 +92,23 @@ def test_camera_walk_stays_in_the_room_and_out_of_objects(scenes):
                 assert not ((p > lo - 0.2) & (p < hi + 0.2)).all(), f"camera at {p} inside {obj}"
         yaws = np.unwrap([pose["yaw"] for pose in poses])
         assert abs(yaws[-1] - yaws[0]) > math.radians(300)  # the walk looks all around the room
+
+
+def test_the_small_world_has_short_maps_of_its_own_categories():
+    from spacer_core.sim.questions import scene_map
+    from spacer_core.sim.scene import WORLDS, get_world
+
+    small = WORLDS["small"]
+    assert small.vocabulary == ["chair", "table", "sofa", "bed", "lamp", "plant", "door", "stool"]
+    keys = []
+    for i in range(60):
+        scene = generate_scene([7, i, 0], "s", world="small")
+        cogmap = scene_map(scene)
+        assert set(cogmap) <= set(small.vocabulary) and "door" in cogmap
+        keys.append(len(cogmap))
+    assert set(keys) <= {2, 3, 4} and sum(keys) / len(keys) > 3  # a door and 2 or 3 others (placement may drop one)
+    # the default world is the VSI-like one, with the draws it always had
+    assert generate_scene([7, 0, 0], "s") == generate_scene([7, 0, 0], "s", world="vsi")
+    assert len(scene_map(generate_scene([7, 0, 0], "s"))) >= 7
+    with pytest.raises(ValueError, match="unknown world 'tiny'; choose one of vsi, small"):
+        get_world("tiny")

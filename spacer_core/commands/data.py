@@ -29,6 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synth.add_argument("--lookup-lines", action="store_true",
                        help="derivations first read the question's map entries out, as the lookup stage "
                        "(spacer train --stage lookup) teaches: 'lamp: 2, at (4, 8), (2, 7).'")
+    synth.add_argument("--world", default="vsi", choices=["vsi", "small"],
+                       help="what rooms hold: vsi (VSI-Bench-like: 8-12 categories, ~15 objects; default) or "
+                       "small (a door and 2-3 of 7 categories, ~5 objects: maps a laptop-sized model can read)")
     synth.add_argument("--workers", type=int, default=None, help="processes (default: one per CPU core)")
     synth.set_defaults(func=run_synth)
 
@@ -58,7 +61,7 @@ def run_synth(args: argparse.Namespace) -> int:
 
     try:
         config = SynthConfig(args.scenes, args.seed, args.frames, args.fps, args.size, args.test_fraction,
-                             args.lookup_lines)
+                             args.lookup_lines, args.world)
     except ValueError as err:
         print(f"error: {err}")
         return 2

@@ -227,7 +227,41 @@ class _Layout:
         return False
 
 
-def _choose_counts(rng: np.random.Generator) -> list[tuple[str, int]]:
+@dataclass(frozen=True)
+class World:
+    """What rooms hold: every room has a door (sometimes two) and, with probability ``window_p``,
+    windows; then ``others`` (low, high: numpy's half-open range) distinct categories drawn from
+    ``categories``."""
+
+    name: str
+    categories: tuple[str, ...]
+    others: tuple[int, int]
+    window_p: float
+
+    @property
+    def vocabulary(self) -> list[str]:
+        """Every category a room of this world can hold, in VOCABULARY's order."""
+        walls = {"door"} | ({"window"} if self.window_p else set())
+        return [c for c in VOCABULARY if c in walls or c in self.categories]
+
+
+WORLDS = {w.name: w for w in [
+    # VSI-Bench-like rooms: 8 to 12 categories, about 15 objects.
+    World("vsi", tuple(n for n in VOCABULARY if n not in ("door", "window")), (6, 10), 0.9),
+    # Short maps for a laptop-sized model: a door and 2 or 3 of 7 well-told-apart categories, no
+    # windows (3 or 4 map keys, about 6 objects): maps a tiny decoder can look things up in within
+    # a CPU budget (docs/tiny-ablation.md).
+    World("small", ("chair", "table", "sofa", "bed", "lamp", "plant", "stool"), (2, 4), 0.0),
+]}
+
+
+def get_world(name: str) -> World:
+    if name not in WORLDS:
+        raise ValueError(f"unknown world {name!r}; choose one of {', '.join(WORLDS)}")
+    return WORLDS[name]
+
+
+def _choose_counts(rng: np.random.Generator, world: World) -> list[tuple[str, int]]:
     """Which categories a room has and how many of each (before placement may drop some)."""
 
     def count(cat: Category) -> int:  # half of the multi-instance categories still get one instance
@@ -236,24 +270,25 @@ def _choose_counts(rng: np.random.Generator) -> list[tuple[str, int]]:
         return int(rng.integers(2, cat.max_count + 1))
 
     counts = [("door", 1 + int(rng.random() < 0.15))]
-    if rng.random() < 0.9:
+    if rng.random() < world.window_p:
         counts.append(("window", count(VOCABULARY["window"])))
-    others = [n for n in VOCABULARY if n not in ("door", "window")]
-    k = int(rng.integers(6, 10))
+    others = list(world.categories)
+    k = int(rng.integers(*world.others))
     for name in sorted(rng.choice(others, size=k, replace=False), key=others.index):
         counts.append((str(name), count(VOCABULARY[str(name)])))
     return counts
 
 
-def generate_scene(seed: int | list[int], scene_id: str = "scene_0000") -> dict[str, Any]:
-    """A random furnished room, fully determined by ``seed`` (an int or a list of ints)."""
+def generate_scene(seed: int | list[int], scene_id: str = "scene_0000", world: str = "vsi") -> dict[str, Any]:
+    """A random furnished room of ``world`` (WORLDS), fully determined by ``seed`` (an int or a list
+    of ints)."""
     rng = np.random.default_rng(seed)
     w, length = (_round(_uniform(rng, ROOM_SIDE), 0.1) for _ in range(2))
     h = _round(_uniform(rng, ROOM_HEIGHT), 0.1)
     layout = _Layout(rng, w, length, h)
     # Big and wall-bound things first, small free-standing ones last: fewer rejections.
     counts = sorted(
-        _choose_counts(rng), key=lambda nc: (VOCABULARY[nc[0]].placement == FREE, nc[0] == "chair")
+        _choose_counts(rng, get_world(world)), key=lambda nc: (VOCABULARY[nc[0]].placement == FREE, nc[0] == "chair")
     )
     for name, n in counts:
         cat = VOCABULARY[name]

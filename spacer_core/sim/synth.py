@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from spacer_core.sim.questions import Question, generate_questions, scene_map
 from spacer_core.sim.render import check_video_params, render_scene
-from spacer_core.sim.scene import generate_scene
+from spacer_core.sim.scene import generate_scene, get_world
 from spacer_core.sim.writers import (
     cognitive_map_record,
     dataset_record,
@@ -44,6 +44,7 @@ class SynthConfig:
     size: int = 256
     test_fraction: float = 0.2
     lookup_lines: bool = False  # derivations read the question's map entries out first (questions.with_lookup_lines)
+    world: str = "vsi"  # what rooms hold (scene.WORLDS)
 
     def __post_init__(self) -> None:
         if self.scenes < 1:
@@ -51,6 +52,7 @@ class SynthConfig:
         if not 0 <= self.test_fraction < 1:
             raise ValueError(f"test fraction must be in [0, 1), got {self.test_fraction}")
         check_video_params(self.frames, self.fps, self.size)
+        get_world(self.world)
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,7 @@ def _build_scene(job: tuple[int, SynthConfig, str]) -> _SceneResult:
     """Scene ``index`` from scratch; every random choice is seeded by (seed, index, step)."""
     index, config, out = job
     sid = scene_name(index)
-    scene = generate_scene([config.seed, index, 0], sid)
+    scene = generate_scene([config.seed, index, 0], sid, config.world)
     rel = f"videos/{sid}.mp4"
     render_scene(
         scene, Path(out) / rel, rel, config.frames, config.fps, config.size, seed=[config.seed, index, 1]

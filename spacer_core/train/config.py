@@ -50,6 +50,8 @@ class SpacerArgs:
     lookup_asked: str = field(default="3-6", metadata={"help": "categories per lookup question: N or LOW-HIGH"})
     lookup_eval_every: int = field(default=500, metadata={"help": "steps between held-out lookup checks"})
     lookup_eval_scenes: int = field(default=50, metadata={"help": "held-out maps per check"})
+    lookup_world: str = field(default="vsi", metadata={
+        "help": "the world the lookup tasks' maps come from (spacer data synth --world): vsi or small"})
     lookup_batch: int = field(default=0, metadata={
         "help": "sft: also train on this many lookup/copy tasks every step (keeps a lookup stage's skill)"})
 
@@ -62,6 +64,9 @@ class SpacerArgs:
             parse_span(self.lookup_asked)
         except ValueError as err:
             raise ValueError(f"lookup_asked: {err}") from None
+        from spacer_core.sim.scene import get_world
+
+        get_world(self.lookup_world)
 
     def video_settings(self) -> VideoSettings:
         """The training clips' settings: the fields set here, over the checkpoint's own settings

@@ -28,7 +28,7 @@ import torch
 from spacer_core.cogmap import lookup_line, map_text
 from spacer_core.inputs import chat_text
 from spacer_core.sim.questions import scene_map
-from spacer_core.sim.scene import VOCABULARY, generate_scene
+from spacer_core.sim.scene import VOCABULARY, generate_scene, get_world
 
 METRICS_FILE = "lookup.json"
 TRAIN_SEED0 = 10_000_000  # scene seeds for training; the held-out maps use seeds from 0
@@ -40,10 +40,11 @@ def copy_task(rng: random.Random) -> tuple[str, str]:
     return "Repeat: " + words, words
 
 
-def lookup_task(cogmap: dict, rng: random.Random, asked: tuple[int, int] = (3, 6)) -> tuple[str, str, list[str]]:
+def lookup_task(cogmap: dict, rng: random.Random, asked: tuple[int, int] = (3, 6),
+                world: str = "vsi") -> tuple[str, str, list[str]]:
     """(question, answer, asked categories): ``asked`` (low, high) of the map's categories, plus one
-    absent one half the time when more than one is asked."""
-    absent = [c for c in VOCABULARY if c not in cogmap]
+    absent one of the world's categories half the time when more than one is asked."""
+    absent = [c for c in get_world(world).vocabulary if c not in cogmap]
     names = rng.sample(list(cogmap), min(len(cogmap), rng.randint(*asked)))
     names += rng.sample(absent, rng.randint(0, 1)) if asked[1] > 1 else []
     rng.shuffle(names)
@@ -78,8 +79,10 @@ def lookup_score(text: str, cogmap: dict, asked: list[str]) -> dict[str, int]:
 class LookupTasks(torch.utils.data.IterableDataset):
     """An endless stream of (prompt, target) texts: copy with probability ``copy_fraction``, else lookup."""
 
-    def __init__(self, processor, copy_fraction: float = 0.25, asked: tuple[int, int] = (3, 6), seed: int = 0):
+    def __init__(self, processor, copy_fraction: float = 0.25, asked: tuple[int, int] = (3, 6), seed: int = 0,
+                 world: str = "vsi"):
         self.processor, self.copy_fraction, self.asked, self.seed = processor, copy_fraction, asked, seed
+        self.world = world
 
     def __iter__(self):
         rng = random.Random(self.seed)
@@ -89,7 +92,8 @@ class LookupTasks(torch.utils.data.IterableDataset):
                 question, answer = copy_task(rng)
             else:
                 scene_seed += 1
-                question, answer, _ = lookup_task(scene_map(generate_scene(scene_seed)), rng, self.asked)
+                cogmap = scene_map(generate_scene(scene_seed, world=self.world))
+                question, answer, _ = lookup_task(cogmap, rng, self.asked, self.world)
             yield {"prompt": chat_text(self.processor, question, video=False), "target": answer + "<|im_end|>\n"}
 
 
@@ -111,12 +115,13 @@ def collate(tokenizer, rows: list[dict]) -> dict[str, torch.Tensor]:
 
 @torch.no_grad()
 def held_out_lookup(model, processor, scenes: int = 50, asked: tuple[int, int] = (3, 6),
-                    batch: int = 25) -> dict[str, float]:
+                    batch: int = 25, world: str = "vsi") -> dict[str, float]:
     """Greedy answers to lookup questions on ``scenes`` held-out maps: the share of asked categories
     named, of right counts (beside what always "1" gets), of true cells written, and of cells
     written that belong to other categories (per true cell; a guessed cell is right 1 time in 100)."""
     rng = random.Random(1)
-    tasks = [(cogmap, *lookup_task(cogmap, rng, asked)) for cogmap in (scene_map(generate_scene(s)) for s in range(scenes))]
+    maps = (scene_map(generate_scene(s, world=world)) for s in range(scenes))
+    tasks = [(cogmap, *lookup_task(cogmap, rng, asked, world)) for cogmap in maps]
     tok = processor.tokenizer
     totals: dict[str, int] = {}
     was_training = model.training
@@ -160,7 +165,8 @@ def lookup_trainer(spacer, config, model, processor):
     class HeldOut(TrainerCallback):
         def on_step_end(self, args, state, control, **kwargs):
             if state.global_step % spacer.lookup_eval_every == 0 or state.global_step == state.max_steps:
-                scores = held_out_lookup(model, processor, spacer.lookup_eval_scenes, asked)
+                scores = held_out_lookup(model, processor, spacer.lookup_eval_scenes, asked,
+                                         world=spacer.lookup_world)
                 if state.is_world_process_zero:
                     history = json.loads(history_file.read_text()) if history_file.is_file() else []
                     history = [h for h in history if h["step"] < state.global_step]  # a resumed run rewrites
@@ -169,5 +175,6 @@ def lookup_trainer(spacer, config, model, processor):
 
     config.remove_unused_columns = False
     return Trainer(model=model, args=config, callbacks=[HeldOut()],
-                   train_dataset=LookupTasks(processor, spacer.lookup_copy_fraction, asked, config.seed),
+                   train_dataset=LookupTasks(processor, spacer.lookup_copy_fraction, asked, config.seed,
+                                             spacer.lookup_world),
                    data_collator=lambda rows: collate(processor.tokenizer, rows))
