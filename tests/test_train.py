@@ -133,15 +133,44 @@ class SpyTrainer(SGRLVRTrainer):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.encoded_clips, self.loss_rows = [], []
+        self.encoded_clips, self.loss_rows, self.row_of_prompt, self.loss_rows_match = [], [], {}, []
 
     def _encode(self, prompts, clips):
         self.encoded_clips.append(list(clips))
-        return super()._encode(prompts, clips)
+        prompt_ids, rows = super()._encode(prompts, clips)
+        for ids, row in zip(prompt_ids, rows, strict=True):  # the first (ordered) encoding of a prompt
+            self.row_of_prompt.setdefault(tuple(ids), row)
+        return prompt_ids, rows
 
     def _compute_loss(self, model, inputs):
         self.loss_rows.append((inputs["completion_ids"].shape[0], len(inputs["visual_rows"])))
+        # each row's video is the one its prompt was encoded with
+        prompts = [tuple(ids[mask.bool()].tolist()) for ids, mask in zip(inputs["prompt_ids"], inputs["prompt_mask"],
+                                                                         strict=True)]
+        self.loss_rows_match.append(all(self.row_of_prompt[p] is r for p, r in zip(prompts, inputs["visual_rows"],
+                                                                                  strict=True)))
         return super()._compute_loss(model, inputs)
+
+
+@pytest.mark.parametrize("engine", ["trl", "dynamic", "static", "compact"])
+def test_one_generation_feeds_several_steps_each_with_its_rows_videos(records, tmp_path, engine):
+    """steps_per_generation 2: one generate call covers both steps' 4 prompts × G rows (and one more
+    for their shuffled rollouts); TRL shuffles and splits the buffer, and each step's loss gets the
+    videos of its own rows."""
+    two_per_scene = [r for scene in ("scene_0000", "scene_0001") for r in [r for r in records if r["scene_id"] == scene][:2]]
+    assert len({r["path"] for r in two_per_scene}) == 2 and len(two_per_scene) == 4
+    model, processor = load_model("tiny")
+    model.train()
+    trainer = SpyTrainer(model=model, processing_class=processor, reward_funcs=[varied_reward],
+                         args=grpo_args(tmp_path, per_device_train_batch_size=8, steps_per_generation=2, max_steps=2,
+                                        rollout_engine=engine, rollout_chunk=3, length_rule=False,
+                                        shuffle_dataset=False),
+                         train_dataset=Dataset.from_list(grpo_rows(two_per_scene) * 4),
+                         video_kwargs=VIDEO)
+    trainer.train()
+    assert [len(clips) for clips in trainer.encoded_clips] == [16, 8]  # 4 prompts × 4; 4 groups × G/2 shuffled
+    assert len({id(c) for c in trainer.encoded_clips[0]}) == 2  # two scenes
+    assert trainer.loss_rows == [(8, 8), (8, 8)] and trainer.loss_rows_match == [True, True]
 
 
 def test_shuffled_rollouts_and_bonuses_follow_the_rules(records, tmp_path):
