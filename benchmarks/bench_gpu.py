@@ -10,7 +10,11 @@ On one sim video (16 frames) and its SpaceR prompt it measures:
 - the bf16 matmul peak of the device (a large ``torch.matmul`` loop), the MFU denominator;
 - rollout throughput in new tokens/s for one GRPO group (G=8 × N tokens, sampled, no early EOS)
   with HF ``generate``, and with vLLM when it is installed (not in the ``gpu`` extra: README);
-- one `SGRLVRTrainer` update (TRL GRPO, β=0.04, T-GRPO shuffled rollouts, gradient checkpointing)
+- the rollout engines side by side (``--engines``; `spacer_core.train.generation`, and ``trl``:
+  TRL's own path, the baseline) on one generation batch of ``--prompts`` prompts × (G + G/2
+  shuffled) rows: new tokens/s, and the policy's mean log-prob of each engine's samples (a faithful
+  engine matches ``trl`` within the sampling error);
+- per engine, one `SGRLVRTrainer` update (TRL GRPO, β=0.04, T-GRPO shuffled rollouts, gradient checkpointing)
   split into generation, reference log-probs, policy forward, backward, optimizer (clip + step) and
   the rest, after ``--steps - 1`` warm-up updates; its MFU from FLOPs counted by
   ``torch.utils.flop_counter`` on one full row with eager attention (so that every attention
@@ -24,6 +28,9 @@ Output: ``#`` lines describe the setup, each figure is one line ``name: value un
 
     python benchmarks/bench_gpu.py --size 7b                 # on a CUDA machine; see benchmarks/results/gpu.md
     python benchmarks/bench_gpu.py --size toy --device cpu   # the CPU dry run (tests/test_bench_gpu.py)
+
+On CUDA it also writes ``benchmarks/results/gpu-<card>/summary.json`` (``--json`` elsewhere): per
+engine ``rollout_tokens_per_s``, ``rollout_over_trl``, ``update_seconds``, ``update_mfu``.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ import gc
 import importlib.metadata
 import importlib.util
 import json
+import re
 import sys
 import tempfile
 import time
@@ -52,7 +60,7 @@ from spacer_core.models import TINY_MODEL_DIR, load_model, resolve_runtime  # no
 from spacer_core.tiny_model import DEFAULT_SIZES, SPECIAL_TOKENS  # noqa: E402
 from spacer_core.train.config import SpacerArgs  # noqa: E402
 from spacer_core.train.dataset import grpo_rows, map_categories, prompt_text  # noqa: E402
-from spacer_core.train.grpo import SGRLVRTrainer  # noqa: E402
+from spacer_core.train.grpo import VISION_TOKENS, SGRLVRTrainer  # noqa: E402
 from spacer_core.train.run import load_records  # noqa: E402
 from spacer_core.train.visual import mm_token_types  # noqa: E402
 from spacer_core.video import load_clip  # noqa: E402
@@ -75,7 +83,8 @@ DEFAULTS = {
     "3b": dict(completion_tokens=1024, eval_tokens=256, min_pixels=128 * 28 * 28, max_pixels=512 * 28 * 28),
     "7b": dict(completion_tokens=1024, eval_tokens=256, min_pixels=128 * 28 * 28, max_pixels=512 * 28 * 28),
 }
-PHASES = ("rollout", "eval", "update", "sdpa", "vllm")
+PHASES = ("rollout", "engines", "eval", "update", "sdpa", "vllm")
+ENGINES = ("trl", "dynamic", "static", "compact")  # "trl" (TRL's own generate path) is the baseline
 
 
 # --- output -----------------------------------------------------------------------------------
@@ -201,6 +210,75 @@ def hf_rollout(model, batch, group: int, tokens: int, device) -> tuple[float, in
     return seconds, (out.shape[1] - batch["input_ids"].shape[1]) * group
 
 
+def engine_batch(processor, records: list[dict], video: dict, group: int) -> tuple[list, list]:
+    """(prompt ids, visual rows) of one generation batch as the trainer builds it: each prompt's G
+    ordered rows (one shared clip) and G/2 rows on its frames shuffled, for every record."""
+    from spacer_core.train.visual import encode_rows
+
+    texts, clips = [], []
+    for r in records:
+        clip = load_clip(r["media_path"], **video)
+        shuffled = clip.permuted(list(range(clip.num_frames))[::-1])
+        texts += [chat_text(processor, prompt_text(r))] * (group + group // 2)
+        clips += [clip] * group + [shuffled] * (group // 2)
+    return encode_rows(processor, texts, clips, device=None)
+
+
+def engine_rollout(model, processor, prompt_ids, rows, engine: str, tokens: int, device) -> tuple[float, list]:
+    """(seconds, completions) of one sampled generation batch with ``engine`` ("trl": TRL's own path,
+    plain `generate` with every row's own copy of its clip's patches). Random weights never end a row
+    early, so every row decodes ``tokens`` tokens with every engine."""
+    import copy
+
+    from spacer_core.train.generation import generate_completions, left_pad, trim_at_eos
+    from spacer_core.train.visual import video_tensors
+
+    config = copy.deepcopy(model.generation_config)
+    # As the trainer sets it: vision placeholders never sampled, compilation off (the static engine
+    # turns it back on).
+    vision = [processor.tokenizer.convert_tokens_to_ids(t) for t in VISION_TOKENS]
+    config.update(do_sample=True, temperature=1.0, top_k=0, top_p=1.0, max_new_tokens=tokens, min_new_tokens=tokens,
+                  suppress_tokens=vision, disable_compile=True)
+    rows = [r.to(device) if r is not None else None for r in rows]
+    pad, eos, video_token = processor.tokenizer.pad_token_id, [processor.tokenizer.eos_token_id], model.config.video_token_id
+
+    def run():
+        if engine == "trl":
+            ids, mask = left_pad(prompt_ids, pad)
+            ids, mask = ids.to(device), mask.to(device)
+            out = model.generate(input_ids=ids, attention_mask=mask, **video_tensors(rows),
+                                 mm_token_type_ids=mm_token_types(ids, video_token), generation_config=config)
+            return trim_at_eos(out[:, ids.size(1):], eos)
+        return generate_completions(model, prompt_ids, rows, config, engine=engine, pad_id=pad, eos_ids=eos,
+                                    video_token_id=video_token)
+
+    with torch.inference_mode():
+        run()  # warm-up (the static engine compiles here)
+        start = now(device)
+        completions = run()
+        seconds = now(device) - start
+    return seconds, completions
+
+
+@torch.no_grad()
+def policy_logprob(model, processor, prompt_ids, rows, completions, device, limit: int = 4) -> tuple[float, float]:
+    """(mean, standard error) of the per-token log-probs of ``completions`` (the first ``limit`` rows)
+    recomputed by the policy as the loss pass computes them (`shared_video_inputs`): the samples of
+    a faithful engine score like those of TRL's path, within the sampling error."""
+    from spacer_core.train.visual import shared_video_inputs
+
+    values = []
+    for ids, row, completion in list(zip(prompt_ids, rows, completions, strict=True))[:limit]:
+        seq = torch.tensor([list(ids) + completion], device=device)
+        video = shared_video_inputs(model, [row.to(device)])
+        logits = model(input_ids=seq, attention_mask=torch.ones_like(seq), logits_to_keep=len(completion) + 1,
+                       mm_token_type_ids=mm_token_types(seq, model.config.video_token_id), **video).logits
+        logp = torch.log_softmax(logits[0, :-1].float(), -1).gather(-1, seq[0, -len(completion):, None])
+        values.append(logp.flatten())
+    values = torch.cat(values)
+    return values.mean().item(), (values.std() / len(values) ** 0.5).item()
+
+
 def vllm_rollout(ckpt: Path, text: str, clip, group: int, tokens: int, max_len: int, dtype) -> tuple[float, int, int]:
     """(seconds, new tokens, prompt tokens) for the same group with vLLM (frames as decoded, no resizing)."""
     from vllm import LLM, SamplingParams
@@ -314,8 +392,9 @@ class TimedTrainer(SGRLVRTrainer):
         return loss
 
 
-def run_update(ckpt: Path, model, processor, runtime, args, workdir: Path) -> dict[str, float]:
-    """Train ``args.steps`` SG-RLVR updates on sim rows; returns the last update's phase times."""
+def run_update(ckpt: Path, model, processor, runtime, args, workdir: Path, engine: str) -> dict[str, float]:
+    """Train ``args.steps`` SG-RLVR updates on sim rows with rollout ``engine``; returns the last
+    update's phase times."""
     from datasets import Dataset
 
     from spacer_core.rewards import accuracy_reward, format_reward
@@ -325,7 +404,8 @@ def run_update(ckpt: Path, model, processor, runtime, args, workdir: Path) -> di
                         min_pixels=args.min_pixels, max_pixels=args.max_pixels)
     records = [r for r in load_records(spacer) if r.get("cognitive_map")][: args.steps]
     config = SGRLVRConfig(
-        output_dir=str(workdir / "run"), per_device_train_batch_size=args.generations,
+        output_dir=str(workdir / f"run-{engine}"), per_device_train_batch_size=args.generations,
+        rollout_engine=engine,
         num_generations=args.generations, max_completion_length=args.completion_tokens,
         generation_kwargs={"min_new_tokens": args.completion_tokens}, temperature=1.0, beta=0.04,
         learning_rate=1e-6, max_grad_norm=5.0, max_steps=args.steps, seed=0, save_strategy="no",
@@ -416,12 +496,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--matmul-size", type=int, help="n of the n×n peak matmul (default: 8192 on CUDA, 512 on CPU)")
     parser.add_argument("--skip", action="append", choices=PHASES, default=[], help="leave out a measurement")
     parser.add_argument("--workdir", type=Path, help="where the random checkpoint goes (default: a temp folder)")
+    parser.add_argument("--engines", default=",".join(ENGINES),
+                        help=f"rollout engines to measure, comma-separated (default: all: {','.join(ENGINES)}; "
+                             "trl first: the baseline)")
+    parser.add_argument("--prompts", type=int, default=4, help="prompts per generation batch of the engine runs")
+    parser.add_argument("--json", type=Path, help="summary.json to write (default on CUDA: "
+                                                  "benchmarks/results/gpu-<card>/summary.json)")
     args = parser.parse_args(argv)
     for key, value in DEFAULTS[args.size].items():
         if getattr(args, key) is None:
             setattr(args, key, value)
     if args.steps < 1 or args.generations < 2 or args.frames < 2:
         parser.error("need --steps >= 1, --generations >= 2 and --frames >= 2")
+    args.engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    unknown = set(args.engines) - set(ENGINES)
+    if unknown or not args.engines:
+        parser.error(f"--engines: choose from {', '.join(ENGINES)} (got {args.engines})")
     return args
 
 
@@ -487,28 +577,61 @@ def main(argv: list[str] | None = None) -> None:
                 report.figure("decode_step_cudnn", 1000 * step["cudnn"], "ms", "the same shapes, new to cuDNN")
                 report.figure("decode_step_cudnn_over_flash", step["cudnn"] / step["flash"], "x")
 
+        engines: dict[str, dict] = {e: {} for e in args.engines}
+        if "engines" not in args.skip:
+            records = [r for r in load_dataset_jsonl(SIM / "train.jsonl", maps=SIM / "cognitive_map.jsonl")
+                       if r.get("cognitive_map")]
+            records = list({r["media_path"]: r for r in records}.values())[: args.prompts]
+            prompt_ids, rows = engine_batch(processor, records, video, args.generations)
+            for engine in args.engines:
+                progress(f"rollout engine {engine}: {len(rows)} rows")
+                seconds, completions = engine_rollout(model, processor, prompt_ids, rows, engine,
+                                                      args.completion_tokens, device)
+                new = sum(len(c) for c in completions)
+                engines[engine]["rollout_tokens_per_s"] = new / seconds
+                report.figure(f"rollout_{engine}", new / seconds, "tokens/s",
+                              f"{len(records)} prompts x ({args.generations} + {args.generations // 2} shuffled) rows, "
+                              f"{new} new tokens in {seconds:.2f} s")
+                logp, error = policy_logprob(model, processor, prompt_ids, rows, completions, device)
+                engines[engine].update(policy_logprob=logp, policy_logprob_stderr=error)
+                report.figure(f"policy_logprob_{engine}", logp, "nats/token",
+                              f"the policy's mean log-prob of this engine's samples, 4 rows; standard error {error:.3g}")
+            if "trl" in engines and engines["trl"]:
+                base = engines["trl"]
+                for engine in args.engines:
+                    e = engines[engine]
+                    e["rollout_over_trl"] = e["rollout_tokens_per_s"] / base["rollout_tokens_per_s"]
+                    e["logprob_abs_delta"] = abs(e["policy_logprob"] - base["policy_logprob"])
+                    if engine != "trl":
+                        report.figure(f"rollout_{engine}_over_trl", e["rollout_over_trl"], "x", "goal >= 4")
+                        report.figure(f"logprob_delta_{engine}", e["logprob_abs_delta"], "nats/token",
+                                      "|policy log-prob of its samples - of TRL's path's samples|")
+
         if "update" not in args.skip:
-            progress(f"{args.steps} SG-RLVR updates")
-            t = run_update(ckpt, model, processor, runtime, args, workdir)
-            t["policy_backward"] = t["training_step"] - t["rollout"] - t["policy_forward"]
-            parts = ("generation", "ref_logprobs", "policy_forward", "policy_backward", "optimizer")
-            for part in parts:
-                report.figure(f"update_{part}", t[part], "s")
-            report.figure("update_other", t["step"] - sum(t[p] for p in parts), "s",
-                          "rewards, video decoding and encoding, bookkeeping")
-            rows = int(t["generated_rows"])
-            report.figure("update_step", t["step"], "s", f"step {args.steps} of {args.steps}; {rows} rollouts "
-                          f"({args.generations} trained + {rows - args.generations} shuffled-frame), "
-                          f"{int(t['generated_tokens'])} new tokens")
             flops = forward_flops(model, batch, args.completion_tokens, vocab)
             report.figure("update_forward_flops", flops / 1e12, "TFLOP",
                           f"one row: {prompt_len} prompt + {args.completion_tokens} completion tokens")
-            train_flops = 4 * flops * args.generations  # reference forward + policy forward and backward
-            train_time = sum(t[p] for p in parts[1:])
-            report.figure("update_mfu_train", 100 * train_flops / train_time / peak, "%",
-                          "reference log-probs + policy forward/backward + optimizer")
-            report.figure("update_mfu_step", 100 * (train_flops + flops * rows) / t["step"] / peak, "%",
-                          "the whole update, generation included")
+            parts = ("generation", "ref_logprobs", "policy_forward", "policy_backward", "optimizer")
+            for engine in args.engines:
+                progress(f"{args.steps} SG-RLVR updates, rollout engine {engine}")
+                t = run_update(ckpt, model, processor, runtime, args, workdir, engine)
+                t["policy_backward"] = t["training_step"] - t["rollout"] - t["policy_forward"]
+                for part in parts:
+                    report.figure(f"update_{part}_{engine}", t[part], "s")
+                report.figure(f"update_other_{engine}", t["step"] - sum(t[p] for p in parts), "s",
+                              "rewards, video decoding and encoding, bookkeeping")
+                rows_ = int(t["generated_rows"])
+                report.figure(f"update_step_{engine}", t["step"], "s",
+                              f"step {args.steps} of {args.steps}; {rows_} rollouts ({args.generations} trained + "
+                              f"{rows_ - args.generations} shuffled-frame), {int(t['generated_tokens'])} new tokens")
+                train_flops = 4 * flops * args.generations  # reference forward + policy forward and backward
+                train_time = sum(t[p] for p in parts[1:])
+                mfu_train = 100 * train_flops / train_time / peak
+                mfu_step = 100 * (train_flops + flops * rows_) / t["step"] / peak
+                report.figure(f"update_mfu_train_{engine}", mfu_train, "%",
+                              "reference log-probs + policy forward/backward + optimizer")
+                report.figure(f"update_mfu_step_{engine}", mfu_step, "%", "the whole update, generation included")
+                engines[engine].update(update_seconds=t["step"], update_mfu=mfu_train, update_mfu_step=mfu_step)
 
         del model
         free_memory()
@@ -530,11 +653,27 @@ def main(argv: list[str] | None = None) -> None:
             report.figure("rollout_vllm_over_hf", vllm / hf, "x", "goal >= 5")
 
     v = report.values
+    fastest = max((e for e in engines if "rollout_tokens_per_s" in engines[e]),
+                  key=lambda e: engines[e]["rollout_tokens_per_s"], default=None)
     report.summary(size=args.size, device=device.type, peak_tflops=v.get("matmul_peak"), hf_tokens_per_s=hf,
+                   fastest_engine=fastest, fastest_over_trl=engines.get(fastest, {}).get("rollout_over_trl"),
                    vllm_tokens_per_s=vllm, vllm_over_hf=v.get("rollout_vllm_over_hf"),
-                   step_s=v.get("update_step"), mfu_train_pct=v.get("update_mfu_train"),
-                   mfu_step_pct=v.get("update_mfu_step"), eval_speedup=v.get("eval_batch8_speedup"),
-                   cudnn_over_flash=v.get("decode_step_cudnn_over_flash"))
+                   step_s=v.get(f"update_step_{args.engines[0]}"),
+                   mfu_train_pct=v.get(f"update_mfu_train_{args.engines[0]}"),
+                   eval_speedup=v.get("eval_batch8_speedup"), cudnn_over_flash=v.get("decode_step_cudnn_over_flash"))
+    out = args.json or (ROOT / "benchmarks" / "results" / f"gpu-{gpu_kind(gpu)}" / "summary.json"
+                        if device.type == "cuda" else None)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"size": args.size, "device": device.type, "gpu": gpu, "versions": versions(),
+                                   "baseline": "trl", "engines": engines, "figures": v}, indent=1) + "\n")
+        progress(f"wrote {out}")
+
+
+def gpu_kind(name: str) -> str:
+    """"NVIDIA H200" -> "h200": the results folder of that card."""
+    found = re.search(r"\b([A-Z]\d{2,4}[A-Z]?)\b", name)
+    return found[1].lower() if found else re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
 if __name__ == "__main__":

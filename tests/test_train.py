@@ -374,7 +374,7 @@ def test_a_reshaped_or_missing_trl_hook_stops_the_trainer(monkeypatch):
         check_trl_hooks()
 
 
-def test_use_vllm_and_a_plain_grpo_config_are_refused_before_trl_builds_anything(tmp_path):
+def test_video_blind_rollout_engines_and_a_plain_grpo_config_are_refused_before_trl_builds_anything(tmp_path):
     from trl import GRPOConfig
 
     with pytest.raises(TypeError, match="SGRLVRTrainer needs args=SGRLVRConfig"):
@@ -384,6 +384,11 @@ def test_use_vllm_and_a_plain_grpo_config_are_refused_before_trl_builds_anything
                  lambda: SGRLVRTrainer("no/such-model", [varied_reward], config)):
         with pytest.raises(NotImplementedError, match="vLLM rollouts do not carry video"):
             call()  # a model TRL would fail to load: the refusal comes first
+    with pytest.raises(NotImplementedError, match="continuous batching takes no video inputs"):
+        SGRLVRTrainer(model="no/such-model", reward_funcs=[varied_reward],
+                      args=grpo_args(tmp_path, use_transformers_continuous_batching=True))
+    with pytest.raises(ValueError, match="rollout_engine must be one of dynamic, static, compact, trl"):
+        grpo_args(tmp_path, rollout_engine="vllm")
 
 
 def test_training_clips_follow_the_checkpoints_video_settings(tmp_path):

@@ -183,6 +183,10 @@ class SGRLVRTrainer(GRPOTrainer):
         # Refused before TRL's init, which would start building a vLLM engine.
         if config.use_vllm:
             raise NotImplementedError("vLLM rollouts do not carry video inputs yet; use use_vllm=False")
+        # transformers' continuous batching takes token ids only: no pixels, no 3-D positions.
+        if config.use_transformers_continuous_batching:
+            raise NotImplementedError("transformers' continuous batching takes no video inputs (it would roll out "
+                                      "video-blind); use rollout_engine instead")
         super().__init__(*args, **kwargs)
         missing = [name for name in TRL_ATTRS if not hasattr(self, name)]
         if missing:
