@@ -86,11 +86,16 @@ def test_collate_puts_the_loss_on_the_target_only(tiny):
 
 def test_lookup_stage_trains_the_decoder_only_and_reports_held_out_lookups(untrained_tiny_dir, tmp_path):
     """...and keeps the checkpoint's video settings, so that evaluating the model samples the frames
-    it was built for (without them `spacer eval` uses the full-size defaults)."""
-    out = tmp_path / "lookup"
-    assert main(["train", "--stage", "lookup", "--model", str(untrained_tiny_dir), "--output_dir", str(out),
-                 "--use_cpu", "true", "--max_steps", "4", "--per_device_train_batch_size", "4",
-                 "--lookup_eval_every", "2", "--lookup_eval_scenes", "2", "--report_to", "none"]) == 0
+    it was built for (without them `spacer eval` uses the full-size defaults), and its data record."""
+    import shutil
+
+    start, out = tmp_path / "start", tmp_path / "lookup"
+    shutil.copytree(untrained_tiny_dir, start)
+    (start / "spacer_data.json").write_text('{"config": {"world": "small"}}')
+    assert main(["train", "--stage", "lookup", "--model", str(start), "--output_dir", str(out),
+                 "--use_cpu", "true", "--max_steps", "4", "--per_device_train_batch_size", "4", "--lookup_world",
+                 "small", "--lookup_eval_every", "2", "--lookup_eval_scenes", "2", "--report_to", "none"]) == 0
+    assert json.loads((out / "final" / "spacer_data.json").read_text()) == {"config": {"world": "small"}}
     history = json.loads((out / "lookup.json").read_text())
     assert [h["step"] for h in history] == [2, 4]
     assert set(history[-1]) == {"step", "named", "counts_right", "always_1_gets", "cells_right", "other_keys_cells"}

@@ -290,6 +290,9 @@ def test_cli_sft_then_rl_and_resume_after_kill(sim, tmp_path, killed_at_call):
                   "--max_steps", "2", "--save_steps", "2")
     assert sft.returncode == 0, sft.stderr[-2000:]
     start = str(tmp_path / "sft" / "final")
+    # the model records the synth settings of its data, so that more scenes of its world can be made
+    manifest = json.loads((sim / "manifest.json").read_text())
+    assert json.loads((tmp_path / "sft" / "final" / "spacer_data.json").read_text()) == {"config": manifest["config"]}
     out = tmp_path / "rl"
     args = ["train", "--config", "configs/sg_rlvr_tiny.yaml", "--model", start, *data, "--output_dir", str(out),
             "--max_steps", "6", "--save_steps", "2", "--max_completion_length", "8"]

@@ -14,6 +14,7 @@ from spacer_core.train.config import SpacerArgs
 from spacer_core.train.dataset import grpo_rows, sft_rows
 
 logger = logging.getLogger(__name__)
+DATA_FILE = "spacer_data.json"
 
 
 def load_records(spacer: SpacerArgs) -> list[dict]:
@@ -77,7 +78,27 @@ def train(spacer: SpacerArgs, config, resume: bool = False) -> Path:
     trainer.save_model(str(out))
     if trainer.accelerator.is_main_process:
         save_processor(processor, out, spacer.model)
+        record_data(spacer, out)
     return out
+
+
+def record_data(spacer: SpacerArgs, out: Path) -> None:
+    """``spacer_data.json`` beside a trained model: ``{"config": ...}``, the synth settings of the data
+    it was trained on (the manifest's config, `spacer data synth` flag names), so that fresh held-out
+    scenes of the same world can be generated. The lookup stage trains on no data file and keeps
+    the start checkpoint's; data without a manifest (not generated) leaves none."""
+    import json
+    import shutil
+
+    from spacer_core.models import resolve_path
+
+    manifest = Path(spacer.train_file).parent / "manifest.json"
+    start = Path(resolve_path(spacer.model)) / DATA_FILE
+    if spacer.stage != "lookup" and manifest.is_file():
+        config = json.loads(manifest.read_text())["config"]
+        (out / DATA_FILE).write_text(json.dumps({"config": config}, indent=1) + "\n")
+    elif spacer.stage == "lookup" and start.is_file():
+        shutil.copy(start, out / DATA_FILE)
 
 
 def _vision_stage(spacer, config, model, processor) -> Path:
@@ -103,6 +124,7 @@ def _vision_stage(spacer, config, model, processor) -> Path:
     out = Path(config.output_dir) / "final"
     model.save_pretrained(out)
     save_processor(processor, out, spacer.model)
+    record_data(spacer, out)
     (Path(config.output_dir) / METRICS_FILE).write_text(json.dumps(metrics, indent=1) + "\n")
     return out
 
