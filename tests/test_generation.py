@@ -116,3 +116,17 @@ def test_left_pad_rounds_up_to_the_bucket():
     assert ids.tolist() == [[0, 5, 6, 7], [0, 0, 0, 8]] and mask.tolist() == [[0, 1, 1, 1], [0, 0, 0, 1]]
     assert left_pad([[1] * 5], 0, 4)[0].shape == (1, 8)
     assert trim_at_eos(torch.tensor([[3, 9, 4, 9], [1, 2, 3, 4]]), [9]) == [[3, 9], [1, 2, 3, 4]]
+
+
+def test_compact_keeps_min_new_tokens_across_chunks(batch):
+    """A row may not end before min_new_tokens however the chunks fall: here 40 over chunks of 16,
+    with the end of a map entry ("]],", every few tokens) as the stop token, so rows end soon after."""
+    model, processor, prompt_ids, rows = batch
+    stop = processor.tokenizer.convert_tokens_to_ids("]],")
+    assert stop != processor.tokenizer.unk_token_id
+    gc = config(model, 64)
+    gc.update(min_new_tokens=40, eos_token_id=[stop])
+    kw = dict(pad_id=processor.tokenizer.pad_token_id, eos_ids=[stop], video_token_id=model.config.video_token_id)
+    got = generate_completions(model, prompt_ids, rows, gc, engine="compact", chunk=16, **kw)
+    assert got == generate_completions(model, prompt_ids, rows, gc, **kw)
+    assert all(len(c) >= 40 for c in got) and sum(c[-1] == stop and len(c) < 64 for c in got) >= len(got) // 2

@@ -107,9 +107,13 @@ def _compact(model, inputs: dict, config, eos_ids: Sequence[int], chunk: int) ->
     cache, new = None, [[] for _ in range(n)]
     eos = set(eos_ids)
     while alive:
-        step = min(chunk, budget - len(new[alive[0]]))
+        made = len(new[alive[0]])  # every row still in the batch has made as many tokens
+        step = min(chunk, budget - made)
+        # min_new_tokens counts from each call's input: what is left of it, within this chunk
+        least = min(step, max(0, (config.min_new_tokens or 0) - made))
         out = model.generate(input_ids=ids, attention_mask=mask, cache=cache, **extra,
-                             generation_config=_copy(config, max_new_tokens=step, return_dict_in_generate=True))
+                             generation_config=_copy(config, max_new_tokens=step, min_new_tokens=least,
+                                                     return_dict_in_generate=True))
         cache, extra = out.cache, {}  # the video went in with the prefill
         fresh = out.sequences[:, ids.size(1):]
         keep = []
