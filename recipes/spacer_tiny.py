@@ -16,12 +16,16 @@ Every stage is a `spacer` command (printed as it runs), so the recipe can be fol
   6. spacer eval            every stage on the held-out split; SFT and the seed-0 arms again on the
                             control split: the same questions, each scene's video replaced by another
                             held-out scene's (a model that uses the video drops to chance/prior there),
-                            and on the bundled sample (`spacer eval --bench sim --limit 64`)
+                            with the true map given (--given-map: does it reason from a map?), and on
+                            the bundled sample (`spacer eval --bench sim --limit 64`)
   7. report                 runs/tiny/ablation.md (tables for docs/tiny-ablation.md) + docs/img/tiny_ablation.png
   8. ship                   --ship ARM copies that arm's model to assets/tiny-model
 
 Usage: python recipes/spacer_tiny.py [--rl-steps 60] [--seeds 3] [--jobs 2] [--ship grpo_map]
-(or `make tiny-model`). Seed 0 of each arm is in runs/tiny/ARM, seed k in runs/tiny/ARM_seedK.
+(or `make tiny-model`). The options of the v6 experiments (docs/tiny-ablation.md): --world small
+(runs in runs/tiny-small), --whole-categories, --lookup-lines, --lookup-steps N (a lookup stage
+between 3 and 4, `spacer train --stage lookup`), --lookup-batch N (lookup tasks in every SFT step)
+and --sft-steps N. Seed 0 of each arm is in runs/tiny/ARM, seed k in runs/tiny/ARM_seedK.
 The RL arms and the evaluations run --jobs at a time (sharing the cores); each arm is evaluated as soon
 as it is trained.
 Stages whose output already exists are skipped, so an interrupted run continues.
@@ -45,15 +49,18 @@ sys.path.insert(0, str(ROOT))
 
 from spacer_core.tiny_model import SHIPPED_SIZES  # noqa: E402
 
+# The recipe's folders: runs/tiny for the VSI-like world, runs/tiny-WORLD for another (`configure`).
 RUNS = ROOT / "runs" / "tiny"
 DATA = RUNS / "data"
 SWAPPED = RUNS / "data_swapped"
+TIMINGS = RUNS / "timings.json"
 SPACER = [sys.executable, "-m", "spacer_core.cli"]
 ARMS = {
     "grpo": ["--map_reward", "false", "--temporal", "false", "--length_rule", "false"],
     "grpo_map": ["--temporal", "false", "--length_rule", "false"],
     "sg_rlvr": [],
 }
+SPLITS = ("eval_swapped", "eval_given_map", "eval_sample")  # besides eval, for SFT and each arm's seed 0
 LABELS = {"untrained": "untrained", "sft": "SFT only", "grpo": "SFT + GRPO (format + accuracy)",
           "grpo_map": "SFT + GRPO + map reward", "sg_rlvr": "SFT + SG-RLVR (map + temporal + length)"}
 
@@ -74,7 +81,11 @@ def run(*args: str, log: Path | None = None, threads: int | None = None) -> floa
     return time.time() - start
 
 
-TIMINGS = RUNS / "timings.json"
+def configure(world: str) -> None:
+    """Point the recipe's folders at ``world``'s runs (stages already done there are skipped)."""
+    global RUNS, DATA, SWAPPED, TIMINGS
+    RUNS = ROOT / "runs" / ("tiny" if world == "vsi" else f"tiny-{world}")
+    DATA, SWAPPED, TIMINGS = RUNS / "data", RUNS / "data_swapped", RUNS / "timings.json"
 
 
 STARTED: list[str] = []  # the stages this invocation started
@@ -114,58 +125,80 @@ def main() -> None:
     parser.add_argument("--eval-limit", type=int, default=None, help="evaluate on the first N test items")
     parser.add_argument("--jobs", type=int, default=2, help="RL arms and evaluations run this many at a time "
                         "(sharing the cores; the stages before them use every core)")
+    parser.add_argument("--world", choices=["vsi", "small"], default="vsi",
+                        help="the scenes' world (spacer data synth --world); small runs in runs/tiny-small")
+    parser.add_argument("--whole-categories", action="store_true", help="one token per category (spacer model tiny)")
+    parser.add_argument("--lookup-lines", action="store_true", help="derivations start with lookup lines (synth)")
+    parser.add_argument("--lookup-steps", type=int, default=0,
+                        help="the lookup stage between the vision warm-up and SFT (0: none)")
+    parser.add_argument("--lookup-batch", type=int, default=0, help="lookup tasks mixed into every SFT step")
+    parser.add_argument("--sft-steps", type=int, default=860)
     parser.add_argument("--ship", choices=list(ARMS), default=None,
                         help="copy this arm's model to assets/tiny-model (shipped: grpo_map, see docs/tiny-ablation.md)")
     opts = parser.parse_args()
     if opts.seeds < 1:
         parser.error("--seeds must be at least 1")
+    configure(opts.world)
     manifest = DATA / "manifest.json"
     if manifest.exists():  # stages are skipped when their output exists: never mix two data sets
         made = json.loads(manifest.read_text())["config"]
-        if (made["scenes"], made["test_fraction"]) != (opts.scenes, opts.test_fraction):
-            parser.error(f"{DATA} holds {made['scenes']} scenes (test fraction {made['test_fraction']}), not "
-                         f"{opts.scenes} ({opts.test_fraction}): move {RUNS} away to start afresh")
+        wanted = dict(scenes=opts.scenes, test_fraction=opts.test_fraction, world=opts.world,
+                      lookup_lines=opts.lookup_lines)
+        if {k: made.get(k, "vsi" if k == "world" else None) for k in wanted} != wanted:
+            parser.error(f"{DATA} holds other data ({made}), not {wanted}: move {RUNS} away to start afresh")
     RUNS.mkdir(parents=True, exist_ok=True)
     timings = json.loads(TIMINGS.read_text()) if TIMINGS.exists() else {}
 
+    train_file = ["--train_file", str(DATA / "train.jsonl")]
     stage(DATA / "test.jsonl", timings, "synth", "data", "synth", "--scenes", str(opts.scenes), "--out", str(DATA),
-          "--test-fraction", str(opts.test_fraction),
-          "--seed", "1")
+          "--test-fraction", str(opts.test_fraction), "--seed", "1", "--world", opts.world,
+          *(["--lookup-lines"] if opts.lookup_lines else []))
     stage(RUNS / "untrained" / "config.json", timings, "build", "model", "tiny", "--out", str(RUNS / "untrained"),
-          *[f"--size={name}={value}" for name, value in SHIPPED_SIZES.items()])
+          *[f"--size={name}={value}" for name, value in SHIPPED_SIZES.items()],
+          *(["--whole-categories"] if opts.whole_categories else []))
     stage(RUNS / "vision" / "final" / "config.json", timings, "vision", "train", "--config", "configs/tiny/vision.yaml",
-          log=RUNS / "vision.log")
+          "--model", str(RUNS / "untrained"), *train_file, "--output_dir", str(RUNS / "vision"), log=RUNS / "vision.log")
+    decoder_start = RUNS / "vision" / "final"
+    if opts.lookup_steps:
+        stage(RUNS / "lookup" / "final" / "config.json", timings, "lookup", "train", "--config",
+              "configs/tiny/lookup.yaml", "--model", str(decoder_start), "--lookup_world", opts.world,
+              "--output_dir", str(RUNS / "lookup"), "--max_steps", str(opts.lookup_steps), log=RUNS / "lookup.log")
+        decoder_start = RUNS / "lookup" / "final"
     stage(RUNS / "sft" / "final" / "config.json", timings, "sft", "train", "--config", "configs/tiny/sft.yaml",
+          "--model", str(decoder_start), *train_file, "--output_dir", str(RUNS / "sft"), "--max_steps",
+          str(opts.sft_steps), "--lookup_batch", str(opts.lookup_batch), "--lookup_world", opts.world,
           log=RUNS / "sft.log")
     limit = ["--limit", str(opts.eval_limit)] if opts.eval_limit else []
 
     swapped_split(DATA, SWAPPED)
 
     def evaluation(name: str, split: str = "eval") -> tuple:
-        """``split``: eval (the held-out split), eval_swapped (the control) or eval_sample (the
-        acceptance check of the shipped model: `spacer eval --bench sim --limit 64` with no other
-        flags, i.e. the bundled assets/sim sample at the default settings)."""
+        """``split``: eval (the held-out split), eval_swapped (the control), eval_given_map (the
+        held-out split with each item's true map given as the start of the completion) or eval_sample
+        (the acceptance check of the shipped model: `spacer eval --bench sim --limit 64` with no
+        other flags, i.e. the bundled assets/sim sample at the default settings)."""
         model = RUNS / name if name == "untrained" else RUNS / name / "final"
         if split == "eval_sample":
             where = ["--limit", "64"]
         else:
             where = ["--data-root", str(SWAPPED if split == "eval_swapped" else DATA), "--batch-size", "8",
-                     "--max-new-tokens", "288", *limit]
+                     "--max-new-tokens", "288", *limit, *(["--given-map"] if split == "eval_given_map" else [])]
         return ((RUNS / split / name / "summary.json", timings, f"{split}_{name}", "eval", "--bench", "sim",
                  "--model", str(model), "--out", str(RUNS / split / name), "--no-progress", *where), {})
 
     def arm(name: str, seed: int) -> list[tuple]:
         run_name = seeded(name, seed)
         chain = [((RUNS / run_name / "final" / "config.json", timings, f"rl_{run_name}", "train", "--config",
-                   "configs/tiny/rl.yaml", "--output_dir", str(RUNS / run_name), "--max_steps", str(opts.rl_steps),
+                   "configs/tiny/rl.yaml", "--model", str(RUNS / "sft" / "final"), *train_file,
+                   "--output_dir", str(RUNS / run_name), "--max_steps", str(opts.rl_steps),
                    "--seed", str(seed), *ARMS[name]), {"log": RUNS / f"{run_name}.log"}), evaluation(run_name)]
-        return chain + [evaluation(run_name, "eval_swapped"), evaluation(run_name, "eval_sample")] if seed == 0 else chain
+        return chain + [evaluation(run_name, split) for split in SPLITS] if seed == 0 else chain
 
     start, started_before = time.time(), len(STARTED)
     try:
         # the longest chains first; the baseline evaluations fill the gaps
         parallel(opts.jobs, [arm(name, 0) for name in reversed(ARMS)]
-                 + [[evaluation("sft"), evaluation("sft", "eval_swapped"), evaluation("sft", "eval_sample")],
+                 + [[evaluation("sft"), *(evaluation("sft", split) for split in SPLITS)],
                     [evaluation("untrained")]]
                  + [arm(name, seed) for seed in range(1, opts.seeds) for name in reversed(ARMS)])
     finally:
@@ -232,6 +265,7 @@ def report(timings: dict, seeds: int) -> None:
     stats = {n: run_stats(n) for n in names}
     sample = {n: run_stats(n, "eval_sample") for n in names}
     control = {n: run_stats(n, "eval_swapped") for n in names}
+    given = {n: run_stats(n, "eval_given_map") for n in names}
     # what ignoring the video scores (`spacer eval` computes it from the train split, see SimBench.load;
     # summaries written before it did have none)
     chance = stats["sft"]["summary"].get("chance") or {"overall": None, "per_type": {}}
@@ -256,6 +290,7 @@ def report(timings: dict, seeds: int) -> None:
     row("bundled sample: format-valid / with a map (%)", sample, lambda s: f"{s['format_valid']:.0f} / {s['map_rate']:.0f}")
     row("control, another scene's video: overall", control, lambda s: f"{s['summary']['overall']:.1f}")
     row("control, another scene's video: mean map score", control, lambda s: fmt(s["map_score"], 2))
+    row("the true map given (`--given-map`): overall", given, lambda s: f"{s['summary']['overall']:.1f}")
 
     fig, ax = plt.subplots(figsize=(11, 4.5))
     width = 0.8 / (len(names) + 1)
@@ -321,7 +356,7 @@ def seed_table(seeds: int, chance: float | None) -> list[str]:
 def ship(model_dir: Path) -> None:
     dest = ROOT / "assets" / "tiny-model"
     keep = {"config.json", "generation_config.json", "model.safetensors", "processor_config.json", "tokenizer.json",
-            "tokenizer_config.json", "chat_template.jinja", "spacer_video.json"}
+            "tokenizer_config.json", "chat_template.jinja", "spacer_video.json", "spacer_data.json"}
     for f in dest.iterdir():
         f.unlink()
     for f in model_dir.iterdir():
