@@ -40,6 +40,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -89,17 +90,33 @@ def configure(world: str) -> None:
 
 
 STARTED: list[str] = []  # the stages this invocation started
+LOCK = threading.Lock()
 
 
 def stage(done: Path, timings: dict, name: str, *args: str, log: Path | None = None,
           threads: int | None = None) -> None:
-    """Run one stage unless its output exists; its wall time is saved at once (a rerun keeps it)."""
+    """Run one stage unless its output exists; its wall time is saved at once (a rerun keeps it).
+    Each stage's arguments are recorded in RUNS/stages.json: a done stage whose recorded arguments
+    differ from these (other options to the recipe) stops the recipe instead of being reused."""
+    stages = RUNS / "stages.json"
+    recorded = json.loads(stages.read_text()) if stages.exists() else {}
+    argv = [a.replace(f"{ROOT}/", "") for a in args]  # the checkout may move
     if done.exists():
-        print(f"[skip] {name}: {done.relative_to(ROOT)} exists", flush=True)
-        return
-    STARTED.append(name)
-    timings[name] = run(*args, log=log, threads=threads)
-    TIMINGS.write_text(json.dumps(timings, indent=2))
+        if recorded.get(name, argv) != argv:
+            raise SystemExit(f"stage {name} was run with other arguments:\n  {' '.join(recorded[name])}\nnot\n  "
+                             f"{' '.join(argv)}\nmove {shown(done)} (and what was trained from it) away")
+        print(f"[skip] {name}: {shown(done)} exists", flush=True)
+    else:
+        STARTED.append(name)
+        timings[name] = run(*args, log=log, threads=threads)
+        TIMINGS.write_text(json.dumps(timings, indent=2))
+    with LOCK:  # stages of parallel chains finish in any order
+        recorded = json.loads(stages.read_text()) if stages.exists() else {}
+        stages.write_text(json.dumps({**recorded, name: argv}, indent=1))
+
+
+def shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def parallel(jobs: int, chains: list[list[tuple]]) -> None:

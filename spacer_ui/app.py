@@ -8,6 +8,8 @@ file rules (only assets/ and the runs folder are served, uploads are capped); `l
 from __future__ import annotations
 
 import argparse
+import signal
+import sys
 from pathlib import Path
 
 import gradio as gr
@@ -48,9 +50,10 @@ def build_app(model: str = "tiny", *, runs_dir: str | Path = "runs", max_upload_
         with gr.Column(elem_id="header"):
             gr.Markdown(f"# {TITLE}\n{INTRO}")
             status = gr.Markdown(host.status(), elem_id="model-status")
-        # The header shows the loading state until the model is ready, then the timer stops (the
-        # Train tab restarts it when it hands its model over).
-        timer = gr.Timer(1.0)
+        # The header follows the model: loading, then ready (and again after the Train tab switches
+        # it, which every session must see).
+        timer = gr.Timer(2.0)
+        timer.tick(host.status, None, status, queue=False, api_visibility="private", show_progress="hidden")
         with gr.Tabs() as tabs:
             with gr.Tab("Ask a video", id="ask"):
                 ask.build(host, model, max_upload_mb)
@@ -61,15 +64,7 @@ def build_app(model: str = "tiny", *, runs_dir: str | Path = "runs", max_upload_
             with gr.Tab("Rollouts", id="rollouts") as tab:
                 roll = rollouts.build(roots, tab)
             with gr.Tab("Train", id="train") as tab:
-                trained = train.build(host, roots, tab, (status, timer))
-        timer.tick(lambda: (host.status(), gr.Timer(active=not host.ready)), None, [status, timer],
-                   queue=False, api_visibility="private")
-        # A finished training run opens in the Rollouts tab.
-        trained.to_rollouts.click(
-            lambda: (gr.Tabs(selected="rollouts"), gr.update(choices=rollouts.training_runs(roots),
-                                                             value=roots.shown(trained.trainer.job.out))),
-            None, [tabs, roll.run], queue=False, api_visibility="private",
-        ).then(roll.open, roll.inputs, roll.outputs, api_visibility="private")
+                train.build(host, roots, tab, tabs, roll, status)
     app.spacer_roots = roots  # read by `serve`
     app.spacer_max_upload_mb = max_upload_mb
     return app
@@ -102,4 +97,7 @@ def launch(args: argparse.Namespace) -> None:
     """`spacer ui`: build the app for ``args.model`` and serve it until interrupted."""
     parse_auth(args.auth)  # a malformed --auth fails before the model starts loading
     app = build_app(args.model, runs_dir=args.runs_dir, max_upload_mb=args.max_upload_mb)
+    # SIGTERM (docker stop, systemd) ends the app as Ctrl-C does, so its exit handlers run (the Train
+    # tab's run is stopped by one).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     serve(app, host=args.host, port=args.port, auth=args.auth)

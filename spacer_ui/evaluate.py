@@ -35,7 +35,9 @@ def finished_runs(roots: Roots) -> list[Path]:
 def _run_name(text: str | None, bench: str, model: str, mode: str) -> str:
     name = (text or "").strip()
     if not name:
-        short = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(model).name or model)
+        path = Path(model)
+        # a trained model is RUN/final: its run's name says more
+        short = re.sub(r"[^A-Za-z0-9._-]+", "-", (path.parent.name if path.name == "final" else path.name) or model)
         return f"{bench}-{short}-{mode}-{datetime.now():%Y%m%d-%H%M%S}"
     if not _NAME.match(name):
         raise gr.Error(f"run name {name!r}: use letters, digits, '.', '_' and '-' only")
@@ -116,7 +118,6 @@ def make_run(host: ModelHost, roots: Roots):
             max_new_tokens: float | None, run_name: str, controls: list[str] | None = None, progress=PROGRESS):
         """Run a benchmark into the runs folder, then each control (`spacer eval --control`) into its
         ``controls/NAME``; returns the same views as `show_run`."""
-        model = host.name  # the app's model now (the Train tab can switch it)
         try:
             bench = get_benchmark(bench_name)
             root = roots.resolve(data_root, "data root", kind="dir") if (data_root or "").strip() \
@@ -130,14 +131,15 @@ def make_run(host: ModelHost, roots: Roots):
             items = items[: int(limit)]
         if not items:
             raise gr.Error(f"no items to evaluate in {data_root}")
+        _run_name(run_name, bench_name, "model", mode)  # a bad name is refused before the wait
+        progress(0, desc="waiting for the model")
+        try:
+            model, reasoner = host.current()  # the app's model now (the Train tab can switch it)
+        except ModelNotReady as err:
+            raise gr.Error(str(err)) from None
         out = roots.eval_dir / _run_name(run_name, bench_name, model, mode)
         if out.exists():
             raise gr.Error(f"{roots.shown(out)} already exists: choose another run name")
-        progress(0, desc="waiting for the model")
-        try:
-            reasoner = host.get()
-        except ModelNotReady as err:
-            raise gr.Error(str(err)) from None
         gen: dict[str, Any] = {"temperature": 0.0}  # greedy, as `spacer eval` by default
         if max_new_tokens:
             gen["max_new_tokens"] = int(max_new_tokens)

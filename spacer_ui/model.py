@@ -62,6 +62,10 @@ class ModelHost:
 
     def get(self, timeout: float | None = None) -> SpatialReasoner:
         """The loaded reasoner (waits for loading to finish); raises ModelNotReady if it failed."""
+        return self.current(timeout)[1]
+
+    def current(self, timeout: float | None = None) -> tuple[str, SpatialReasoner]:
+        """(name, reasoner) of the loaded model, read together (a switch may come at any time)."""
         while True:
             ready, name = self._ready, self.name
             if not ready.wait(timeout):
@@ -71,17 +75,20 @@ class ModelHost:
                     continue
                 if self._reasoner is None:
                     raise ModelNotReady(f"model {name} could not be loaded: {self._error}")
-                return self._reasoner
+                return self.name, self._reasoner
 
     def status(self) -> str:
         """One line of Markdown for the page header."""
-        if not self.ready:
-            return f"Loading model **{self.name}** … ({time.monotonic() - self._started:.0f} s)"
-        if self._reasoner is None:
-            return f"⚠ Model **{self.name}** could not be loaded: `{self._error}`"
-        model, video = self._reasoner.model, self._reasoner.video
+        with self._lock:
+            name, reasoner, error = self.name, self._reasoner, self._error
+            ready, started, loaded_in = self._ready.is_set(), self._started, self._loaded_in
+        if not ready:
+            return f"Loading model **{name}** … ({time.monotonic() - started:.0f} s)"
+        if reasoner is None:
+            return f"⚠ Model **{name}** could not be loaded: `{error}`"
+        model, video = reasoner.model, reasoner.video
         params = sum(p.numel() for p in model.parameters())
         size = f"{params / 1e9:.1f} B" if params >= 1e9 else f"{params / 1e6:.1f} M"
         frames = f"{video.nframes} frames" if video.nframes else f"≤ {video.max_frames} frames at {video.fps:g} fps"
-        return (f"● Model **{self.name}** ready · {size} parameters · {model.device} · "
-                f"default {frames} · loaded in {self._loaded_in:.0f} s")
+        return (f"● Model **{name}** ready · {size} parameters · {model.device} · "
+                f"default {frames} · loaded in {loaded_in:.0f} s")

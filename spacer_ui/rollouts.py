@@ -246,6 +246,7 @@ class RolloutsTab:
     """What another tab needs to open a run here: `open` fills ``outputs`` from ``inputs``."""
 
     run: gr.Dropdown
+    train_file: gr.Textbox
     inputs: list
     outputs: list
     open: Callable
@@ -286,4 +287,4 @@ def build(roots: Roots, tab: gr.Tab) -> RolloutsTab:
     step.release(view.step, [run, train_file, step, group], per_step, api_visibility="private")
     group.input(view.step, [run, train_file, step, group], per_step, api_visibility="private")
     rollouts.select(view.completion, [run, step, group], full, api_visibility="private")
-    return RolloutsTab(run, [run, train_file], [summary, curve_plot, step, *per_step], view.open)
+    return RolloutsTab(run, train_file, [run, train_file], [summary, curve_plot, step, *per_step], view.open)

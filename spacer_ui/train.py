@@ -8,7 +8,6 @@ from __future__ import annotations
 import atexit
 import os
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -22,7 +21,7 @@ import gradio as gr
 from spacer_core.train.rollout_log import FILENAME as ROLLOUTS
 from spacer_ui.model import ModelHost
 from spacer_ui.paths import ASSETS, REPO, PathRefused, Roots
-from spacer_ui.rollouts import COLUMNS, WIDTHS, load_steps
+from spacer_ui.rollouts import COLUMNS, WIDTHS, RolloutsTab, load_steps, training_runs
 
 CONFIGS = {"rl": REPO / "configs" / "sg_rlvr_tiny.yaml", "sft": REPO / "configs" / "sft_tiny.yaml"}
 TRAIN_FILE = ASSETS / "sim" / "train.jsonl"
@@ -39,17 +38,20 @@ class Settings:
     """What the tab asks for; `argv` turns it into `spacer train` arguments."""
 
     stage: str = "rl"
-    steps: int = 16
+    steps: int = 12
     generations: int = 4
+    prompts: int = 2  # per step (RL: a batch of prompts × G completions; SFT: the batch size)
     rewards: list[str] = field(default_factory=lambda: list(REWARDS))
     learning_rate: float = LEARNING_RATE["rl"]
     max_completion_length: int = 288
     start_from: str = "tiny"
 
     def argv(self, out: Path) -> list[str]:
+        batch = self.prompts * self.generations if self.stage == "rl" else self.prompts
         args = ["train", "--config", str(CONFIGS[self.stage]), "--model", self.start_from,
                 "--train_file", str(TRAIN_FILE), "--output_dir", str(out), "--max_steps", str(self.steps),
-                "--learning_rate", str(self.learning_rate), "--logging_steps", "1", "--save_strategy", "no"]
+                "--per_device_train_batch_size", str(batch), "--learning_rate", str(self.learning_rate),
+                "--logging_steps", "1", "--save_strategy", "no"]
         if self.stage == "rl":
             on = set(self.rewards)
             # The length window is the tiny recipe's: the same part of the completion budget as SpaceR's.
@@ -59,6 +61,17 @@ class Settings:
                      "--map_reward", str(REWARDS[0] in on), "--temporal", str(REWARDS[1] in on),
                      "--length_rule", str(REWARDS[2] in on)]
         return args
+
+    def check(self, out: Path) -> None:
+        """Parse the arguments as `spacer train` will (TRL's own checks included), so that a bad
+        combination is refused here with its message instead of failing in the subprocess."""
+        from spacer_core.train.config import parse
+
+        argv = self.argv(out)
+        try:
+            parse(argv[2], None, argv[3:])
+        except (ValueError, SystemExit) as err:
+            raise gr.Error(f"these settings cannot train: {err}") from None
 
 
 @dataclass
@@ -88,15 +101,16 @@ class Job:
         return not self.running and self.proc.returncode == 0 and self.model.is_dir()
 
     def stop(self, grace: float = 10.0) -> None:
-        """SIGTERM to the run's process group, SIGKILL after ``grace`` seconds."""
+        """SIGTERM, then SIGKILL after ``grace`` seconds (Popen ignores a process that has already
+        ended)."""
         if not self.running:
             return
         self.stopped = True
-        os.killpg(self.proc.pid, signal.SIGTERM)
+        self.proc.terminate()
         try:
             self.proc.wait(grace)
         except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.kill()
             self.proc.wait()
         self.running  # noqa: B018 (records the end time)
 
@@ -116,13 +130,17 @@ class Job:
 
 
 class Trainer:
-    """The app's training runs: at most one at a time, shared by every browser session."""
+    """The app's training runs: at most one at a time for every browser session together; each
+    session remembers the run it started (a gr.State holding the run's folder)."""
 
     def __init__(self, roots: Roots):
         self.roots = roots
-        self.job: Job | None = None
+        self.job: Job | None = None  # the newest run
+        self.jobs: dict[str, Job] = {}  # every run started here, by folder
         self._lock = threading.Lock()
-        atexit.register(self.stop)  # a run does not outlive the app
+        # A run does not outlive the app: stopped at exit (`spacer ui` turns SIGTERM into an exit);
+        # it shares the app's process group, so a terminal's Ctrl-C reaches it too.
+        atexit.register(self.stop)
 
     @property
     def runs_dir(self) -> Path:
@@ -138,24 +156,32 @@ class Trainer:
             out = self.runs_dir / name
             if out.exists():
                 raise gr.Error(f"{self.roots.shown(out)} already exists: choose another run name")
+            settings.check(out)
             out.mkdir(parents=True)
             with open(out / LOG_FILE, "w") as log:
                 cmd = [sys.executable, "-m", "spacer_core.cli", *settings.argv(out)]
                 log.write("$ spacer " + " ".join(cmd[3:]) + "\n")
                 log.flush()
                 proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                        start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-            self.job = Job(out, settings, proc)
+                                        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            self.job = self.jobs[str(out)] = Job(out, settings, proc)
             return self.job
+
+    def find(self, folder: str | None) -> Job | None:
+        """The run started in ``folder`` (a session's state), else the newest run."""
+        return self.jobs.get(folder or "") or self.job
 
     def stop(self) -> None:
         if self.job is not None:
             self.job.stop()
 
     def finished_models(self) -> list[str]:
-        """Start points for a new run: the shipped tiny model, then the app's finished runs, newest first."""
-        done = sorted(self.runs_dir.glob("*/final/config.json"), key=lambda p: p.stat().st_mtime, reverse=True)
-        return ["tiny", *(self.roots.shown(p.parent) for p in done)]
+        """Start points for a new run: the shipped tiny model, then the app's runs that saved their
+        model to the end (the log's last line says so), newest first."""
+        done = [p.parent for p in self.runs_dir.glob(f"*/{LOG_FILE}") if (p.parent / "final").is_dir()
+                and p.read_text(errors="replace").rstrip().endswith(f"trained model saved to {p.parent / 'final'}")]
+        done.sort(key=lambda p: (p / "final").stat().st_mtime, reverse=True)
+        return ["tiny", *(self.roots.shown(p / "final") for p in done)]
 
 
 def curves(job: Job):
@@ -213,18 +239,10 @@ def progress(job: Job, roots: Roots) -> str:
     return f"✗ The run failed (exit code {job.proc.returncode}) after {elapsed:.0f} s; its log is below → {where}"
 
 
-@dataclass
-class TrainTab:
-    """The components other tabs' hand-over events need."""
-
-    to_rollouts: gr.Button
-    use_model: gr.Button
-    trainer: Trainer
-
-
-def build(host: ModelHost, roots: Roots, tab: gr.Tab, header: tuple[gr.Markdown, gr.Timer]) -> TrainTab:
-    """The tab's components and events (call inside ``tab``). ``header``: the page's model status line
-    and its timer, refreshed when the trained model is handed to the Ask and Evaluate tabs."""
+def build(host: ModelHost, roots: Roots, tab: gr.Tab, tabs: gr.Tabs, rollouts_tab: RolloutsTab,
+          header: gr.Markdown) -> None:
+    """The tab's components and events (call inside ``tab``). A finished run opens in
+    ``rollouts_tab`` (``tabs`` switches to it); its model replaces the app's (``header`` shows it)."""
     trainer = Trainer(roots)
     default = Settings()
     with gr.Row(equal_height=False):
@@ -232,7 +250,10 @@ def build(host: ModelHost, roots: Roots, tab: gr.Tab, header: tuple[gr.Markdown,
             stage = gr.Radio(STAGES, value=default.stage, label="Stage", elem_id="train-stage")
             start_from = gr.Dropdown(trainer.finished_models(), value="tiny", label="Start from",
                                      info="the shipped tiny model, or a run finished here", elem_id="train-from")
-            steps = gr.Slider(1, 200, step=1, value=default.steps, label="Steps", elem_id="train-steps")
+            with gr.Row():
+                steps = gr.Slider(1, 200, step=1, value=default.steps, label="Steps", elem_id="train-steps")
+                prompts = gr.Slider(1, 8, step=1, value=default.prompts, label="Prompts per step",
+                                    elem_id="train-prompts")
             with gr.Group() as rl_only:
                 generations = gr.Slider(2, 8, step=1, value=default.generations, label="G (completions per prompt)",
                                         elem_id="train-g")
@@ -248,34 +269,37 @@ def build(host: ModelHost, roots: Roots, tab: gr.Tab, header: tuple[gr.Markdown,
                 start = gr.Button("Start training", variant="primary", elem_id="train-start")
                 stop = gr.Button("Stop", variant="stop", interactive=False, elem_id="train-stop")
         with gr.Column(scale=3, min_width=420):
-            status = gr.Markdown("Defaults: 16 SG-RLVR steps of 4 prompts × 4 completions (and as many on "
-                                 "shuffled frames), about half a minute on a laptop CPU. The same as "
-                                 "`spacer train --config configs/sg_rlvr_tiny.yaml` with these settings.",
+            status = gr.Markdown(f"Defaults: {default.steps} SG-RLVR steps of {default.prompts} prompts × "
+                                 f"{default.generations} completions (and half as many on shuffled frames), under a "
+                                 "minute on a laptop CPU. The same as `spacer train --config "
+                                 "configs/sg_rlvr_tiny.yaml` with these settings (the log's first line).",
                                  elem_classes=["status"], elem_id="train-status")
             plot = gr.Plot(label="Curves, live", elem_id="train-curves")
-            table = gr.Dataframe(headers=COLUMNS, interactive=False,
-                                 wrap=True, max_chars=120, column_widths=WIDTHS, label="Newest step: the first prompt's completions",
-                                 elem_id="train-table")
+            table = gr.Dataframe(headers=COLUMNS, interactive=False, wrap=True, max_chars=120, column_widths=WIDTHS,
+                                 label="Newest step: the first prompt's completions", elem_id="train-table")
             log = gr.Code("", label=f"{LOG_FILE} (last lines)", language=None, lines=8, elem_id="train-log")
             with gr.Row():
                 to_rollouts = gr.Button("Open in Rollouts", interactive=False, elem_id="train-to-rollouts")
                 use_model = gr.Button("Use this model in Ask and Evaluate", interactive=False,
                                       elem_id="train-use-model")
                 back = gr.Button(f"Back to {host.name}", elem_id="train-back")
+    mine = gr.State(None)  # the folder of the run this session started
     timer = gr.Timer(1.0, active=False)
 
-    def views():
-        """(status, curves, table, log, timer, start, stop, to_rollouts, use_model) for the current job."""
-        job = trainer.job
+    def views(folder: str | None):
+        """(status, curves, table, log, timer, start, stop, to_rollouts, use_model) for this session's
+        run, else the newest run (started in another session)."""
+        job = trainer.find(folder)
         if job is None:
             return (gr.update(),) * 4 + (gr.Timer(active=False), gr.update(interactive=True),
                                          gr.update(interactive=False), gr.update(), gr.update())
         running, done = job.running, job.succeeded()
+        busy = trainer.job is not None and trainer.job.running
         return (progress(job, roots), curves(job), latest_rollouts(job), job.log_tail(), gr.Timer(active=running),
-                gr.update(interactive=not running), gr.update(interactive=running),
+                gr.update(interactive=not busy), gr.update(interactive=running),
                 gr.update(interactive=(job.out / ROLLOUTS).is_file() and not running), gr.update(interactive=done))
 
-    def on_start(stage_, from_, steps_, g, rewards_, max_len_, lr, name_):
+    def on_start(stage_, from_, steps_, prompts_, g, rewards_, max_len_, lr, name_):
         if not lr or lr <= 0:
             raise gr.Error("learning rate: give a positive number")
         start_model = from_ or "tiny"
@@ -284,35 +308,50 @@ def build(host: ModelHost, roots: Roots, tab: gr.Tab, header: tuple[gr.Markdown,
                 start_model = str(roots.resolve(start_model, "start from", kind="dir"))
             except PathRefused as err:
                 raise gr.Error(str(err)) from None
-        trainer.start(Settings(stage_, int(steps_), int(g), list(rewards_ or []), float(lr), int(max_len_),
-                               start_model), name_)
-        return views()
+        job = trainer.start(Settings(stage_, int(steps_), int(g), int(prompts_), list(rewards_ or []), float(lr),
+                                     int(max_len_), start_model), name_)
+        return str(job.out), *views(str(job.out))
 
-    def on_stop():
-        trainer.stop()
-        return views()
+    def on_stop(folder):
+        job = trainer.find(folder)
+        if job is not None:
+            job.stop()
+        return views(folder)
 
-    def on_use_model():
-        job = trainer.job
+    def finished(folder) -> Job:
+        job = trainer.find(folder)
         if job is None or not job.succeeded():
             raise gr.Error("no finished run to hand over")
-        host.switch(str(job.model))
-        return host.status(), gr.Timer(active=True)
+        return job
+
+    def on_use_model(folder):
+        host.switch(str(finished(folder).model))
+        return host.status()
 
     original = host.name
 
     def on_back():
-        host.switch(original)
-        return host.status(), gr.Timer(active=True)
+        if host.name != original:
+            host.switch(original)
+        return host.status()
+
+    def on_to_rollouts(folder):
+        job = trainer.find(folder)
+        if job is None or not (job.out / ROLLOUTS).is_file():
+            raise gr.Error("no training run with rollouts to open")
+        # the run's own training data (its spacer_args.json), not a file typed in that tab earlier
+        return gr.Tabs(selected="rollouts"), gr.update(choices=training_runs(roots), value=roots.shown(job.out)), ""
 
     live = [status, plot, table, log, timer, start, stop, to_rollouts, use_model]
     ui_only = {"queue": False, "api_visibility": "private"}
     stage.input(lambda s: (LEARNING_RATE[s], gr.Group(visible=s == "rl")), stage, [learning_rate, rl_only], **ui_only)
-    start.click(on_start, [stage, start_from, steps, generations, rewards, max_len, learning_rate, name], live,
-                api_name="train")
-    stop.click(on_stop, None, live, api_name="stop_training")
-    timer.tick(views, None, live, queue=False, api_visibility="private", show_progress="hidden")
-    tab.select(lambda: (gr.update(choices=trainer.finished_models()), *views()), None, [start_from, *live], **ui_only)
-    use_model.click(on_use_model, None, list(header), **ui_only)
-    back.click(on_back, None, list(header), **ui_only)
-    return TrainTab(to_rollouts, use_model, trainer)
+    start.click(on_start, [stage, start_from, steps, prompts, generations, rewards, max_len, learning_rate, name],
+                [mine, *live], api_name="train")
+    stop.click(on_stop, mine, live, api_name="stop_training")
+    timer.tick(views, mine, live, queue=False, api_visibility="private", show_progress="hidden")
+    tab.select(lambda folder: (gr.update(choices=trainer.finished_models()), *views(folder)), mine,
+               [start_from, *live], **ui_only)
+    use_model.click(on_use_model, mine, header, **ui_only)
+    back.click(on_back, None, header, **ui_only)
+    to_rollouts.click(on_to_rollouts, mine, [tabs, rollouts_tab.run, rollouts_tab.train_file], **ui_only).then(
+        rollouts_tab.open, rollouts_tab.inputs, rollouts_tab.outputs, api_visibility="private")

@@ -130,3 +130,15 @@ def test_compact_keeps_min_new_tokens_across_chunks(batch):
     got = generate_completions(model, prompt_ids, rows, gc, engine="compact", chunk=16, **kw)
     assert got == generate_completions(model, prompt_ids, rows, gc, **kw)
     assert all(len(c) >= 40 for c in got) and sum(c[-1] == stop and len(c) < 64 for c in got) >= len(got) // 2
+
+
+def test_compact_matches_with_a_repetition_penalty_and_refuses_per_call_settings(batch):
+    model, processor, prompt_ids, rows = batch
+    kw = dict(pad_id=processor.tokenizer.pad_token_id, eos_ids=eos(processor), video_token_id=model.config.video_token_id)
+    gc = config(model, 80)
+    gc.repetition_penalty = 1.3
+    assert generate_completions(model, prompt_ids, rows, gc, engine="compact", chunk=16, **kw) == \
+        generate_completions(model, prompt_ids, rows, gc, **kw)
+    gc.forced_eos_token_id = eos(processor)[0]
+    with pytest.raises(ValueError, match="compact: forced_eos_token_id would restart at every chunk"):
+        generate_completions(model, prompt_ids, rows, gc, engine="compact", **kw)

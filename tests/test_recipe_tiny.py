@@ -110,3 +110,16 @@ def test_report_tables_from_real_eval_summaries(recipe, tmp_path, monkeypatch, w
     assert f"**{summary['overall']:.1f}**" in overall
     assert "| format-valid completions (%) |  | – | 100 | 0 |" in table  # untrained never ran; grpo has no <think>
     assert (tmp_path / "docs" / "img" / "tiny_ablation.png").is_file()
+
+
+def test_a_done_stage_run_with_other_arguments_stops_the_recipe(recipe, tmp_path, monkeypatch):
+    monkeypatch.setattr(recipe, "RUNS", tmp_path)
+    monkeypatch.setattr(recipe, "TIMINGS", tmp_path / "timings.json")
+    done = tmp_path / "sft" / "final" / "config.json"
+    done.parent.mkdir(parents=True)
+    done.write_text("{}")
+    recipe.stage(done, {}, "sft", "train", "--max_steps", "860")  # done before stages were recorded: adopted
+    assert json.loads((tmp_path / "stages.json").read_text()) == {"sft": ["train", "--max_steps", "860"]}
+    recipe.stage(done, {}, "sft", "train", "--max_steps", "860")  # the same: skipped
+    with pytest.raises(SystemExit, match="stage sft was run with other arguments"):
+        recipe.stage(done, {}, "sft", "train", "--max_steps", "1800")

@@ -27,12 +27,14 @@ def wait(condition, timeout: float = 300, every: float = 0.5) -> None:
 
 
 def test_settings_are_spacer_train_arguments(tmp_path):
-    rl = Settings("rl", 5, 2, [REWARDS[0]], 3e-4, 64).argv(tmp_path / "rl")
+    rl = Settings("rl", 5, generations=2, prompts=3, rewards=[REWARDS[0]], learning_rate=3e-4,
+                  max_completion_length=64).argv(tmp_path / "rl")
     assert rl[:2] == ["train", "--config"]
     spacer, config = parse(rl[2], None, rl[3:])
     assert (spacer.stage, spacer.model, spacer.train_file) == ("rl", "tiny", str(TRAIN_FILE))
     assert (config.max_steps, config.num_generations, config.learning_rate, config.max_completion_length) == \
         (5, 2, 3e-4, 64)
+    assert config.per_device_train_batch_size == 6  # 3 prompts x G
     assert (config.map_reward, config.temporal, config.length_rule) == (True, False, False)
     assert (config.length_low, config.length_high) == (20, 32)  # the tiny recipe's 90-144 of 288, scaled
     assert config.output_dir == str(tmp_path / "rl") and config.save_strategy == "no" and config.logging_steps == 1
@@ -40,6 +42,16 @@ def test_settings_are_spacer_train_arguments(tmp_path):
     sft = Settings("sft", 7, learning_rate=2e-3, start_from="runs/x/final").argv(tmp_path / "sft")
     spacer, config = parse(sft[2], None, sft[3:])
     assert (spacer.stage, spacer.model, config.max_steps, config.learning_rate) == ("sft", "runs/x/final", 7, 2e-3)
+    assert config.per_device_train_batch_size == 2
+
+
+def test_every_choice_the_tab_offers_can_train(tmp_path):
+    """The sliders' ranges: every G and prompt count gives a batch TRL accepts."""
+    for g in range(2, 9):
+        for prompts in (1, 8):
+            Settings("rl", 1, generations=g, prompts=prompts).check(tmp_path)
+    with pytest.raises(gr.Error, match="these settings cannot train"):
+        Settings("rl", 1, generations=1).check(tmp_path)
 
 
 def test_model_host_switches_and_reports_a_failed_load(tmp_path):
@@ -57,7 +69,7 @@ def test_model_host_switches_and_reports_a_failed_load(tmp_path):
 def test_a_run_trains_streams_stops_and_hands_over(tmp_path):
     roots = Roots.create(tmp_path / "runs")
     trainer = Trainer(roots)
-    job = trainer.start(Settings("rl", 3, 2, list(REWARDS), 1e-4, 48), "first")
+    job = trainer.start(Settings("rl", 3, generations=2, prompts=2, max_completion_length=48), "first")
     with pytest.raises(gr.Error, match="already going"):
         trainer.start(Settings(), "second")
     assert "Training" in progress(job, roots)
@@ -72,6 +84,7 @@ def test_a_run_trains_streams_stops_and_hands_over(tmp_path):
     assert [row[0] for row in newest] == ["ordered #1", "ordered #2", "shuffled #1"]  # G = 2, half on shuffled
     assert roots.shown(job.out) in training_runs(roots)  # the Rollouts tab lists it
     assert trainer.finished_models() == ["tiny", roots.shown(job.model)]
+    assert trainer.find(str(job.out)) is job and trainer.find(None) is job
     with pytest.raises(gr.Error, match="already exists"):
         trainer.start(Settings(), "first")
 
@@ -86,3 +99,5 @@ def test_a_run_trains_streams_stops_and_hands_over(tmp_path):
     assert not long.running and long.stopped and long.proc.returncode == -signal.SIGTERM
     assert progress(long, roots).startswith("■ Stopped at step") and not long.model.exists()
     assert next(iter(curves(long).data)).name == "loss"
+    assert trainer.finished_models() == ["tiny", roots.shown(job.model)]  # the stopped run saved no model
+    assert trainer.find(str(job.out)) is job and trainer.find(None) is long

@@ -72,6 +72,8 @@ def generate_completions(model, prompt_ids: Sequence[Sequence[int]], rows: Seque
     if engine not in ENGINES:
         raise ValueError(f"rollout engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     device = next(model.parameters()).device
+    if hasattr(model.model, "rope_deltas"):  # set by the last prefill; this batch's prefill sets its own
+        model.model.rope_deltas = None
     config = generation_config
     if engine == "static":
         # TRL's generation config turns compilation off; a static cache is only worth it compiled.
@@ -92,12 +94,22 @@ def _copy(config, **changes):
     return config
 
 
+# Generation settings that count from the start of each `generate` call, so that chunks would
+# restart them (min_new_tokens is carried over by hand), or that end a row without an EOS token.
+PER_CALL = ("forced_eos_token_id", "exponential_decay_length_penalty", "begin_suppress_tokens", "max_time",
+            "stop_strings", "min_length")
+
+
 def _compact(model, inputs: dict, config, eos_ids: Sequence[int], chunk: int) -> list[list[int]]:
     """`generate` ``chunk`` tokens at a time, dropping the rows that have ended between chunks.
 
     The KV cache is carried over, so each chunk decodes only its new tokens;
     Qwen2.5-VL's M-RoPE offsets (``rope_deltas``, set at the prefill) are cut to the rows kept.
     """
+    unsupported = [k for k in PER_CALL if getattr(config, k, None) not in (None, 0, [], ())]
+    if unsupported:
+        raise ValueError(f"rollout engine compact: {', '.join(unsupported)} would restart at every chunk; "
+                         "use rollout_engine dynamic with these settings")
     budget = config.max_new_tokens
     n = inputs["input_ids"].size(0)
     done: list[list[int] | None] = [None] * n
@@ -131,7 +143,9 @@ def _compact(model, inputs: dict, config, eos_ids: Sequence[int], chunk: int) ->
             index = torch.tensor(keep, dtype=torch.long, device=ids.device)
             cache.batch_select_indices(index)
             rope = getattr(model.model, "rope_deltas", None)
-            if rope is not None and rope.size(0) == len(alive):
+            if rope is not None:
+                if rope.size(0) != len(alive):
+                    raise RuntimeError(f"M-RoPE offsets for {rope.size(0)} rows, {len(alive)} in the batch")
                 model.model.rope_deltas = rope[index]
             alive = [alive[j] for j in keep]
             ids, fresh = out.sequences[index], fresh[index]

@@ -2,7 +2,8 @@
 (loss, learning rate, TRL's reward means, ...) with its step, appended as training goes.
 
 ``trainer_state.json`` holds the same history but appears only at a checkpoint; this file lets the
-app draw a run's curves while it trains, for every stage. On resume from a checkpoint at step k,
+app draw a run's curves while it trains, for every stage but the vision warm-up (its own loop
+writes vision_warmup.json). On resume from a checkpoint at step k,
 lines of steps after k are dropped when training starts again, so the log never repeats a step.
 """
 
