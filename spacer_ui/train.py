@@ -29,6 +29,9 @@ STAGES = [("SG-RLVR (GRPO with verifiable rewards)", "rl"), ("SFT cold start", "
 REWARDS = ["map reward", "temporal (shuffled-frame rollouts)", "length bonus"]
 LEARNING_RATE = {"rl": 1e-4, "sft": 1e-3}  # the configs' own
 LOG_FILE = "train.log"
+# torch threads of a run: a core is left to the app (whose model answers Ask and Evaluate meanwhile);
+# threads that share a busy core spin at every barrier and made a run 15x slower here.
+TRAIN_THREADS = max(1, (os.cpu_count() or 1) - 1)
 LOG_LINES = 14
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
@@ -163,7 +166,8 @@ class Trainer:
                 log.write("$ spacer " + " ".join(cmd[3:]) + "\n")
                 log.flush()
                 proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                        env={"OMP_NUM_THREADS": str(TRAIN_THREADS), **os.environ,
+                                             "PYTHONUNBUFFERED": "1"})
             self.job = self.jobs[str(out)] = Job(out, settings, proc)
             return self.job
 
