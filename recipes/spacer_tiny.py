@@ -213,10 +213,10 @@ def main() -> None:
 
     start, started_before = time.time(), len(STARTED)
     try:
-        # the longest chains first; the baseline evaluations fill the gaps
-        parallel(opts.jobs, [arm(name, 0) for name in reversed(ARMS)]
-                 + [[evaluation("sft"), *(evaluation("sft", split) for split in SPLITS)],
-                    [evaluation("untrained")]]
+        # SFT's evaluations first (whether its start reads the video and its map decides whether
+        # the arms are worth their time), then the longest chains; the untrained one fills a gap
+        parallel(opts.jobs, [[evaluation("sft"), *(evaluation("sft", split) for split in SPLITS)]]
+                 + [arm(name, 0) for name in reversed(ARMS)] + [[evaluation("untrained")]]
                  + [arm(name, seed) for seed in range(1, opts.seeds) for name in reversed(ARMS)])
     finally:
         # The stages above overlap, so the total counts their wall time: summed over the invocations
