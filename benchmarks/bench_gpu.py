@@ -60,7 +60,7 @@ from spacer_core.models import TINY_MODEL_DIR, load_model, resolve_runtime  # no
 from spacer_core.tiny_model import DEFAULT_SIZES, SPECIAL_TOKENS  # noqa: E402
 from spacer_core.train.config import SpacerArgs  # noqa: E402
 from spacer_core.train.dataset import grpo_rows, map_categories, prompt_text  # noqa: E402
-from spacer_core.train.grpo import VISION_TOKENS, SGRLVRTrainer  # noqa: E402
+from spacer_core.train.grpo import SHUFFLED, VISION_TOKENS, SGRLVRTrainer  # noqa: E402
 from spacer_core.train.run import load_records  # noqa: E402
 from spacer_core.train.visual import mm_token_types  # noqa: E402
 from spacer_core.video import load_clip  # noqa: E402
@@ -364,11 +364,14 @@ class TimedTrainer(SGRLVRTrainer):
         self.timer = timer
         self.add_callback(StepTimes(timer))
 
-    def _generate_single_turn(self, prompt_ids, *args, **kwargs):
+    def _generate_single_turn(self, prompt_ids, images, multimodal_fields, *args, **kwargs):
         with self.timer.phase("generation"):
-            completion_ids, logprobs = super()._generate_single_turn(prompt_ids, *args, **kwargs)
-        self.timer.add("generated_rows", len(completion_ids))
-        self.timer.add("generated_tokens", sum(len(c) for c in completion_ids))
+            completion_ids, logprobs = super()._generate_single_turn(prompt_ids, images, multimodal_fields, *args,
+                                                                     **kwargs)
+        plan = (multimodal_fields or {}).get(SHUFFLED)  # shuffled-frame rows generated in the same call
+        generated = completion_ids + (plan.completions if plan is not None else [])
+        self.timer.add("generated_rows", len(generated))
+        self.timer.add("generated_tokens", sum(len(c) for c in generated))
         return completion_ids, logprobs
 
     def _get_per_token_logps_and_entropies(self, model, *args, **kwargs):

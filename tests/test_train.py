@@ -25,6 +25,7 @@ from spacer_core.models import load_model
 from spacer_core.rewards import temporal_bonus as temporal_rule
 from spacer_core.train.config import parse
 from spacer_core.train.dataset import grpo_rows, sft_rows
+from spacer_core.train.generation import generate_completions
 from spacer_core.train.grpo import SGRLVRConfig, SGRLVRTrainer
 from spacer_core.train.metrics_log import read_metrics
 from spacer_core.train.rollout_log import RolloutLog
@@ -153,10 +154,19 @@ class SpyTrainer(SGRLVRTrainer):
 
 
 @pytest.mark.parametrize("engine", ["trl", "dynamic", "static", "compact"])
-def test_one_generation_feeds_several_steps_each_with_its_rows_videos(records, tmp_path, engine):
-    """steps_per_generation 2: one generate call covers both steps' 4 prompts × G rows (and one more
-    for their shuffled rollouts); TRL shuffles and splits the buffer, and each step's loss gets the
-    videos of its own rows."""
+def test_one_generation_feeds_several_steps_each_with_its_rows_videos(records, tmp_path, engine, monkeypatch):
+    """steps_per_generation 2: one generate call covers both steps' 4 prompts × G rows and, with our
+    engines, their shuffled-frame rows too (TRL's path makes a second call for those); TRL shuffles
+    and splits the buffer, and each step's loss gets the videos of its own rows."""
+    import spacer_core.train.grpo as grpo
+
+    calls = []
+
+    def counted(model, prompt_ids, *args, **kwargs):
+        calls.append(len(prompt_ids))
+        return generate_completions(model, prompt_ids, *args, **kwargs)
+
+    monkeypatch.setattr(grpo, "generate_completions", counted)
     two_per_scene = [r for scene in ("scene_0000", "scene_0001") for r in [r for r in records if r["scene_id"] == scene][:2]]
     assert len({r["path"] for r in two_per_scene}) == 2 and len(two_per_scene) == 4
     model, processor = load_model("tiny")
@@ -166,11 +176,15 @@ def test_one_generation_feeds_several_steps_each_with_its_rows_videos(records, t
                                         rollout_engine=engine, rollout_chunk=3, length_rule=False,
                                         shuffle_dataset=False),
                          train_dataset=Dataset.from_list(grpo_rows(two_per_scene) * 4),
-                         video_kwargs=VIDEO)
+                         video_kwargs=VIDEO, rollout_log=RolloutLog(tmp_path))
     trainer.train()
     assert [len(clips) for clips in trainer.encoded_clips] == [16, 8]  # 4 prompts × 4; 4 groups × G/2 shuffled
     assert len({id(c) for c in trainer.encoded_clips[0]}) == 2  # two scenes
     assert trainer.loss_rows == [(8, 8), (8, 8)] and trainer.loss_rows_match == [True, True]
+    assert calls == ([] if engine == "trl" else [16 + 8])  # one call: 4 prompts x (G + G/2)
+    steps = RolloutLog(tmp_path).by_step()
+    assert sum(r["shuffled"] for r in steps[0]) == 8 and all(sorted(r["frame_order"]) == list(range(8))
+                                                             for r in steps[0] if r["shuffled"])
 
 
 def test_shuffled_rollouts_and_bonuses_follow_the_rules(records, tmp_path):

@@ -50,6 +50,7 @@ from spacer_core.train.visual import (
 from spacer_core.video import Clip, load_clip
 
 VISUAL_ROWS = "spacer_visual_rows"  # the key under which our rows reach _generate_single_turn
+SHUFFLED = "spacer_shuffle_plan"  # ... and T-GRPO's shuffled-frame rows, generated in the same call
 VISION_TOKENS = ("<|vision_start|>", "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>")
 
 # The private GRPOTrainer methods this trainer overrides or calls, with their parameters in the TRL
@@ -132,6 +133,21 @@ class SGRLVRConfig(GRPOConfig):
             raise ValueError("rollout_bucket and rollout_chunk must be at least 1")
 
 
+@dataclass
+class ShufflePlan:
+    """T-GRPO's shuffled-frame rows of one generation batch: ``n_shuf`` rows for each local group
+    start, its clip's frames in ``orders[k]``, encoded. ``completions`` is filled when the rows were
+    generated in the same call as the ordered ones."""
+
+    starts: list[int]
+    orders: list[list[int]]
+    n_shuf: int
+    throwaway: bool
+    prompt_ids: list[list[int]]
+    rows: list[VisualRow | None]
+    completions: list[list[int]] | None = None
+
+
 def temporal_reward(prompts, completions, temporal_bonus: Sequence[float], **kwargs) -> list[float]:
     """T-GRPO's temporal bonus, computed per group by the trainer (column ``temporal_bonus``)."""
     return list(temporal_bonus)
@@ -204,6 +220,7 @@ class SGRLVRTrainer(GRPOTrainer):
         self.generation_config.suppress_tokens = sorted({*(self.generation_config.suppress_tokens or []), *vision})
         self._visual_rows: list[VisualRow | None] | None = None  # rows being generated / scored
         self._pending_log: list[dict] | None = None
+        self._shuffle_plan: ShufflePlan | None = None  # this generation batch's shuffled-frame rows
 
     # --- video in generation ----------------------------------------------------------------
 
@@ -222,7 +239,12 @@ class SGRLVRTrainer(GRPOTrainer):
             return super()._tokenize_prompts(prompts)
         prompt_ids, rows = self._encode(prompts, self._load_clips(prompts))
         self._visual_rows = rows
-        return prompt_ids, None, self._generation_fields(rows, prompt_ids)
+        fields = self._generation_fields(rows, prompt_ids)
+        if self.args.temporal and self.model.training and VISUAL_ROWS in fields:
+            # our engines generate the shuffled-frame rows in the same call as the ordered ones
+            self._shuffle_plan = fields[SHUFFLED] = self._plan_shuffled(
+                prompts, self.accelerator.process_index * len(prompts), self.num_generations)
+        return prompt_ids, None, fields
 
     def _generation_fields(self, rows: Sequence[VisualRow | None], prompt_ids: list[list[int]]) -> dict:
         """What `_generate_single_turn` gets: the rows themselves for our engines; for TRL's own path
@@ -240,6 +262,9 @@ class SGRLVRTrainer(GRPOTrainer):
         if rows is None:  # text-only batches, and rollout_engine trl
             return super()._generate_single_turn(prompt_ids, images, multimodal_fields, num_generations,
                                                  has_tool_images)
+        plan = multimodal_fields.get(SHUFFLED)
+        if plan is not None:
+            prompt_ids, rows = [*prompt_ids, *plan.prompt_ids], [*rows, *plan.rows]
         # The same model handling as TRL's generate path (DeepSpeed gathering, FSDP, checkpointing off).
         with (unwrap_model_for_generation(self.model_wrapped, self.accelerator,
                                           gather_deepspeed3_params=self.args.ds3_gather_for_generation,
@@ -250,6 +275,9 @@ class SGRLVRTrainer(GRPOTrainer):
                 unwrapped, prompt_ids, rows, self.generation_config, engine=self.args.rollout_engine,
                 pad_id=self.processing_class.tokenizer.pad_token_id, eos_ids=self.eos_token_ids,
                 video_token_id=self._video_token_id, bucket=self.args.rollout_bucket, chunk=self.args.rollout_chunk)
+        if plan is not None:
+            ordered = len(completion_ids) - len(plan.prompt_ids)
+            completion_ids, plan.completions = completion_ids[:ordered], completion_ids[ordered:]
         return completion_ids, None
 
     # --- video in every log-prob pass -------------------------------------------------------
@@ -300,7 +328,7 @@ class SGRLVRTrainer(GRPOTrainer):
             output["visual_rows"] = self._visual_rows
         if self._pending_log is not None and self.rollout_log is not None and self.model.training:
             self._write_log(output["advantages"])
-        self._visual_rows, self._pending_log = None, None
+        self._visual_rows, self._pending_log, self._shuffle_plan = None, None, None
         return output
 
     def _compute_loss(self, model, inputs):
@@ -347,10 +375,9 @@ class SGRLVRTrainer(GRPOTrainer):
         self._pending_log = self._log_rows(inputs, completions, terms, lengths, shuffled, offset, G)
         return super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
 
-    def _shuffled_rollouts(self, inputs, prompts, offset: int, G: int) -> dict[int, list[dict]]:
-        """T-GRPO: G/2 rollouts on each local group's clip with its frames permuted; scored by accuracy
-        only. Returns {global group index: [{"completion", "accuracy", "order"}]}. Groups are owned by
-        the process holding their first row."""
+    def _plan_shuffled(self, prompts, offset: int, G: int) -> ShufflePlan:
+        """G/2 rows for each local group's clip with its frames permuted (groups are owned by the
+        process holding their first row), encoded."""
         n_shuf = max(G // 2, 1)
         starts = [i for i in range(len(prompts)) if (offset + i) % G == 0 and _video_path(prompts[i])]
         # Under ZeRO-3/FSDP every rank must join every generate call: a rank that owns no group
@@ -371,16 +398,26 @@ class SGRLVRTrainer(GRPOTrainer):
             rows_clips += [permuted] * n_shuf
             orders.append(order)
         prompt_ids, rows = self._encode(rows_prompts, rows_clips)
-        completion_ids, _ = self._generate_single_turn(prompt_ids, None, self._generation_fields(rows, prompt_ids),
-                                                       n_shuf)
-        if throwaway:
+        return ShufflePlan(starts, orders, n_shuf, throwaway, prompt_ids, rows)
+
+    def _shuffled_rollouts(self, inputs, prompts, offset: int, G: int) -> dict[int, list[dict]]:
+        """T-GRPO: the shuffled-frame rollouts of the plan (generated with the ordered rows by our
+        engines, else here), scored by accuracy only. Returns {global group index: [{"completion",
+        "accuracy", "order"}]}."""
+        plan, self._shuffle_plan = self._shuffle_plan, None
+        if plan is None or plan.completions is None:
+            plan = plan or self._plan_shuffled(prompts, offset, G)
+            plan.completions, _ = self._generate_single_turn(
+                plan.prompt_ids, None, self._generation_fields(plan.rows, plan.prompt_ids), plan.n_shuf)
+        if plan.throwaway:
             return {}
-        texts = self.processing_class.batch_decode(completion_ids, skip_special_tokens=True)
+        texts = self.processing_class.batch_decode(plan.completions, skip_special_tokens=True)
         out: dict[int, list[dict]] = {}
-        for k, (i, order) in enumerate(zip(starts, orders, strict=True)):
+        n = plan.n_shuf
+        for k, (i, order) in enumerate(zip(plan.starts, plan.orders, strict=True)):
             x = inputs[i]
             group = []
-            for text in texts[k * n_shuf:(k + 1) * n_shuf]:
+            for text in texts[k * n:(k + 1) * n]:
                 t = score_completion(text, x["solution"], x["problem_type"], x.get("cognitive_map"),
                                      x.get("map_categories") or None, self.args.reward_rules)
                 group.append({"completion": text, "accuracy": t.accuracy, "order": order, "terms": t.as_dict()})
