@@ -79,11 +79,14 @@ TEXT = {
 # Per size: completion tokens (SpaceR's budget), eval tokens, per-frame pixel range (toy: the tiny
 # model's video defaults; 3b/7b: configs/sg_rlvr_7b.yaml).
 DEFAULTS = {
-    "toy": dict(completion_tokens=16, eval_tokens=8, min_pixels=4 * 28 * 28, max_pixels=112 * 112),
-    "3b": dict(completion_tokens=1024, eval_tokens=256, min_pixels=128 * 28 * 28, max_pixels=512 * 28 * 28),
-    "7b": dict(completion_tokens=1024, eval_tokens=256, min_pixels=128 * 28 * 28, max_pixels=512 * 28 * 28),
+    "toy": dict(completion_tokens=16, eval_tokens=8, min_pixels=4 * 28 * 28, max_pixels=112 * 112,
+                compile_steps=3, compile_tokens=8),
+    "3b": dict(completion_tokens=1024, eval_tokens=256, min_pixels=128 * 28 * 28, max_pixels=512 * 28 * 28,
+               compile_steps=20, compile_tokens=64),
+    "7b": dict(completion_tokens=1024, eval_tokens=256, min_pixels=128 * 28 * 28, max_pixels=512 * 28 * 28,
+               compile_steps=20, compile_tokens=64),
 }
-PHASES = ("rollout", "engines", "eval", "update", "sdpa", "vllm")
+PHASES = ("rollout", "engines", "compile", "eval", "update", "sdpa", "vllm")
 ENGINES = ("trl", "dynamic", "static", "compact")  # "trl" (TRL's own generate path) is the baseline
 
 
@@ -224,7 +227,7 @@ def engine_batch(processor, records: list[dict], video: dict, group: int) -> tup
     return encode_rows(processor, texts, clips, device=None)
 
 
-def engine_rollout(model, processor, prompt_ids, rows, engine: str, tokens: int, device) -> tuple[float, list]:
+def rollout(model, processor, prompt_ids, rows, engine: str, tokens: int, device) -> tuple[float, list]:
     """(seconds, completions) of one sampled generation batch with ``engine`` ("trl": TRL's own path,
     plain `generate` with every row's own copy of its clip's patches). Random weights never end a row
     early, so every row decodes ``tokens`` tokens with every engine."""
@@ -241,23 +244,40 @@ def engine_rollout(model, processor, prompt_ids, rows, engine: str, tokens: int,
                   suppress_tokens=vision, disable_compile=True)
     rows = [r.to(device) if r is not None else None for r in rows]
     pad, eos, video_token = processor.tokenizer.pad_token_id, [processor.tokenizer.eos_token_id], model.config.video_token_id
-
-    def run():
+    with torch.inference_mode():
+        start = now(device)
         if engine == "trl":
             ids, mask = left_pad(prompt_ids, pad)
             ids, mask = ids.to(device), mask.to(device)
             out = model.generate(input_ids=ids, attention_mask=mask, **video_tensors(rows),
                                  mm_token_type_ids=mm_token_types(ids, video_token), generation_config=config)
-            return trim_at_eos(out[:, ids.size(1):], eos)
-        return generate_completions(model, prompt_ids, rows, config, engine=engine, pad_id=pad, eos_ids=eos,
-                                    video_token_id=video_token)
+            completions = trim_at_eos(out[:, ids.size(1):], eos)
+        else:
+            completions = generate_completions(model, prompt_ids, rows, config, engine=engine, pad_id=pad,
+                                               eos_ids=eos, video_token_id=video_token)
+        return now(device) - start, completions
 
-    with torch.inference_mode():
-        run()  # warm-up (the static engine compiles here)
-        start = now(device)
-        completions = run()
-        seconds = now(device) - start
-    return seconds, completions
+
+def engine_rollout(model, processor, prompt_ids, rows, engine: str, tokens: int, device) -> tuple[float, list]:
+    """`rollout` after a warm-up run of the same batch (the static engine compiles there)."""
+    rollout(model, processor, prompt_ids, rows, engine, tokens, device)
+    return rollout(model, processor, prompt_ids, rows, engine, tokens, device)
+
+
+def static_compiles(model, processor, records: list[dict], video: dict, group: int, tokens: int, steps: int,
+                    device) -> list[tuple[float, int]]:
+    """(seconds, graphs compiled so far) for each of ``steps`` generation batches of the static engine,
+    one prompt each, cycling over ``records`` (their prompt widths differ): how often the bucketed
+    shapes make torch.compile compile again."""
+    from torch._dynamo.utils import counters
+
+    before = counters["stats"]["unique_graphs"]
+    out = []
+    for k in range(steps):
+        prompt_ids, rows = engine_batch(processor, [records[k % len(records)]], video, group)
+        seconds, _ = rollout(model, processor, prompt_ids, rows, "static", tokens, device)
+        out.append((seconds, counters["stats"]["unique_graphs"] - before))
+    return out
 
 
 @torch.no_grad()
@@ -503,6 +523,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help=f"rollout engines to measure, comma-separated (default: all: {','.join(ENGINES)}; "
                              "trl first: the baseline)")
     parser.add_argument("--prompts", type=int, default=4, help="prompts per generation batch of the engine runs")
+    parser.add_argument("--compile-steps", type=int,
+                        help="generation batches of the static engine whose recompilations are counted (default: "
+                             "20; toy 3)")
+    parser.add_argument("--compile-tokens", type=int, help="new tokens per batch of that count (default: 64; toy 8)")
     parser.add_argument("--json", type=Path, help="summary.json to write (default on CUDA: "
                                                   "benchmarks/results/gpu-<card>/summary.json)")
     args = parser.parse_args(argv)
@@ -609,6 +633,22 @@ def main(argv: list[str] | None = None) -> None:
                         report.figure(f"rollout_{engine}_over_trl", e["rollout_over_trl"], "x", "goal >= 4")
                         report.figure(f"logprob_delta_{engine}", e["logprob_abs_delta"], "nats/token",
                                       "|policy log-prob of its samples - of TRL's path's samples|")
+
+        if "compile" not in args.skip:
+            progress(f"static engine over {args.compile_steps} generation batches")
+            records = [r for r in load_dataset_jsonl(SIM / "train.jsonl") if r.get("media_path")]
+            records = list({len(r["problem"]): r for r in records}.values())  # prompts of different widths
+            runs = static_compiles(model, processor, records, video, args.generations, args.compile_tokens,
+                                   args.compile_steps, device)
+            graphs = [g for _, g in runs]
+            where = "" if device.type == "cuda" else "; none on CPU, where transformers does not compile"
+            report.figure("static_first_batch", runs[0][0], "s", f"compilation included; {args.compile_tokens} "
+                          f"new tokens x {args.generations + args.generations // 2} rows")
+            later = sorted(t for t, _ in runs[1:]) or [runs[0][0]]
+            report.figure("static_later_batch", later[len(later) // 2], "s", "median of the other batches")
+            report.figure("static_graphs_compiled", graphs[-1], "graphs",
+                          f"over {args.compile_steps} batches of prompts of different widths; batches that compiled "
+                          f"again: {sum(b > a for a, b in zip(graphs, graphs[1:], strict=False))}{where}")
 
         if "update" not in args.skip:
             flops = forward_flops(model, batch, args.completion_tokens, vocab)

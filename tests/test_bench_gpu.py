@@ -23,6 +23,7 @@ EXPECTED = [
     *(f"{kind}_{e}" for e in ENGINES[1:] for kind in ("rollout", "logprob_delta")),
     *(f"rollout_{e}_over_trl" for e in ENGINES[1:]),
     *(f"update_{kind}_{e}" for e in ENGINES for kind in [*PARTS, "other", "step", "mfu_train", "mfu_step"]),
+    "static_first_batch", "static_later_batch",
 ]
 
 
@@ -117,6 +118,12 @@ def test_engines_sample_what_the_policy_samples(dry_run, summary_file):
         assert engines[engine]["logprob_abs_delta"] < 6 * error, (engine, engines[engine], error)
         assert {"rollout_tokens_per_s", "update_seconds", "update_mfu"} <= set(engines[engine])
         assert engines[engine]["rollout_tokens_per_s"] == pytest.approx(figures[f"rollout_{engine}"][0], rel=1e-3)
+
+
+def test_static_engine_compiles_only_on_cuda(dry_run):
+    figures, _, _ = parse(dry_run)
+    assert figures["static_graphs_compiled"][0] == 0 and "none on CPU" in figures["static_graphs_compiled"][2]
+    assert "over 3 batches" in figures["static_graphs_compiled"][2]
 
 
 def test_sdpa_comparison_is_skipped_off_cuda(dry_run):
