@@ -55,6 +55,7 @@ RUNS = ROOT / "runs" / "tiny"
 DATA = RUNS / "data"
 SWAPPED = RUNS / "data_swapped"
 TIMINGS = RUNS / "timings.json"
+PLOT = "tiny_ablation.png"  # under docs/img
 SPACER = [sys.executable, "-m", "spacer_core.cli"]
 ARMS = {
     "grpo": ["--map_reward", "false", "--temporal", "false", "--length_rule", "false"],
@@ -84,9 +85,10 @@ def run(*args: str, log: Path | None = None, threads: int | None = None) -> floa
 
 def configure(world: str) -> None:
     """Point the recipe's folders at ``world``'s runs (stages already done there are skipped)."""
-    global RUNS, DATA, SWAPPED, TIMINGS
+    global RUNS, DATA, SWAPPED, TIMINGS, PLOT
     RUNS = ROOT / "runs" / ("tiny" if world == "vsi" else f"tiny-{world}")
     DATA, SWAPPED, TIMINGS = RUNS / "data", RUNS / "data_swapped", RUNS / "timings.json"
+    PLOT = "tiny_ablation.png" if world == "vsi" else f"tiny_ablation_{world}.png"
 
 
 STARTED: list[str] = []  # the stages this invocation started
@@ -98,10 +100,9 @@ def stage(done: Path, timings: dict, name: str, *args: str, log: Path | None = N
     """Run one stage unless its output exists; its wall time is saved at once (a rerun keeps it).
     Each stage's arguments are recorded in RUNS/stages.json: a done stage whose recorded arguments
     differ from these (other options to the recipe) stops the recipe instead of being reused."""
-    stages = RUNS / "stages.json"
-    recorded = json.loads(stages.read_text()) if stages.exists() else {}
     argv = [a.replace(f"{ROOT}/", "") for a in args]  # the checkout may move
     if done.exists():
+        recorded = recorded_stages()
         if recorded.get(name, argv) != argv:
             raise SystemExit(f"stage {name} was run with other arguments:\n  {' '.join(recorded[name])}\nnot\n  "
                              f"{' '.join(argv)}\nmove {shown(done)} (and what was trained from it) away")
@@ -111,8 +112,16 @@ def stage(done: Path, timings: dict, name: str, *args: str, log: Path | None = N
         timings[name] = run(*args, log=log, threads=threads)
         TIMINGS.write_text(json.dumps(timings, indent=2))
     with LOCK:  # stages of parallel chains finish in any order
-        recorded = json.loads(stages.read_text()) if stages.exists() else {}
-        stages.write_text(json.dumps({**recorded, name: argv}, indent=1))
+        stages = RUNS / "stages.json"
+        tmp = stages.with_suffix(".tmp")
+        tmp.write_text(json.dumps({**recorded_stages(), name: argv}, indent=1))
+        os.replace(tmp, stages)
+
+
+def recorded_stages() -> dict[str, list[str]]:
+    """Each stage's arguments as it was run (RUNS/stages.json, replaced whole by every write)."""
+    stages = RUNS / "stages.json"
+    return json.loads(stages.read_text()) if stages.exists() else {}
 
 
 def shown(path: Path) -> str:
@@ -323,7 +332,7 @@ def report(timings: dict, seeds: int) -> None:
     ax.set_title(f"spacer-tiny ablation on {stats['sft']['summary']['n']} held-out sim items")
     ax.legend(fontsize=7, ncol=3)
     fig.tight_layout()
-    img = ROOT / "docs" / "img" / f"{RUNS.name.replace('-', '_')}_ablation.png"  # tiny_ablation.png for vsi
+    img = ROOT / "docs" / "img" / PLOT
     img.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(img, dpi=110)
 
