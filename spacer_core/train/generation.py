@@ -129,11 +129,9 @@ def _compact(model, inputs: dict, config, eos_ids: Sequence[int], chunk: int) ->
         cache, extra = out.cache, {}  # the video went in with the prefill
         fresh = out.sequences[:, ids.size(1):]
         keep = []
-        for j, i in enumerate(alive):
-            tokens = fresh[j].tolist()
-            ended = next((k for k, t in enumerate(tokens) if t in eos), None)
-            new[i] += tokens if ended is None else tokens[: ended + 1]
-            if ended is None and len(new[i]) < budget and len(tokens) == step:
+        for j, (i, tokens) in enumerate(zip(alive, trim_at_eos(fresh, eos_ids), strict=True)):
+            new[i] += tokens
+            if tokens[-1] not in eos and len(new[i]) < budget and len(tokens) == step:
                 keep.append(j)
             else:
                 done[i] = new[i]
