@@ -19,9 +19,9 @@ Every stage is a `spacer` command (printed as it runs), so the recipe can be fol
                             with the true map given (--given-map: does it reason from a map?), and on
                             the bundled sample (`spacer eval --bench sim --limit 64`)
   7. report                 runs/tiny/ablation.md (tables for docs/tiny-ablation.md) + docs/img/tiny_ablation.png
-  8. ship                   --ship ARM copies that arm's model to assets/tiny-model
+  8. ship                   --ship STAGE copies that stage's model (sft or an arm, seed 0) to assets/tiny-model
 
-Usage: python recipes/spacer_tiny.py [--rl-steps 60] [--seeds 3] [--jobs 2] [--ship grpo_map]
+Usage: python recipes/spacer_tiny.py [--rl-steps 60] [--rl-prompts 2] [--seeds 3] [--jobs 2] [--ship sft]
 (or `make tiny-model`). The options of the v6 experiments (docs/tiny-ablation.md): --world small
 (runs in runs/tiny-small), --whole-categories, --lookup-lines, --lookup-steps N (a lookup stage
 between 3 and 4, `spacer train --stage lookup`), --lookup-batch N (lookup tasks in every SFT step)
@@ -62,6 +62,7 @@ ARMS = {
     "grpo_map": ["--temporal", "false", "--length_rule", "false"],
     "sg_rlvr": [],
 }
+GROUP = 4  # num_generations in configs/tiny/rl.yaml
 SPLITS = ("eval_swapped", "eval_given_map", "eval_sample")  # besides eval, for SFT and each arm's seed 0
 LABELS = {"untrained": "untrained", "sft": "SFT only", "grpo": "SFT + GRPO (format + accuracy)",
           "grpo_map": "SFT + GRPO + map reward", "sg_rlvr": "SFT + SG-RLVR (map + temporal + length)"}
@@ -147,6 +148,8 @@ def main() -> None:
     parser.add_argument("--scenes", type=int, default=1000)
     parser.add_argument("--test-fraction", type=float, default=0.025, help="share of the scenes held out")
     parser.add_argument("--rl-steps", type=int, default=60)
+    parser.add_argument("--rl-prompts", type=int, default=None,
+                        help="prompts (groups of 4 rollouts) per RL step (default: configs/tiny/rl.yaml's 2)")
     parser.add_argument("--seeds", type=int, default=3, help="RL seeds per arm (the per-type table is seed 0's)")
     parser.add_argument("--eval-limit", type=int, default=None, help="evaluate on the first N test items")
     parser.add_argument("--jobs", type=int, default=2, help="RL arms and evaluations run this many at a time "
@@ -159,8 +162,8 @@ def main() -> None:
                         help="the lookup stage between the vision warm-up and SFT (0: none)")
     parser.add_argument("--lookup-batch", type=int, default=0, help="lookup tasks mixed into every SFT step")
     parser.add_argument("--sft-steps", type=int, default=860)
-    parser.add_argument("--ship", choices=list(ARMS), default=None,
-                        help="copy this arm's model to assets/tiny-model (shipped: grpo_map, see docs/tiny-ablation.md)")
+    parser.add_argument("--ship", choices=["sft", *ARMS], default=None,
+                        help="copy this stage's model (seed 0) to assets/tiny-model (see docs/tiny-ablation.md)")
     opts = parser.parse_args()
     if opts.seeds < 1:
         parser.error("--seeds must be at least 1")
@@ -217,6 +220,7 @@ def main() -> None:
         chain = [((RUNS / run_name / "final" / "config.json", timings, f"rl_{run_name}", "train", "--config",
                    "configs/tiny/rl.yaml", "--model", str(RUNS / "sft" / "final"), *train_file,
                    "--output_dir", str(RUNS / run_name), "--max_steps", str(opts.rl_steps),
+                   *(["--per_device_train_batch_size", str(opts.rl_prompts * GROUP)] if opts.rl_prompts else []),
                    "--seed", str(seed), *ARMS[name]), {"log": RUNS / f"{run_name}.log"}), evaluation(run_name)]
         return chain + [evaluation(run_name, split) for split in SPLITS] if seed == 0 else chain
 
@@ -340,7 +344,7 @@ def report(timings: dict, seeds: int) -> None:
     total = sum(v for k, v in timings.items() if not (overlapped and k.startswith(("rl_", "eval_")))
                 or k == "rl_and_eval_wall")
     timing_lines = [f"| {k} | {v / 60:.1f} min |" for k, v in timings.items()]
-    seed_lines = seed_table(seeds, chance["overall"])
+    seed_lines = seed_table(seeds, chance["overall"]) + comparison_table(seeds)
     warmup = RUNS / "vision" / "vision_warmup.json"
     warmup_lines = [vision_line(json.loads(warmup.read_text())["held_out"]), ""] if warmup.exists() else []
     out = RUNS / "ablation.md"  # its tables go into docs/tiny-ablation.md
@@ -376,6 +380,32 @@ def seed_table(seeds: int, chance: float | None) -> list[str]:
         lines.append(f"| {LABELS[name]} | " + " | ".join("–" if s is None else f"{s['summary']['overall']:.1f}"
                                                           for s in scores)
                      + f" | {spread} | {'–' if chance is None else sum(o > chance for o in overall)} of {len(overall)} |")
+    return [*lines, ""]
+
+
+COMPARED = (("sg_rlvr", "grpo"), ("grpo_map", "grpo"), ("grpo", "sft"), ("grpo_map", "sft"), ("sg_rlvr", "sft"))
+
+
+def comparison_table(seeds: int) -> list[str]:
+    """Paired differences on the same held-out items (`controls.paired_gain`: every seed of each arm,
+    items resampled), with 95% bootstrap intervals."""
+    from spacer_core.eval.base import get_benchmark
+    from spacer_core.eval.controls import paired_gain
+    from spacer_core.eval.runner import read_rows
+
+    def rows(name: str) -> list[list[dict]]:
+        names = [seeded(name, k) for k in range(seeds)] if name in ARMS else [name]
+        return [read_rows(RUNS / "eval" / n / "results.jsonl") for n in names
+                if (RUNS / "eval" / n / "summary.json").exists()]
+
+    lines = ["| paired difference (same items, all seeds) | items | overall | 95% bootstrap interval |",
+             "|---|---|---|---|"]
+    for a, b in COMPARED:
+        mine, theirs = rows(a), rows(b)
+        if mine and theirs:
+            g = paired_gain(get_benchmark("sim"), mine, theirs)
+            lo, hi = g["overall_ci95"]
+            lines.append(f"| {LABELS[a]} − {LABELS[b]} | {g['items']} | {g['overall']:+.1f} | {lo:+.1f} to {hi:+.1f} |")
     return [*lines, ""]
 
 

@@ -100,39 +100,44 @@ def _per_type(rows: Sequence[dict]) -> dict[str, float]:
     return mean_by(rows, lambda row: row["question_type"])
 
 
+def paired_gain(benchmark: Benchmark, mine: Sequence[Sequence[dict]], theirs: Sequence[Sequence[dict]],
+                resamples: int = 1000, seed: int = 0) -> dict:
+    """``mine`` − ``theirs`` on the items every run of both sides scored, overall (as the benchmark
+    aggregates) and per question type, with a paired bootstrap 95% interval. Each side is one run's
+    rows or several (seeds of an arm); a resample draws items with replacement and takes every run's
+    row of each drawn item on both sides, so the interval covers item sampling with the runs fixed."""
+    runs = [{r["id"]: r for r in rows} for rows in [*mine, *theirs]]
+    ids = [i for i in runs[0] if all(i in run for run in runs[1:])]
+    if not ids:
+        raise ValueError("the two sides share no scored item")
+
+    def delta(items: Sequence[str]) -> tuple[float, dict[str, float]]:
+        a = [run[i] for run in runs[:len(mine)] for i in items]
+        b = [run[i] for run in runs[len(mine):] for i in items]
+        pa, pb = _per_type(a), _per_type(b)
+        return benchmark.aggregate(a)["overall"] - benchmark.aggregate(b)["overall"], {t: pa[t] - pb[t] for t in pa}
+
+    overall, per_type = delta(ids)
+    rng = np.random.default_rng(seed)
+    samples = [delta([ids[k] for k in idx]) for idx in rng.integers(0, len(ids), size=(resamples, len(ids)))]
+
+    def interval(values: list[float]) -> list[float]:
+        return [round(float(np.percentile(values, 2.5)), 2), round(float(np.percentile(values, 97.5)), 2)]
+
+    return {"items": len(ids), "overall": overall, "overall_ci95": interval([s[0] for s in samples]),
+            "per_type": {t: {"gain": g, "ci95": interval([s[1][t] for s in samples if t in s[1]])}
+                         for t, g in per_type.items()}}
+
+
 def control_report(benchmark: Benchmark, normal: Sequence[dict], controls: dict[str, Sequence[dict]],
                    resamples: int = 1000, seed: int = 0) -> dict:
     """Scores of the normal run and of each control (overall as the benchmark aggregates it, and per
-    question type), and each gain of GAINS whose control ran, with a paired bootstrap 95% interval
-    over the items both runs scored (the same resampled items on both sides)."""
+    question type), and each gain of GAINS whose control ran (`paired_gain`: normal − control)."""
     out: dict = {"scores": {"normal": {"overall": benchmark.aggregate(normal)["overall"], "per_type": _per_type(normal)}}}
     for name, rows in controls.items():
         out["scores"][name] = {"overall": benchmark.aggregate(rows)["overall"], "per_type": _per_type(rows)}
-    rng = np.random.default_rng(seed)
-    gains = {}
-    for gain, name in GAINS:
-        if name not in controls:
-            continue
-        theirs = {r["id"]: r for r in controls[name]}
-        pairs = [(r, theirs[r["id"]]) for r in normal if r["id"] in theirs]
-        mine, other = [p[0] for p in pairs], [p[1] for p in pairs]
-
-        def delta(a: Sequence[dict], b: Sequence[dict]) -> tuple[float, dict[str, float]]:
-            pa, pb = _per_type(a), _per_type(b)
-            return benchmark.aggregate(a)["overall"] - benchmark.aggregate(b)["overall"], {t: pa[t] - pb[t] for t in pa}
-
-        overall, per_type = delta(mine, other)
-        samples = [delta([mine[i] for i in idx], [other[i] for i in idx])
-                   for idx in rng.integers(0, len(pairs), size=(resamples, len(pairs)))]
-
-        def interval(values: list[float]) -> list[float]:
-            return [round(float(np.percentile(values, 2.5)), 2), round(float(np.percentile(values, 97.5)), 2)]
-
-        gains[gain] = {"control": name, "items": len(pairs), "overall": overall,
-                       "overall_ci95": interval([s[0] for s in samples]),
-                       "per_type": {t: {"gain": g, "ci95": interval([s[1][t] for s in samples if t in s[1]])}
-                                    for t, g in per_type.items()}}
-    out["gains"] = gains
+    out["gains"] = {gain: {"control": name, **paired_gain(benchmark, [normal], [controls[name]], resamples, seed)}
+                    for gain, name in GAINS if name in controls}
     return out
 
 
