@@ -38,7 +38,8 @@ bench: setup
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 tiny-model: setup
-	$(PY) recipes/spacer_tiny.py --ship grpo_map
+	$(PY) recipes/spacer_tiny.py --world small --whole-categories --lookup-lines --lookup-steps 6000 \
+		--lookup-batch 8 --sft-steps 1800 --test-fraction 0.05 --rl-steps 150 --rl-prompts 4 --ship sft
 
 clean:
 	rm -rf .venv .pytest_cache build *.egg-info

@@ -103,7 +103,8 @@ def test_chat_template_renders_like_qwen(tiny):
 
 @pytest.mark.slow
 def test_build_is_deterministic_and_matches_the_shipped_architecture(tmp_path):
-    sizes = [f"--size={k}={v}" for k, v in SHIPPED_SIZES.items()]
+    # the shipped model's build (`make tiny-model`): the shipped sizes, one token per category
+    sizes = [f"--size={k}={v}" for k, v in SHIPPED_SIZES.items()] + ["--whole-categories"]
     for name in ("a", "b"):
         subprocess.run([sys.executable, "-m", "spacer_core.cli", "model", "tiny", "--out", str(tmp_path / name), *sizes],
                        check=True, capture_output=True)
@@ -148,13 +149,13 @@ def test_runtime_defaults():
         assert auto == cpu
 
 
-def test_whole_categories_are_one_id_wherever_they_stand(tiny):
+def test_whole_categories_are_one_id_wherever_they_stand():
     """The question's " chair", the map's "chair" and the derivation's " chairs": three unrelated BPE
     ids by default, one id with ``whole_categories`` (and the text still round-trips)."""
     from spacer_core.tiny_model import build_tokenizer
 
     question, cogmap, derivation = "How many chair(s)?", '<map>{"chair": [[1, 2]]}</map>', "The map lists 2 chairs."
-    default, whole = tiny[1].tokenizer, build_tokenizer(whole_categories=True)
+    default, whole = build_tokenizer(), build_tokenizer(whole_categories=True)
     chair = whole.convert_tokens_to_ids("chair")
     for text in (question, cogmap, derivation):
         assert whole(text)["input_ids"].count(chair) == 1

@@ -29,6 +29,8 @@ from spacer_core.sim.synth import SynthConfig
 from spacer_core.sim.writers import split_scenes
 
 SAMPLE = Path(__file__).resolve().parents[1] / "assets" / "sim"
+# docs/sim.md's command for the committed sample (the small world, the shipped model's)
+SAMPLE_CONFIG = SynthConfig(scenes=30, seed=3, test_fraction=0.3, lookup_lines=True, world="small")
 ACCEPTANCE_LIMIT = 64  # `spacer eval --bench sim --limit 64` (no --data-root) reads assets/sim/test.jsonl
 
 
@@ -289,22 +291,23 @@ def test_sample_is_current_with_the_generator(sample):
     """The committed sample is what the documented command gives today (scene and QA of scene 0)."""
     scenes, items, _ = sample
     scene = scenes["scene_0000"]
-    fresh = generate_scene([0, 0, 0], "scene_0000")
+    fresh = generate_scene([SAMPLE_CONFIG.seed, 0, 0], "scene_0000", SAMPLE_CONFIG.world)
     assert fresh == {k: v for k, v in scene.items() if k != "video"}
-    regenerated = [q.question for q in generate_questions(scene, [0, 0, 2])]
-    assert regenerated == [i["problem"] for i in items if i["scene_id"] == "scene_0000"]
+    regenerated = [(q.question, q.reasoning)
+                   for q in generate_questions(scene, [SAMPLE_CONFIG.seed, 0, 2], SAMPLE_CONFIG.lookup_lines)]
+    assert regenerated == [(i["problem"], i["reasoning"]) for i in items if i["scene_id"] == "scene_0000"]
 
 
 def test_manifest_matches_the_files_and_the_test_split_fills_the_acceptance_check(sample):
-    """The manifest is the documented command's (defaults but --scenes) and agrees with the files;
-    the test split holds enough items for the acceptance check to evaluate its full limit."""
+    """The manifest is the documented command's and agrees with the files; the test split holds
+    enough items for the acceptance check to evaluate its full limit."""
     scenes, items, _ = sample
     manifest = json.loads((SAMPLE / "manifest.json").read_text())
-    assert manifest["config"] == asdict(SynthConfig(scenes=manifest["scenes"]))
+    assert manifest["config"] == asdict(SAMPLE_CONFIG)
     assert manifest["scenes"] == len(scenes) and sorted(scenes) == [f"scene_{k:04d}" for k in range(len(scenes))]
     train, test = read_jsonl(SAMPLE / "train.jsonl"), read_jsonl(SAMPLE / "test.jsonl")
     assert manifest["items"] == {"train": len(train), "test": len(test)}
-    expected_test = sorted(split_scenes(sorted(scenes), SynthConfig().test_fraction))
+    expected_test = sorted(split_scenes(sorted(scenes), SAMPLE_CONFIG.test_fraction))
     assert manifest["test_scenes"] == expected_test == sorted({i["scene_id"] for i in test})
     assert manifest["question_types"] == dict(Counter(i["question_type"] for i in items))
     assert len(test) >= ACCEPTANCE_LIMIT

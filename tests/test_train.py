@@ -236,10 +236,10 @@ def test_shuffled_rollouts_and_bonuses_follow_the_rules(records, tmp_path):
 
 
 @pytest.mark.slow
-def test_grpo_learns_a_trivially_learnable_reward(records, tmp_path):
+def test_grpo_learns_a_trivially_learnable_reward(records, tmp_path, untrained_tiny_dir):
     """Reward = share of completion tokens from the lower half of the vocabulary (about 0.5 for the
     untrained model, with spread in every group); GRPO through our trainer pushes it up."""
-    model, processor = load_model("tiny")
+    model, processor = load_model(untrained_tiny_dir)
     cut = len(processor.tokenizer) // 2
 
     def lower_half(prompts, completions, completion_ids, **kwargs):
