@@ -277,12 +277,28 @@ def run_stats(name: str, evals: str = "eval") -> dict | None:
     summary = json.loads((RUNS / evals / name / "summary.json").read_text())
     rows = read_rows(RUNS / evals / name / "results.jsonl")
     spatial = [r for r in rows if r.get("question_type")]
+    asked = questions(ROOT / "assets" / "sim" if evals == "eval_sample" else DATA)
     return {
         "summary": summary,
         "format_valid": 100 * sum(format_ok(r["raw"] or "") for r in rows) / len(rows),
         "map_rate": 100 * sum("<map>" in (r["raw"] or "") and "</map>" in r["raw"] for r in spatial) / len(spatial),
         "map_score": summary["map"]["mean"],
+        "names_objects": 100 * sum(names_objects(r["raw"] or "", asked[r["id"]]) for r in spatial) / len(spatial),
     }
+
+
+def questions(data: Path) -> dict[str, str]:
+    """Each test item's question by id."""
+    lines = (data / "test.jsonl").read_text().splitlines()
+    return {str(item["problem_id"]): item["problem"] for item in map(json.loads, filter(str.strip, lines))}
+
+
+def names_objects(raw: str, question: str) -> bool:
+    """Whether the reasoning after the map names every category the question names."""
+    from spacer_core.sim.questions import named_categories
+
+    derivation = raw.partition("</map>")[2].partition("</think>")[0]
+    return set(named_categories(question)) <= set(named_categories(derivation))
 
 
 def report(timings: dict, seeds: int) -> None:
@@ -315,6 +331,7 @@ def report(timings: dict, seeds: int) -> None:
     row("format-valid completions (%)", stats, lambda s: f"{s['format_valid']:.0f}")
     row("completions with a map (%)", stats, lambda s: f"{s['map_rate']:.0f}")
     row("mean map score (completions with a map)", stats, lambda s: fmt(s["map_score"], 2))
+    row("derivations naming every object the question names (%)", stats, lambda s: f"{s['names_objects']:.0f}")
     row("bundled sample (`--limit 64`): overall (chance/prior)", sample,
         lambda s: f"{s['summary']['overall']:.1f} ({fmt((s['summary'].get('chance') or {}).get('overall'))})")
     row("bundled sample: format-valid / with a map (%)", sample, lambda s: f"{s['format_valid']:.0f} / {s['map_rate']:.0f}")
