@@ -20,7 +20,7 @@ SMALL = VideoSettings(nframes=8, min_pixels=28 * 28 * 4, max_pixels=112 * 112)
 @pytest.fixture(scope="module")
 def items():
     bench = get_benchmark("sim")
-    return bench.load(bench.default_root)  # the bundled sample: 4 held-out scenes
+    return bench.load(bench.default_root)  # the bundled sample: 9 held-out scenes
 
 
 def test_swap_shows_another_scenes_video_and_never_its_own(items):
@@ -118,3 +118,29 @@ def test_blind_inputs_hold_no_vision_tokens(tiny, items):
     assert all(t in seen["input_ids"][0].tolist() for t in vision) and "pixel_values_videos" in seen
     result = reasoner.answer_batch([Query(None, item.question, item.options)], max_new_tokens=4)[0]
     assert (result.frames, result.frame_size, result.timestamps) == (0, (0, 0), [])
+
+
+def test_paired_gain_pools_seeds_on_the_items_every_run_scored(items):
+    """Each side may be several runs (seeds): the difference is the benchmark's aggregate of all of
+    one side's rows minus the other's, on the items every run scored, inside its bootstrap interval."""
+    from spacer_core.eval.controls import paired_gain
+
+    bench = get_benchmark("sim")
+    rng = np.random.default_rng(0)
+
+    def run(p_right, skip=()):
+        return [{"id": it.id, "question_type": it.question_type, "score": float(rng.random() < p_right)}
+                for it in items if it.id not in skip]
+
+    skipped = {items[0].id}
+    mine, theirs = [run(0.8), run(0.7, skip=skipped)], [run(0.3)]
+    gain = paired_gain(bench, mine, theirs)
+    shared = [it.id for it in items if it.id not in skipped]
+    assert gain["items"] == len(shared)
+    keep = [[r for r in rows if r["id"] in shared] for rows in [*mine, *theirs]]
+    by_hand = bench.aggregate(keep[0] + keep[1])["overall"] - bench.aggregate(keep[2])["overall"]
+    assert gain["overall"] == pytest.approx(by_hand) and by_hand > 20
+    lo, hi = gain["overall_ci95"]
+    assert lo <= by_hand <= hi and lo > 0
+    with pytest.raises(ValueError, match="share no scored item"):
+        paired_gain(bench, [run(0.5)], [[]])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import shutil
@@ -10,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from spacer_core.data import load_dataset_jsonl
+from spacer_core.sim.questions import named_categories
+from spacer_core.sim.scene import VOCABULARY
 
 ROOT = Path(__file__).resolve().parent.parent
 SIM = ROOT / "assets" / "sim"
@@ -75,7 +78,9 @@ def test_report_tables_from_real_eval_summaries(recipe, tmp_path, monkeypatch, w
     items = bench.load(SIM)[:12]
     monkeypatch.setattr(recipe, "ROOT", tmp_path)
     monkeypatch.setattr(recipe, "RUNS", tmp_path / "runs")
-    answers = {"sft": "<think><map>{}</map></think><answer>A</answer>", "grpo": "<answer>B</answer>"}
+    monkeypatch.setattr(recipe, "DATA", SIM)  # the items' questions
+    every_name = " ".join(VOCABULARY)
+    answers = {"sft": f"<think><map>{{}}</map>{every_name}</think><answer>A</answer>", "grpo": "<answer>B</answer>"}
     for name, completion in answers.items():
         out = tmp_path / "runs" / "eval" / name
         out.mkdir(parents=True)
@@ -94,8 +99,9 @@ def test_report_tables_from_real_eval_summaries(recipe, tmp_path, monkeypatch, w
                 "category_acc": 0.4614, "category_acc_commonest": 0.1453, "cell_acc": 0.0513, "cell_acc_commonest": 0.1368}
         (tmp_path / "runs" / "vision").mkdir()
         (tmp_path / "runs" / "vision" / "vision_warmup.json").write_text(json.dumps({"held_out": held}))
-    recipe.report({"sft": 60.0}, seeds=2)
+    recipe.report({"sft": 60.0}, seeds=2, rl_line="RL arms: 2 steps.")
     table = (tmp_path / "runs" / "ablation.md").read_text()
+    assert "RL arms: 2 steps." in table
     warmup = [line for line in table.splitlines() if line.startswith("Vision warm-up")]
     assert warmup == (["Vision warm-up, on the 117 tokens of the 4 held-out scenes that an object covers at least a "
                        "tenth of: category 46.1% right (always naming the commonest: 14.5%), map cell 5.1% (commonest: "
@@ -110,6 +116,24 @@ def test_report_tables_from_real_eval_summaries(recipe, tmp_path, monkeypatch, w
     assert f"**{summary['overall']:.1f}**" in overall
     assert "| format-valid completions (%) |  | – | 100 | 0 |" in table  # untrained never ran; grpo has no <think>
     assert (tmp_path / "docs" / "img" / "tiny_ablation.png").is_file()
+    # a derivation naming every category names the question's objects; no derivation names none
+    # (only questions that name no object, the room sizes, count then)
+    names = next(line for line in table.splitlines() if line.startswith("| derivations naming"))
+    no_object = sum(not named_categories(i.question) for i in items)
+    assert 0 < no_object < len(items)
+    assert names == f"| derivations naming every object the question names (%) |  | – | 100 | {100 * no_object / 12:.0f} |"
+    # the paired comparison of the two runs on the same 12 items
+    paired = next(line for line in table.splitlines() if "−" in line and line.startswith("| SFT + GRPO"))
+    sft, grpo = (json.loads((tmp_path / "runs" / "eval" / n / "summary.json").read_text())["overall"] for n in answers)
+    assert paired.startswith(f"| SFT + GRPO (format + accuracy) − SFT only | 12 | {grpo - sft:+.1f} | ")
+
+    recipe.publish(tmp_path / "published")
+    published = tmp_path / "published"
+    assert (published / "ablation.md").read_text() == table
+    for name in answers:
+        rows = gzip.open(published / "evals" / "eval" / name / "results.jsonl.gz", "rt").read()
+        assert rows == (tmp_path / "runs" / "eval" / name / "results.jsonl").read_text()
+        assert (published / "evals" / "eval" / name / "summary.json").is_file()
 
 
 def test_a_done_stage_run_with_other_arguments_stops_the_recipe(recipe, tmp_path, monkeypatch):
