@@ -39,7 +39,8 @@ bench: setup
 
 tiny-model: setup
 	$(PY) recipes/spacer_tiny.py --world small --whole-categories --lookup-lines --lookup-steps 6000 \
-		--lookup-batch 8 --sft-steps 1800 --test-fraction 0.05 --rl-steps 150 --rl-prompts 4 --ship sft
+		--lookup-batch 8 --sft-steps 1800 --test-fraction 0.05 --rl-steps 150 --rl-prompts 4 \
+		--results docs/results/small_world --ship sft
 
 clean:
 	rm -rf .venv .pytest_cache build *.egg-info

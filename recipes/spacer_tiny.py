@@ -1,33 +1,38 @@
-"""spacer-tiny: train the embedded default on CPU (vision warm-up, SFT, then SG-RLVR) and run the miniature ablation.
+"""spacer-tiny: train the embedded default on CPU and run the miniature ablation.
 
 Every stage is a `spacer` command (printed as it runs), so the recipe can be followed by hand:
 
-  1. spacer data synth      1000 scenes: a train split and a held-out test split of 25 other scenes
-  2. spacer model tiny      the untrained tiny Qwen2.5-VL
+  1. spacer data synth      1000 scenes of --world: a train split and a held-out test split
+  2. spacer model tiny      the untrained tiny Qwen2.5-VL (the shipped sizes; --whole-categories:
+                            one token per category)
   3. spacer train (vision)  the vision warm-up: 2000 steps of 8 clips teach the vision tower what each
                             video token shows (category mix, map cell), from the renderer's truth
-  4. spacer train (sft)     cold start on templated think/map/answer targets: 860 steps of 8 items
-                            (0.4 epoch of the 17k items of 975 training scenes) at lr 2e-3, float32,
-                            the vision tower frozen
-  5. spacer train (rl) ×3   from the same SFT start, same steps, for each of --seeds seeds:
+  4. spacer train (lookup)  with --lookup-steps N: the decoder alone, on text, learns to copy and to
+                            read a category's entry out of a map
+  5. spacer train (sft)     cold start on templated think/map/answer targets (--sft-steps of 8 items,
+                            --lookup-batch lookup tasks mixed into each), the vision tower frozen
+  6. spacer train (rl) ×3   from the same SFT start, same steps, for each of --seeds seeds:
                               grpo      format + accuracy
                               grpo_map  + map reward (the map gate)
                               sg_rlvr   + map + temporal (T-GRPO) + length
-  6. spacer eval            every stage on the held-out split; SFT and the seed-0 arms again on the
-                            control split: the same questions, each scene's video replaced by another
-                            held-out scene's (a model that uses the video drops to chance/prior there),
-                            with the true map given (--given-map: does it reason from a map?), and on
-                            the bundled sample (`spacer eval --bench sim --limit 64`)
-  7. report                 runs/tiny/ablation.md (tables for docs/tiny-ablation.md) + docs/img/tiny_ablation.png
-  8. ship                   --ship STAGE copies that stage's model (sft or an arm, seed 0) to assets/tiny-model
+  7. spacer eval            every stage on the held-out split; SFT and the seed-0 arms again on the
+                            control split (each scene's video replaced by another held-out scene's),
+                            with the true map given (--given-map), and on the bundled sample
+                            (`spacer eval --bench sim --limit 64`)
+  8. report                 RUNS/ablation.md (tables for docs/tiny-ablation.md) + docs/img/tiny_ablation*.png,
+                            with paired bootstrap differences between the arms; --results DIR copies it
+                            with every evaluation's rows
+  9. ship                   --ship STAGE copies that stage's model (sft or an arm, seed 0) to assets/tiny-model
 
-Usage: python recipes/spacer_tiny.py [--rl-steps 60] [--rl-prompts 2] [--seeds 3] [--jobs 2] [--ship sft]
-(or `make tiny-model`). The options of the v6 experiments (docs/tiny-ablation.md): --world small
-(runs in runs/tiny-small), --whole-categories, --lookup-lines, --lookup-steps N (a lookup stage
-between 3 and 4, `spacer train --stage lookup`), --lookup-batch N (lookup tasks in every SFT step)
-and --sft-steps N. Seed 0 of each arm is in runs/tiny/ARM, seed k in runs/tiny/ARM_seedK.
-The RL arms and the evaluations run --jobs at a time (sharing the cores); each arm is evaluated as soon
-as it is trained.
+`make tiny-model` runs the shipped chain (docs/tiny-ablation.md):
+
+  python recipes/spacer_tiny.py --world small --whole-categories --lookup-lines --lookup-steps 6000 \
+      --lookup-batch 8 --sft-steps 1800 --test-fraction 0.05 --rl-steps 150 --rl-prompts 4 \
+      --results docs/results/small_world --ship sft
+
+The defaults are the VSI-like world's chain (runs/tiny; --world small runs in runs/tiny-small).
+Seed 0 of each arm is in RUNS/ARM, seed k in RUNS/ARM_seedK. The RL arms and the evaluations run
+--jobs at a time (sharing the cores); each arm is evaluated as soon as it is trained.
 Stages whose output already exists are skipped, so an interrupted run continues.
 """
 
@@ -438,9 +443,11 @@ def publish(dest: Path) -> None:
 
     shutil.rmtree(dest, ignore_errors=True)
     dest.mkdir(parents=True)
-    for name in ("ablation.md", "stages.json", "timings.json", "vision/vision_warmup.json", "lookup/lookup.json"):
+    for name in ("stages.json", "timings.json", "vision/vision_warmup.json", "lookup/lookup.json"):
         if (RUNS / name).exists():
             shutil.copy2(RUNS / name, dest / Path(name).name)
+    plots = os.path.relpath(ROOT / "docs" / "img", dest)  # the report's plot, seen from dest
+    (dest / "ablation.md").write_text((RUNS / "ablation.md").read_text().replace("](img/", f"]({plots}/"))
     for summary in sorted(RUNS.glob("eval*/*/summary.json")):
         out = dest / "evals" / summary.parent.relative_to(RUNS)
         out.mkdir(parents=True)

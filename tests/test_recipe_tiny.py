@@ -129,7 +129,8 @@ def test_report_tables_from_real_eval_summaries(recipe, tmp_path, monkeypatch, w
 
     recipe.publish(tmp_path / "published")
     published = tmp_path / "published"
-    assert (published / "ablation.md").read_text() == table
+    assert (published / "ablation.md").read_text() == table.replace("](img/", "](../docs/img/")
+    assert "](../docs/img/tiny_ablation.png)" in table.replace("](img/", "](../docs/img/")
     for name in answers:
         rows = gzip.open(published / "evals" / "eval" / name / "results.jsonl.gz", "rt").read()
         assert rows == (tmp_path / "runs" / "eval" / name / "results.jsonl").read_text()
