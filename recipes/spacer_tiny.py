@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -49,6 +50,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -67,7 +70,6 @@ ARMS = {
     "grpo_map": ["--temporal", "false", "--length_rule", "false"],
     "sg_rlvr": [],
 }
-GROUP = 4  # num_generations in configs/tiny/rl.yaml
 SPLITS = ("eval_swapped", "eval_given_map", "eval_sample")  # besides eval, for SFT and each arm's seed 0
 LABELS = {"untrained": "untrained", "sft": "SFT only", "grpo": "SFT + GRPO (format + accuracy)",
           "grpo_map": "SFT + GRPO + map reward", "sg_rlvr": "SFT + SG-RLVR (map + temporal + length)"}
@@ -154,7 +156,7 @@ def main() -> None:
     parser.add_argument("--test-fraction", type=float, default=0.025, help="share of the scenes held out")
     parser.add_argument("--rl-steps", type=int, default=60)
     parser.add_argument("--rl-prompts", type=int, default=None,
-                        help="prompts (groups of 4 rollouts) per RL step (default: configs/tiny/rl.yaml's 2)")
+                        help="prompts (groups of G rollouts) per RL step (default: configs/tiny/rl.yaml's)")
     parser.add_argument("--seeds", type=int, default=3, help="RL seeds per arm (the per-type table is seed 0's)")
     parser.add_argument("--eval-limit", type=int, default=None, help="evaluate on the first N test items")
     parser.add_argument("--jobs", type=int, default=2, help="RL arms and evaluations run this many at a time "
@@ -173,8 +175,11 @@ def main() -> None:
     parser.add_argument("--ship", choices=["sft", *ARMS], default=None,
                         help="copy this stage's model (seed 0) to assets/tiny-model (see docs/tiny-ablation.md)")
     opts = parser.parse_args()
-    if opts.seeds < 1:
-        parser.error("--seeds must be at least 1")
+    if opts.seeds < 1 or (opts.rl_prompts is not None and opts.rl_prompts < 1):
+        parser.error("--seeds and --rl-prompts must be at least 1")
+    rl_config = yaml.safe_load((ROOT / "configs" / "tiny" / "rl.yaml").read_text())
+    group = rl_config["num_generations"]
+    rl_prompts = opts.rl_prompts or rl_config["per_device_train_batch_size"] // group
     configure(opts.world)
     manifest = DATA / "manifest.json"
     if manifest.exists():  # stages are skipped when their output exists: never mix two data sets
@@ -228,7 +233,7 @@ def main() -> None:
         chain = [((RUNS / run_name / "final" / "config.json", timings, f"rl_{run_name}", "train", "--config",
                    "configs/tiny/rl.yaml", "--model", str(RUNS / "sft" / "final"), *train_file,
                    "--output_dir", str(RUNS / run_name), "--max_steps", str(opts.rl_steps),
-                   *(["--per_device_train_batch_size", str(opts.rl_prompts * GROUP)] if opts.rl_prompts else []),
+                   *(["--per_device_train_batch_size", str(opts.rl_prompts * group)] if opts.rl_prompts else []),
                    "--seed", str(seed), *ARMS[name]), {"log": RUNS / f"{run_name}.log"}), evaluation(run_name)]
         return chain + [evaluation(run_name, split) for split in SPLITS] if seed == 0 else chain
 
@@ -245,7 +250,7 @@ def main() -> None:
         if len(STARTED) > started_before:
             timings["rl_and_eval_wall"] = timings.get("rl_and_eval_wall", 0.0) + time.time() - start
             TIMINGS.write_text(json.dumps(timings, indent=2))
-    report(timings, opts.seeds, f"RL arms: {opts.rl_steps} steps of {opts.rl_prompts or 2} prompts × {GROUP} rollouts "
+    report(timings, opts.seeds, f"RL arms: {opts.rl_steps} steps of {rl_prompts} prompts × {group} rollouts "
            f"each, {opts.seeds} seed(s), all from the SFT model.")
     if opts.results:
         publish(opts.results)
@@ -288,13 +293,13 @@ def run_stats(name: str, evals: str = "eval") -> dict | None:
     summary = json.loads((RUNS / evals / name / "summary.json").read_text())
     rows = read_rows(RUNS / evals / name / "results.jsonl")
     spatial = [r for r in rows if r.get("question_type")]
-    asked = questions(ROOT / "assets" / "sim" if evals == "eval_sample" else DATA)
+    named = names_objects(rows, questions(DATA)) if evals == "eval" else None
     return {
         "summary": summary,
         "format_valid": 100 * sum(format_ok(r["raw"] or "") for r in rows) / len(rows),
         "map_rate": 100 * sum("<map>" in (r["raw"] or "") and "</map>" in r["raw"] for r in spatial) / len(spatial),
         "map_score": summary["map"]["mean"],
-        "names_objects": 100 * sum(names_objects(r["raw"] or "", asked[r["id"]]) for r in spatial) / len(spatial),
+        "names_objects": named,
     }
 
 
@@ -304,12 +309,18 @@ def questions(data: Path) -> dict[str, str]:
     return {str(item["problem_id"]): item["problem"] for item in map(json.loads, filter(str.strip, lines))}
 
 
-def names_objects(raw: str, question: str) -> bool:
-    """Whether the reasoning after the map names every category the question names."""
+def names_objects(rows: list[dict], asked: dict[str, str]) -> float:
+    """Of the items whose question names an object category, the share (%) whose reasoning after
+    the map names every one of them (a plural counts: "The map lists 2 lamps")."""
     from spacer_core.sim.questions import named_categories
 
-    derivation = raw.partition("</map>")[2].partition("</think>")[0]
-    return set(named_categories(question)) <= set(named_categories(derivation))
+    hits = []
+    for row in rows:
+        names = named_categories(asked[row["id"]])
+        if names:
+            derivation = (row["raw"] or "").partition("</map>")[2].partition("</think>")[0]
+            hits.append(all(re.search(rf"(?<![\w-]){re.escape(c)}(e?s)?(?![\w-])", derivation) for c in names))
+    return 100 * sum(hits) / len(hits) if hits else None
 
 
 def report(timings: dict, seeds: int, rl_line: str) -> None:
@@ -342,7 +353,7 @@ def report(timings: dict, seeds: int, rl_line: str) -> None:
     row("format-valid completions (%)", stats, lambda s: f"{s['format_valid']:.0f}")
     row("completions with a map (%)", stats, lambda s: f"{s['map_rate']:.0f}")
     row("mean map score (completions with a map)", stats, lambda s: fmt(s["map_score"], 2))
-    row("derivations naming every object the question names (%)", stats, lambda s: f"{s['names_objects']:.0f}")
+    row("derivations naming every object the question names (%)", stats, lambda s: fmt(s["names_objects"], 0))
     row("bundled sample (`--limit 64`): overall (chance/prior)", sample,
         lambda s: f"{s['summary']['overall']:.1f} ({fmt((s['summary'].get('chance') or {}).get('overall'))})")
     row("bundled sample: format-valid / with a map (%)", sample, lambda s: f"{s['format_valid']:.0f} / {s['map_rate']:.0f}")
@@ -441,8 +452,8 @@ def publish(dest: Path) -> None:
     """The chain's results, as committed under docs/results: what every figure of the report is made of."""
     import gzip
 
-    shutil.rmtree(dest, ignore_errors=True)
-    dest.mkdir(parents=True)
+    shutil.rmtree(dest / "evals", ignore_errors=True)  # only what this writes: evaluations of an earlier chain go
+    dest.mkdir(parents=True, exist_ok=True)
     for name in ("stages.json", "timings.json", "vision/vision_warmup.json", "lookup/lookup.json"):
         if (RUNS / name).exists():
             shutil.copy2(RUNS / name, dest / Path(name).name)

@@ -11,6 +11,7 @@ import pytest
 
 from spacer_core.cli import build_parser, main
 from spacer_core.eval import Item, get_benchmark, read_rows
+from spacer_core.eval.base import mean_by
 from spacer_core.eval.controls import CONTROLS, Control, ControlError, first_frame, shuffled, swap_plan
 from spacer_core.video import VideoSettings
 
@@ -140,6 +141,10 @@ def test_paired_gain_pools_seeds_on_the_items_every_run_scored(items):
     keep = [[r for r in rows if r["id"] in shared] for rows in [*mine, *theirs]]
     by_hand = bench.aggregate(keep[0] + keep[1])["overall"] - bench.aggregate(keep[2])["overall"]
     assert gain["overall"] == pytest.approx(by_hand) and by_hand > 20
+    mine_types, theirs_types = (mean_by(rows, lambda r: r["question_type"]) for rows in (keep[0] + keep[1], keep[2]))
+    assert gain["per_type"] == {t: {"gain": pytest.approx(mine_types[t] - theirs_types[t]), "ci95": gain["per_type"][t]["ci95"]}
+                                for t in mine_types}
+    assert all(lo <= g["gain"] <= hi for g in gain["per_type"].values() for lo, hi in [g["ci95"]])
     lo, hi = gain["overall_ci95"]
     assert lo <= by_hand <= hi and lo > 0
     with pytest.raises(ValueError, match="share no scored item"):

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from spacer_core.data import load_dataset_jsonl
-from spacer_core.sim.questions import named_categories
 from spacer_core.sim.scene import VOCABULARY
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,12 +115,15 @@ def test_report_tables_from_real_eval_summaries(recipe, tmp_path, monkeypatch, w
     assert f"**{summary['overall']:.1f}**" in overall
     assert "| format-valid completions (%) |  | – | 100 | 0 |" in table  # untrained never ran; grpo has no <think>
     assert (tmp_path / "docs" / "img" / "tiny_ablation.png").is_file()
-    # a derivation naming every category names the question's objects; no derivation names none
-    # (only questions that name no object, the room sizes, count then)
+    # a derivation naming every category names the question's objects (as the word or its plural);
+    # no derivation names none; questions that name no object (room size) are left out
     names = next(line for line in table.splitlines() if line.startswith("| derivations naming"))
-    no_object = sum(not named_categories(i.question) for i in items)
-    assert 0 < no_object < len(items)
-    assert names == f"| derivations naming every object the question names (%) |  | – | 100 | {100 * no_object / 12:.0f} |"
+    assert names == "| derivations naming every object the question names (%) |  | – | 100 | 0 |"
+    asked = {i.id: i.question for i in items}
+    plural = [{"id": "1", "raw": "<map>{}</map>The map lists 2 lamps, so there are 2.</think>"}]
+    assert recipe.names_objects(plural, {"1": "How many lamp(s) are in this room?"}) == 100
+    assert recipe.names_objects(plural, {"1": "How many chair(s) are in this room?"}) == 0
+    assert recipe.names_objects([{"id": i, "raw": ""} for i in asked], asked) == 0  # room sizes left out
     # the paired comparison of the two runs on the same 12 items
     paired = next(line for line in table.splitlines() if "−" in line and line.startswith("| SFT + GRPO"))
     sft, grpo = (json.loads((tmp_path / "runs" / "eval" / n / "summary.json").read_text())["overall"] for n in answers)
@@ -130,7 +132,7 @@ def test_report_tables_from_real_eval_summaries(recipe, tmp_path, monkeypatch, w
     recipe.publish(tmp_path / "published")
     published = tmp_path / "published"
     assert (published / "ablation.md").read_text() == table.replace("](img/", "](../docs/img/")
-    assert "](../docs/img/tiny_ablation.png)" in table.replace("](img/", "](../docs/img/")
+    assert "](../docs/img/tiny_ablation.png)" in (published / "ablation.md").read_text()
     for name in answers:
         rows = gzip.open(published / "evals" / "eval" / name / "results.jsonl.gz", "rt").read()
         assert rows == (tmp_path / "runs" / "eval" / name / "results.jsonl").read_text()

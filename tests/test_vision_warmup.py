@@ -112,7 +112,7 @@ def test_vision_warmup_learns_what_tokens_show_and_leaves_the_decoder(tmp_path, 
     assert main(args) == 0
     metrics = json.loads((out / "vision_warmup.json").read_text())
     held = metrics["held_out"]
-    manifest = json.loads(Path("assets/sim/manifest.json").read_text())
+    manifest = json.loads((Path(__file__).resolve().parent.parent / "assets" / "sim" / "manifest.json").read_text())
     held_scenes = len(manifest["test_scenes"])
     assert metrics["train_scenes"] == manifest["scenes"] - held_scenes and held["scenes"] == held_scenes
     assert held["object_tokens"] > 50

@@ -105,7 +105,9 @@ def paired_gain(benchmark: Benchmark, mine: Sequence[Sequence[dict]], theirs: Se
     """``mine`` − ``theirs`` on the items every run of both sides scored, overall (as the benchmark
     aggregates) and per question type, with a paired bootstrap 95% interval. Each side is one run's
     rows or several (seeds of an arm); a resample draws items with replacement and takes every run's
-    row of each drawn item on both sides, so the interval covers item sampling with the runs fixed."""
+    row of each drawn item on both sides, so the interval covers item sampling with the runs fixed.
+    Resampling starts from ``seed`` in every call: a gain's interval does not depend on which other
+    gains were computed before it."""
     runs = [{r["id"]: r for r in rows} for rows in [*mine, *theirs]]
     ids = [i for i in runs[0] if all(i in run for run in runs[1:])]
     if not ids:

@@ -248,9 +248,9 @@ class World:
 WORLDS = {w.name: w for w in [
     # VSI-Bench-like rooms: 8 to 12 categories, about 15 objects.
     World("vsi", tuple(n for n in VOCABULARY if n not in ("door", "window")), (6, 10), 0.9),
-    # Short maps for a laptop-sized model: a door and 2 or 3 of 7 well-told-apart categories, no
-    # windows (3 or 4 map keys, about 6 objects): maps a tiny decoder can look things up in within
-    # a CPU budget (docs/tiny-ablation.md).
+    # Short maps for a laptop-sized model: one or two doors and 2 or 3 of 7 well-told-apart
+    # categories, no windows (3 or 4 map keys, about 6 objects): maps a tiny decoder can look things
+    # up in within a CPU budget (docs/tiny-ablation.md).
     World("small", ("chair", "table", "sofa", "bed", "lamp", "plant", "stool"), (2, 4), 0.0),
 ]}
 
