@@ -98,6 +98,9 @@ def test_report_tables_from_real_eval_summaries(recipe, tmp_path, monkeypatch, w
                 "category_acc": 0.4614, "category_acc_commonest": 0.1453, "cell_acc": 0.0513, "cell_acc_commonest": 0.1368}
         (tmp_path / "runs" / "vision").mkdir()
         (tmp_path / "runs" / "vision" / "vision_warmup.json").write_text(json.dumps({"held_out": held}))
+    if with_chance:  # an arm with a real rollout log (the bundled run) gets its curves drawn
+        (tmp_path / "runs" / "grpo").mkdir()
+        shutil.copy2(ROOT / "assets" / "runs" / "sg_rlvr_tiny" / "rollouts.jsonl", tmp_path / "runs" / "grpo")
     recipe.report({"sft": 60.0}, seeds=2, rl_line="RL arms: 2 steps.")
     table = (tmp_path / "runs" / "ablation.md").read_text()
     assert "RL arms: 2 steps." in table
@@ -115,6 +118,8 @@ def test_report_tables_from_real_eval_summaries(recipe, tmp_path, monkeypatch, w
     assert f"**{summary['overall']:.1f}**" in overall
     assert "| format-valid completions (%) |  | – | 100 | 0 |" in table  # untrained never ran; grpo has no <think>
     assert (tmp_path / "docs" / "img" / "tiny_ablation.png").is_file()
+    curves = tmp_path / "docs" / "img" / "tiny_ablation_rl.png"
+    assert curves.is_file() == with_chance and ("![RL curves](img/tiny_ablation_rl.png)" in table) == with_chance
     # a derivation naming every category names the question's objects (as the word or its plural);
     # no derivation names none; questions that name no object (room size) are left out
     names = next(line for line in table.splitlines() if line.startswith("| derivations naming"))
