@@ -470,17 +470,19 @@ COMPARED = (("sg_rlvr", "grpo"), ("grpo_map", "grpo"), ("grpo", "sft"), ("grpo_m
 
 def comparison_table(seeds: int) -> list[str]:
     """Paired differences on the same held-out items (`controls.paired_gain`: every seed of each arm,
-    items resampled), with 95% bootstrap intervals."""
+    items resampled), and what each stage's own video is worth against the swapped videos, with 95%
+    bootstrap intervals."""
     from spacer_core.eval.base import get_benchmark
     from spacer_core.eval.controls import paired_gain
     from spacer_core.eval.runner import read_rows
 
-    def rows(name: str) -> list[list[dict]]:
-        names = [seeded(name, k) for k in range(seeds)] if name in ARMS else [name]
-        return [read_rows(RUNS / "eval" / n / "results.jsonl") for n in names
-                if (RUNS / "eval" / n / "summary.json").exists()]
+    def rows(name: str, evals: str = "eval") -> list[list[dict]]:
+        names = [seeded(name, k) for k in range(seeds)] if name in ARMS and evals == "eval" else [name]
+        return [read_rows(RUNS / evals / n / "results.jsonl") for n in names
+                if (RUNS / evals / n / "summary.json").exists()]
 
-    lines = ["| paired difference (same items, all seeds) | items | overall | 95% bootstrap interval |",
+    lines = ["| paired difference on the same items (arms: every seed; own video − another's: seed 0) | items | "
+             "overall | 95% bootstrap interval |",
              "|---|---|---|---|"]
     for a, b in COMPARED:
         mine, theirs = rows(a), rows(b)
@@ -488,6 +490,13 @@ def comparison_table(seeds: int) -> list[str]:
             g = paired_gain(get_benchmark("sim"), mine, theirs)
             lo, hi = g["overall_ci95"]
             lines.append(f"| {LABELS[a]} − {LABELS[b]} | {g['items']} | {g['overall']:+.1f} | {lo:+.1f} to {hi:+.1f} |")
+    for name in ["sft", *ARMS]:  # what the video is worth (seed 0 of an arm)
+        own, swapped = rows(name)[:1], rows(name, "eval_swapped")
+        if own and swapped:
+            g = paired_gain(get_benchmark("sim"), own, swapped)
+            lo, hi = g["overall_ci95"]
+            lines.append(f"| {LABELS[name]}: own video − another scene's | {g['items']} | {g['overall']:+.1f} | "
+                         f"{lo:+.1f} to {hi:+.1f} |")
     return [*lines, ""]
 
 
