@@ -309,7 +309,7 @@ def questions(data: Path) -> dict[str, str]:
     return {str(item["problem_id"]): item["problem"] for item in map(json.loads, filter(str.strip, lines))}
 
 
-def names_objects(rows: list[dict], asked: dict[str, str]) -> float:
+def names_objects(rows: list[dict], asked: dict[str, str]) -> float | None:
     """Of the items whose question names an object category, the share (%) whose reasoning after
     the map names every one of them (a plural counts: "The map lists 2 lamps")."""
     from spacer_core.sim.questions import named_categories
@@ -511,7 +511,7 @@ def publish(dest: Path) -> None:
             shutil.copy2(RUNS / name, dest / Path(name).name)
     plots = os.path.relpath(ROOT / "docs" / "img", dest)  # the report's plot, seen from dest
     (dest / "ablation.md").write_text((RUNS / "ablation.md").read_text().replace("](img/", f"]({plots}/"))
-    for summary in sorted(RUNS.glob("eval*/*/summary.json")):
+    for summary in sorted(s for split in ("eval", *SPLITS) for s in (RUNS / split).glob("*/summary.json")):
         out = dest / "evals" / summary.parent.relative_to(RUNS)
         out.mkdir(parents=True)
         shutil.copy2(summary, out / "summary.json")
