@@ -41,7 +41,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -319,7 +318,7 @@ def names_objects(rows: list[dict], asked: dict[str, str]) -> float | None:
         names = named_categories(asked[row["id"]])
         if names:
             derivation = (row["raw"] or "").partition("</map>")[2].partition("</think>")[0]
-            hits.append(all(re.search(rf"(?<![\w-]){re.escape(c)}(e?s)?(?![\w-])", derivation) for c in names))
+            hits.append(set(names) <= set(named_categories(derivation)))
     return 100 * sum(hits) / len(hits) if hits else None
 
 

@@ -158,3 +158,5 @@ def test_lookup_lines_read_out_the_questions_categories():
 def test_named_categories_in_question_order_longest_name_first():
     assert named_categories("How many chair(s) are in this room?") == ["chair"]
     assert named_categories("Is the trash can left of the table, or the can? The table, I mean.") == ["trash can", "table"]
+    # a derivation's plural names its category; a longer word that merely starts with one does not
+    assert named_categories("The map lists 2 lamps and 3 benches, not the lampshade.") == ["lamp"]

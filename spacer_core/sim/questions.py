@@ -515,15 +515,15 @@ def scene_map(scene: dict[str, Any]) -> dict[str, list[tuple[int, int]]]:
     return _SceneFacts(scene).cogmap
 
 
-# Category names as a question writes them ("chair(s)", "the trash can"), longest first so that a
-# longer name is not read as a shorter one inside it.
+# Category names as a question or a derivation writes them ("chair(s)", "the trash can", "2 lamps"),
+# longest first so that a longer name is not read as a shorter one inside it.
 _NAMED = re.compile(r"(?<![\w-])(" + "|".join(sorted(map(re.escape, VOCABULARY), key=len, reverse=True))
-                    + r")(?![\w-])")
+                    + r")(?:e?s)?(?![\w-])")
 
 
-def named_categories(question: str) -> list[str]:
-    """The categories a question names, in the order it first names them."""
-    return list(dict.fromkeys(_NAMED.findall(question)))
+def named_categories(text: str) -> list[str]:
+    """The categories a text names (as the word or its plural), in the order it first names them."""
+    return list(dict.fromkeys(_NAMED.findall(text)))
 
 
 def with_lookup_lines(question: Question, cogmap: dict[str, list[tuple[int, int]]]) -> Question:
