@@ -70,7 +70,7 @@ ARMS = {
     "sg_rlvr": [],
 }
 SPLITS = ("eval_swapped", "eval_given_map", "eval_sample")  # besides eval, for SFT and each arm's seed 0
-LABELS = {"untrained": "untrained", "sft": "SFT only", "grpo": "SFT + GRPO (format + accuracy)",
+LABELS = {"untrained": "untrained", "base_sft": "the --reuse run's SFT", "sft": "SFT only", "grpo": "SFT + GRPO (format + accuracy)",
           "grpo_map": "SFT + GRPO + map reward", "sg_rlvr": "SFT + SG-RLVR (map + temporal + length)"}
 
 
@@ -90,12 +90,14 @@ def run(*args: str, log: Path | None = None, threads: int | None = None) -> floa
     return time.time() - start
 
 
-def configure(world: str) -> None:
-    """Point the recipe's folders at ``world``'s runs (stages already done there are skipped)."""
+def configure(world: str, arithmetic: bool = False) -> None:
+    """Point the recipe's folders at ``world``'s runs (stages already done there are skipped);
+    derivations with the cell arithmetic are another data set, in runs/tiny-WORLD-arith."""
     global RUNS, DATA, SWAPPED, TIMINGS, PLOT
-    RUNS = ROOT / "runs" / ("tiny" if world == "vsi" else f"tiny-{world}")
+    name = ("tiny" if world == "vsi" else f"tiny-{world}") + ("-arith" if arithmetic else "")
+    RUNS = ROOT / "runs" / name
     DATA, SWAPPED, TIMINGS = RUNS / "data", RUNS / "data_swapped", RUNS / "timings.json"
-    PLOT = "tiny_ablation.png" if world == "vsi" else f"tiny_ablation_{world}.png"
+    PLOT = f"{name.replace('tiny', 'tiny_ablation').replace('-', '_')}.png"
 
 
 STARTED: list[str] = []  # the stages this invocation started
@@ -164,6 +166,13 @@ def main() -> None:
                         help="the scenes' world (spacer data synth --world); small runs in runs/tiny-small")
     parser.add_argument("--whole-categories", action="store_true", help="one token per category (spacer model tiny)")
     parser.add_argument("--lookup-lines", action="store_true", help="derivations start with lookup lines (synth)")
+    parser.add_argument("--cell-arithmetic", action="store_true",
+                        help="derivations spell out the arithmetic on the map's cells (synth); runs in runs/tiny-WORLD-arith")
+    parser.add_argument("--reuse", type=Path, default=None,
+                        help="take the build, vision and lookup stages from this run folder instead of training them "
+                             "(it must have made the same scenes and model: e.g. runs/tiny-small for --cell-arithmetic, "
+                             "whose data differ from it in the derivations only)")
+    parser.add_argument("--max-new-tokens", type=int, default=288, help="the evaluations' completion budget")
     parser.add_argument("--lookup-steps", type=int, default=0,
                         help="the lookup stage between the vision warm-up and SFT (0: none)")
     parser.add_argument("--lookup-batch", type=int, default=0, help="lookup tasks mixed into every SFT step")
@@ -179,13 +188,14 @@ def main() -> None:
     rl_config = yaml.safe_load((ROOT / "configs" / "tiny" / "rl.yaml").read_text())
     group = rl_config["num_generations"]
     rl_prompts = opts.rl_prompts or rl_config["per_device_train_batch_size"] // group
-    configure(opts.world)
+    configure(opts.world, opts.cell_arithmetic)
     manifest = DATA / "manifest.json"
     if manifest.exists():  # stages are skipped when their output exists: never mix two data sets
         made = json.loads(manifest.read_text())["config"]
         wanted = dict(scenes=opts.scenes, test_fraction=opts.test_fraction, world=opts.world,
-                      lookup_lines=opts.lookup_lines)
-        if {k: made.get(k, "vsi" if k == "world" else None) for k in wanted} != wanted:
+                      lookup_lines=opts.lookup_lines, cell_arithmetic=opts.cell_arithmetic)
+        defaults = {"world": "vsi", "cell_arithmetic": False}
+        if {k: made.get(k, defaults.get(k)) for k in wanted} != wanted:
             parser.error(f"{DATA} holds other data ({made}), not {wanted}: move {RUNS} away to start afresh")
     RUNS.mkdir(parents=True, exist_ok=True)
     timings = json.loads(TIMINGS.read_text()) if TIMINGS.exists() else {}
@@ -193,23 +203,32 @@ def main() -> None:
     train_file = ["--train_file", str(DATA / "train.jsonl")]
     stage(DATA / "test.jsonl", timings, "synth", "data", "synth", "--scenes", str(opts.scenes), "--out", str(DATA),
           "--test-fraction", str(opts.test_fraction), "--seed", "1", "--world", opts.world,
-          *(["--lookup-lines"] if opts.lookup_lines else []))
-    stage(RUNS / "untrained" / "config.json", timings, "build", "model", "tiny", "--out", str(RUNS / "untrained"),
-          *[f"--size={name}={value}" for name, value in SHIPPED_SIZES.items()],
-          *(["--whole-categories"] if opts.whole_categories else []))
-    stage(RUNS / "vision" / "final" / "config.json", timings, "vision", "train", "--config", "configs/tiny/vision.yaml",
-          "--model", str(RUNS / "untrained"), *train_file, "--output_dir", str(RUNS / "vision"), log=RUNS / "vision.log")
+          *(["--lookup-lines"] if opts.lookup_lines else []), *(["--cell-arithmetic"] if opts.cell_arithmetic else []))
+    reused = ["build", "vision", *(["lookup"] if opts.lookup_steps else [])] if opts.reuse else []
+    if reused:
+        reuse(opts.reuse, reused, timings)
+    if "build" not in reused:
+        stage(RUNS / "untrained" / "config.json", timings, "build", "model", "tiny", "--out", str(RUNS / "untrained"),
+              *[f"--size={name}={value}" for name, value in SHIPPED_SIZES.items()],
+              *(["--whole-categories"] if opts.whole_categories else []))
+    if "vision" not in reused:
+        stage(RUNS / "vision" / "final" / "config.json", timings, "vision", "train", "--config",
+              "configs/tiny/vision.yaml", "--model", str(RUNS / "untrained"), *train_file,
+              "--output_dir", str(RUNS / "vision"), log=RUNS / "vision.log")
     decoder_start = RUNS / "vision" / "final"
     if opts.lookup_steps:
-        stage(RUNS / "lookup" / "final" / "config.json", timings, "lookup", "train", "--config",
-              "configs/tiny/lookup.yaml", "--model", str(decoder_start), "--lookup_world", opts.world,
-              "--output_dir", str(RUNS / "lookup"), "--max_steps", str(opts.lookup_steps), log=RUNS / "lookup.log")
+        if "lookup" not in reused:
+            stage(RUNS / "lookup" / "final" / "config.json", timings, "lookup", "train", "--config",
+                  "configs/tiny/lookup.yaml", "--model", str(decoder_start), "--lookup_world", opts.world,
+                  "--output_dir", str(RUNS / "lookup"), "--max_steps", str(opts.lookup_steps), log=RUNS / "lookup.log")
         decoder_start = RUNS / "lookup" / "final"
     stage(RUNS / "sft" / "final" / "config.json", timings, "sft", "train", "--config", "configs/tiny/sft.yaml",
           "--model", str(decoder_start), *train_file, "--output_dir", str(RUNS / "sft"), "--max_steps",
           str(opts.sft_steps), "--lookup_batch", str(opts.lookup_batch), "--lookup_world", opts.world,
           log=RUNS / "sft.log")
     limit = ["--limit", str(opts.eval_limit)] if opts.eval_limit else []
+    # with --reuse, that run's SFT model on this run's held-out items: what the other derivations change
+    base_sft = opts.reuse / "sft" / "final" if opts.reuse else None
 
     swapped_split(DATA, SWAPPED)
 
@@ -218,12 +237,12 @@ def main() -> None:
         held-out split with each item's true map given as the start of the completion) or eval_sample
         (the acceptance check of the shipped model: `spacer eval --bench sim --limit 64` with no
         other flags, i.e. the bundled assets/sim sample at the default settings)."""
-        model = RUNS / name if name == "untrained" else RUNS / name / "final"
+        model = {"untrained": RUNS / name, "base_sft": base_sft}.get(name, RUNS / name / "final")
         if split == "eval_sample":
             where = ["--limit", "64"]
         else:
             where = ["--data-root", str(SWAPPED if split == "eval_swapped" else DATA), "--batch-size", "8",
-                     "--max-new-tokens", "288", *limit, *(["--given-map"] if split == "eval_given_map" else [])]
+                     "--max-new-tokens", str(opts.max_new_tokens), *limit, *(["--given-map"] if split == "eval_given_map" else [])]
         return ((RUNS / split / name / "summary.json", timings, f"{split}_{name}", "eval", "--bench", "sim",
                  "--model", str(model), "--out", str(RUNS / split / name), "--no-progress", *where), {})
 
@@ -236,11 +255,13 @@ def main() -> None:
                    "--seed", str(seed), *ARMS[name]), {"log": RUNS / f"{run_name}.log"}), evaluation(run_name)]
         return chain + [evaluation(run_name, split) for split in SPLITS] if seed == 0 else chain
 
+    base = [] if base_sft is None or not (base_sft / "config.json").exists() else [
+        [evaluation("base_sft", split) for split in ("eval", "eval_swapped", "eval_given_map")]]
     start, started_before = time.time(), len(STARTED)
     try:
         # SFT's evaluations first (whether its start reads the video and its map decides whether
         # the arms are worth their time), then the longest chains; the untrained one fills a gap
-        parallel(opts.jobs, [[evaluation("sft"), *(evaluation("sft", split) for split in SPLITS)]]
+        parallel(opts.jobs, [[evaluation("sft"), *(evaluation("sft", split) for split in SPLITS)]] + base
                  + [arm(name, 0) for name in reversed(ARMS)] + [[evaluation("untrained")]]
                  + [arm(name, seed) for seed in range(1, opts.seeds) for name in reversed(ARMS)])
     finally:
@@ -255,6 +276,24 @@ def main() -> None:
         publish(opts.results)
     if opts.ship:
         ship(RUNS / opts.ship / "final")
+
+
+def reuse(source: Path, names: list[str], timings: dict) -> None:
+    """Copy the stages ``names`` (their models, arguments and times) from the run folder ``source``;
+    the recipe does not run them here."""
+    recorded = json.loads((source / "stages.json").read_text())
+    theirs = json.loads((source / "timings.json").read_text())
+    for name in names:
+        folder = "untrained" if name == "build" else name
+        if name not in recorded or not (source / folder).is_dir():
+            raise SystemExit(f"--reuse {shown(source)}: it has no {name} stage")
+        if not (RUNS / folder).exists():
+            shutil.copytree(source / folder, RUNS / folder)
+            print(f"[reuse] {name}: {shown(source / folder)}", flush=True)
+        # the command that made it, as it was run there
+        (RUNS / "stages.json").write_text(json.dumps({**recorded_stages(), name: recorded[name]}, indent=1))
+        timings.setdefault(name, theirs.get(name, 0.0))
+    TIMINGS.write_text(json.dumps(timings, indent=2))
 
 
 def seeded(arm: str, seed: int) -> str:
@@ -328,7 +367,7 @@ def report(timings: dict, seeds: int, rl_line: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = ["untrained", "sft", *ARMS]
+    names = ["untrained", *(["base_sft"] if (RUNS / "eval" / "base_sft").exists() else []), "sft", *ARMS]
     stats = {n: run_stats(n) for n in names}
     sample = {n: run_stats(n, "eval_sample") for n in names}
     control = {n: run_stats(n, "eval_swapped") for n in names}
@@ -464,7 +503,7 @@ def seed_table(seeds: int, chance: float | None) -> list[str]:
     return [*lines, ""]
 
 
-COMPARED = (("sg_rlvr", "grpo"), ("grpo_map", "grpo"), ("grpo", "sft"), ("grpo_map", "sft"), ("sg_rlvr", "sft"))
+COMPARED = (("sft", "base_sft"), ("sg_rlvr", "grpo"), ("grpo_map", "grpo"), ("grpo", "sft"), ("grpo_map", "sft"), ("sg_rlvr", "sft"))
 
 
 def comparison_table(seeds: int) -> list[str]:
@@ -489,7 +528,7 @@ def comparison_table(seeds: int) -> list[str]:
             g = paired_gain(get_benchmark("sim"), mine, theirs)
             lo, hi = g["overall_ci95"]
             lines.append(f"| {LABELS[a]} − {LABELS[b]} | {g['items']} | {g['overall']:+.1f} | {lo:+.1f} to {hi:+.1f} |")
-    for name in ["sft", *ARMS]:  # what the video is worth (seed 0 of an arm)
+    for name in ["base_sft", "sft", *ARMS]:  # what the video is worth (seed 0 of an arm)
         own, swapped = rows(name)[:1], rows(name, "eval_swapped")
         if own and swapped:
             g = paired_gain(get_benchmark("sim"), own, swapped)

@@ -155,3 +155,35 @@ def test_a_done_stage_run_with_other_arguments_stops_the_recipe(recipe, tmp_path
     recipe.stage(done, {}, "sft", "train", "--max_steps", "860")  # the same: skipped
     with pytest.raises(SystemExit, match="stage sft was run with other arguments"):
         recipe.stage(done, {}, "sft", "train", "--max_steps", "1800")
+
+
+def test_reuse_copies_another_runs_stages_with_the_commands_that_made_them(recipe, tmp_path, monkeypatch):
+    source, runs = tmp_path / "tiny-small", tmp_path / "tiny-small-arith"
+    made = {"build": ["model", "tiny", "--out", "runs/tiny-small/untrained"],
+            "vision": ["train", "--config", "configs/tiny/vision.yaml", "--output_dir", "runs/tiny-small/vision"]}
+    for folder in ("untrained", "vision/final"):
+        (source / folder).mkdir(parents=True)
+        (source / folder / "config.json").write_text(json.dumps({"folder": folder}))
+    (source / "stages.json").write_text(json.dumps({**made, "sft": ["train"]}))
+    (source / "timings.json").write_text(json.dumps({"build": 2.0, "vision": 200.0, "sft": 2700.0}))
+    runs.mkdir()
+    monkeypatch.setattr(recipe, "RUNS", runs)
+    monkeypatch.setattr(recipe, "TIMINGS", runs / "timings.json")
+    timings = {"synth": 170.0}
+    recipe.reuse(source, ["build", "vision"], timings)
+    assert json.loads((runs / "vision" / "final" / "config.json").read_text()) == {"folder": "vision/final"}
+    assert (runs / "untrained" / "config.json").is_file()
+    assert recipe.recorded_stages() == made  # as run there: not the other run's SFT
+    assert json.loads((runs / "timings.json").read_text()) == {"synth": 170.0, "build": 2.0, "vision": 200.0}
+    with pytest.raises(SystemExit, match="has no lookup stage"):
+        recipe.reuse(source, ["lookup"], timings)
+
+
+def test_each_data_set_has_its_own_run_folder(recipe, monkeypatch):
+    for name in ("RUNS", "DATA", "SWAPPED", "TIMINGS", "PLOT"):
+        monkeypatch.setattr(recipe, name, getattr(recipe, name))  # configure sets them: put them back after
+    recipe.configure("small", arithmetic=True)
+    assert (recipe.RUNS.name, recipe.DATA, recipe.PLOT) == ("tiny-small-arith", recipe.RUNS / "data",
+                                                            "tiny_ablation_small_arith.png")
+    recipe.configure("vsi")
+    assert (recipe.RUNS.name, recipe.PLOT) == ("tiny", "tiny_ablation.png")

@@ -29,6 +29,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synth.add_argument("--lookup-lines", action="store_true",
                        help="derivations first read the question's map entries out, as the lookup stage "
                        "(spacer train --stage lookup) teaches: 'lamp: 2, at (4, 8), (2, 7).'")
+    synth.add_argument("--cell-arithmetic", action="store_true",
+                       help="distance comparisons, directions and routes derive their answer in steps on the "
+                       "map's cells ('(5-2, 1-3) = (3, -2)', products, one comparison), and only items the "
+                       "true map answers rightly are asked (spacer_core/sim/cell_arithmetic.py)")
     synth.add_argument("--world", default="vsi", choices=["vsi", "small"],
                        help="what rooms hold: vsi (VSI-Bench-like: 8-12 categories, ~15 objects; default) or "
                        "small (a door and 2-3 of 7 categories, ~5 objects: maps a laptop-sized model can read)")
@@ -61,7 +65,7 @@ def run_synth(args: argparse.Namespace) -> int:
 
     try:
         config = SynthConfig(args.scenes, args.seed, args.frames, args.fps, args.size, args.test_fraction,
-                             args.lookup_lines, args.world)
+                             args.lookup_lines, args.world, args.cell_arithmetic)
     except ValueError as err:
         print(f"error: {err}")
         return 2

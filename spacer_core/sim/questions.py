@@ -21,6 +21,7 @@ import numpy as np
 from scipy.optimize import lsq_linear
 
 from spacer_core.cogmap import lookup_line, map_text, maps_from_boxes
+from spacer_core.sim import cell_arithmetic
 from spacer_core.sim.scene import VOCABULARY, footprint_half, room_bounds
 
 MULTIPLE_CHOICE, NUMERICAL = "multiple choice", "numerical"
@@ -128,8 +129,9 @@ def _letters(options: list[str]) -> list[str]:
 class _SceneFacts:
     """What questions are built from: objects by category, what was seen, the true map."""
 
-    def __init__(self, scene: dict[str, Any]):
+    def __init__(self, scene: dict[str, Any], arithmetic: bool = False):
         self.scene = scene
+        self.arithmetic = arithmetic  # derivations spell out the cell arithmetic (cell_arithmetic)
         self.objects = scene["objects"]
         self.bounds = room_bounds(scene)
         video = scene.get("video")
@@ -174,6 +176,9 @@ class _SceneFacts:
     def xy(self, category: str) -> tuple[float, float]:
         c = self.one(category)["center"]
         return c[0], c[1]
+
+    def map_cell(self, category: str) -> tuple[int, int]:
+        return self.cogmap[category][0]
 
     def nearest(self, target: str, category: str) -> float:
         return min(box_distance(self.one(target), o) for o in self.by_category[category])
@@ -289,7 +294,13 @@ def _rel_distance(facts: _SceneFacts, rng: np.random.Generator, limit: int) -> l
         best, second = dist[ranked[0]], dist[ranked[1]]
         if second - best < max(REL_DISTANCE_MARGIN[0], REL_DISTANCE_MARGIN[1] * second):
             continue
-        listing = ", ".join(f"{c} {dist[c]:.1f} m" for c in ranked)
+        derivation = f"Distances to the {target}: " + ", ".join(f"{c} {dist[c]:.1f} m" for c in ranked)
+        derivation += f". The {ranked[0]} is the closest."
+        if facts.arithmetic:
+            derivation, closest = cell_arithmetic.closest(
+                (target, facts.map_cell(target)), {c: facts.cogmap[c] for c in choices})
+            if closest != ranked[0]:
+                continue
         out.append(
             Question(
                 "object_rel_distance",
@@ -298,7 +309,7 @@ def _rel_distance(facts: _SceneFacts, rng: np.random.Generator, limit: int) -> l
                 "measure to the closest.",
                 _letters(choices),
                 chr(65 + choices.index(ranked[0])),
-                _think(facts, f"Distances to the {target}: {listing}. The {ranked[0]} is the closest."),
+                _think(facts, derivation),
             )
         )
     return out
@@ -367,13 +378,20 @@ def _direction(kind: str) -> Callable[[_SceneFacts, np.random.Generator, int], l
                 continue
             angle = signed_angle(facing, target)
             label = _direction_label(angle, kind)
-            if label is not None:
-                candidates.append((label, (p, o, q, angle, label)))
+            if label is None:
+                continue
+            derivation = (f"Standing at {facts.at(p)} facing {facts.at(o)}, {facts.at(q)} is about "
+                          f"{abs(angle):.0f} degrees to my {'left' if angle > 0 else 'right'}, so the answer is {label}.")
+            if facts.arithmetic:
+                derivation, from_cells = cell_arithmetic.direction(
+                    kind, (p, o, q), (facts.map_cell(p), facts.map_cell(o), facts.map_cell(q)))
+                if from_cells != label:
+                    continue
+            candidates.append((label, (p, o, q, label, derivation)))
         out = []
-        for p, o, q, angle, label in _balanced(candidates, rng, limit):
+        for p, o, q, label, derivation in _balanced(candidates, rng, limit):
             options = list(_DIRECTION_OPTIONS[kind])
             rng.shuffle(options)
-            side = "left" if angle > 0 else "right"
             out.append(
                 Question(
                     f"object_rel_direction_{kind}",
@@ -384,11 +402,7 @@ def _direction(kind: str) -> Callable[[_SceneFacts, np.random.Generator, int], l
                     + _DIRECTION_NOTE[kind],
                     _letters(options),
                     chr(65 + options.index(label)),
-                    _think(
-                        facts,
-                        f"Standing at {facts.at(p)} facing {facts.at(o)}, {facts.at(q)} is about "
-                        f"{abs(angle):.0f} degrees to my {side}, so the answer is {label}.",
-                    ),
+                    _think(facts, derivation),
                 )
             )
         return out
@@ -421,11 +435,21 @@ def _route(facts: _SceneFacts, rng: np.random.Generator, limit: int) -> list[Que
             continue
         angles = [signed_angle(a, b) for a, b in itertools.pairwise(legs)]
         turns = [_turn(a) for a in angles]
-        if None not in turns:
-            answer = ", ".join(_TURNS[t] for t in turns)  # type: ignore[index]
-            candidates.append((answer, (stops, angles, turns, answer)))
+        if None in turns:
+            continue
+        derivation = " ".join(
+            f"At the {stops[i + 1]} the {stops[i + 2]} is {abs(a):.0f} degrees to the {'left' if a > 0 else 'right'}: "
+            f"{_TURNS[t].lower()}."  # type: ignore[index]
+            for i, (a, t) in enumerate(zip(angles, turns, strict=True))
+        )
+        if facts.arithmetic:
+            derivation, from_cells = cell_arithmetic.turns(list(stops), [facts.map_cell(s) for s in stops])
+            if from_cells != turns:
+                continue
+        answer = ", ".join(_TURNS[t] for t in turns)  # type: ignore[index]
+        candidates.append((answer, (stops, turns, answer, derivation)))
     out = []
-    for stops, angles, turns, answer in _balanced(candidates, rng, limit):
+    for stops, turns, answer, derivation in _balanced(candidates, rng, limit):
         steps, k = [f"1. Go forward until the {stops[1]}"], 2
         for stop in stops[2:]:
             steps += [f"{k}. [please fill in]", f"{k + 1}. Go forward until the {stop}"]
@@ -434,11 +458,6 @@ def _route(facts: _SceneFacts, rng: np.random.Generator, limit: int) -> list[Que
         others.remove(answer)
         options = [answer] + [str(c) for c in rng.choice(others, size=min(3, len(others)), replace=False)]
         rng.shuffle(options)
-        derivation = " ".join(
-            f"At the {stops[i + 1]} the {stops[i + 2]} is {abs(a):.0f} degrees to the {'left' if a > 0 else 'right'}: "
-            f"{_TURNS[t].lower()}."
-            for i, (a, t) in enumerate(zip(angles, turns, strict=True))
-        )
         out.append(
             Question(
                 "route_planning",
@@ -447,7 +466,9 @@ def _route(facts: _SceneFacts, rng: np.random.Generator, limit: int) -> list[Que
                 f"'turn back,' 'turn left,' or 'turn right.'): {' '.join(steps)}. You have reached the final destination.",
                 _letters(options),
                 chr(65 + options.index(answer)),
-                _think(facts, f"Route: {', '.join(facts.at(s) for s in stops)}. {derivation} So: {answer}."),
+                # the cell arithmetic reads each stop's cell out in its offsets
+                _think(facts, ("" if facts.arithmetic else f"Route: {', '.join(facts.at(s) for s in stops)}. ")
+                       + f"{derivation} So: {answer}."),
             )
         )
     return out
@@ -539,10 +560,13 @@ def with_lookup_lines(question: Question, cogmap: dict[str, list[tuple[int, int]
     return replace(question, reasoning=f"{map_part}\n{lines}\n{derivation}")
 
 
-def generate_questions(scene: dict[str, Any], seed: int | list[int] = 0, lookup_lines: bool = False) -> list[Question]:
+def generate_questions(scene: dict[str, Any], seed: int | list[int] = 0, lookup_lines: bool = False,
+                       cell_arithmetic: bool = False) -> list[Question]:
     """Up to ``PER_SCENE[type]`` items of every type that is well posed in ``scene``;
-    ``lookup_lines``: see `with_lookup_lines`."""
-    facts = _SceneFacts(scene)
+    ``lookup_lines``: see `with_lookup_lines`. ``cell_arithmetic``: distance comparisons, directions
+    and routes derive their answer in steps on the true map's cells (`spacer_core.sim.cell_arithmetic`),
+    and only items whose cells give the true answer are asked."""
+    facts = _SceneFacts(scene, cell_arithmetic)
     out: list[Question] = []
     for qtype, generate in GENERATORS.items():
         rng = np.random.default_rng([*np.atleast_1d(seed).tolist(), list(GENERATORS).index(qtype)])

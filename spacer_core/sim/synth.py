@@ -45,6 +45,7 @@ class SynthConfig:
     test_fraction: float = 0.2
     lookup_lines: bool = False  # derivations read the question's map entries out first (questions.with_lookup_lines)
     world: str = "vsi"  # what rooms hold (scene.WORLDS)
+    cell_arithmetic: bool = False  # derivations spell out the arithmetic on the map's cells (cell_arithmetic)
 
     def __post_init__(self) -> None:
         if self.scenes < 1:
@@ -77,7 +78,8 @@ def _build_scene(job: tuple[int, SynthConfig, str]) -> _SceneResult:
         scene, Path(out) / rel, rel, config.frames, config.fps, config.size, seed=[config.seed, index, 1]
     )
     (Path(out) / "scenes" / f"{sid}.json").write_text(json.dumps(scene, indent=1) + "\n", encoding="utf-8")
-    return _SceneResult(sid, rel, scene_map(scene), generate_questions(scene, [config.seed, index, 2], config.lookup_lines))
+    return _SceneResult(sid, rel, scene_map(scene), generate_questions(
+        scene, [config.seed, index, 2], config.lookup_lines, config.cell_arithmetic))
 
 
 def _remove_stale(folder: Path, keep: set[str], suffix: str) -> None:

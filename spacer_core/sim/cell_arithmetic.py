@@ -1,0 +1,111 @@
+"""Derivations that spell out the arithmetic on the map's cells (`spacer data synth --cell-arithmetic`).
+
+A derivation that states "the lamp is about 70 degrees to my left" asks a small decoder to do in
+one token what is really arithmetic on the map. These derivations do it in steps of single-digit
+operations it can learn: offsets between two cells (``(5-2, 1-3) = (3, -2)``), products of two
+offsets, and one comparison or one sum. With forward ``f`` and target ``t`` (offsets from where I
+stand), ``f.x*t.y > f.y*t.x`` means the target is to the left (the cross product is positive),
+``f.x*t.x > -(f.y*t.y)`` that it is in front (the dot product is positive), and it is behind
+(at least 135 degrees away) when ``-dot >= |cross|``.
+
+Each function returns the derivation and the answer the cells give, or None when the cells leave
+it undecided (two objects in one cell, a target exactly on a boundary); the question generators
+ask only items whose cell answer is the true answer (`spacer_core.sim.questions`).
+"""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+Cell = tuple[int, int]
+
+
+def offset(origin: Cell, to: Cell) -> tuple[str, Cell]:
+    """``(5-2, 1-3) = (3, -2)`` and the offset."""
+    d = (to[0] - origin[0], to[1] - origin[1])
+    return f"({to[0]}-{origin[0]}, {to[1]}-{origin[1]}) = ({d[0]}, {d[1]})", d
+
+
+def _side(f: Cell, t: Cell) -> tuple[str, str | None]:
+    a, b = f[0] * t[1], f[1] * t[0]
+    text = f"{f[0]}*{t[1]} = {a}, {f[1]}*{t[0]} = {b}; {a} {'>' if a > b else '<' if a < b else '='} {b}"
+    return text, ("left" if a > b else "right" if a < b else None)
+
+
+def _front(f: Cell, t: Cell) -> tuple[str, str | None]:
+    c, d = f[0] * t[0], f[1] * t[1]
+    text = f"{f[0]}*{t[0]} = {c}, {f[1]}*{t[1]} = {d}; {c} {'>' if c > -d else '<' if c < -d else '='} {-d}"
+    return text, ("front" if c > -d else "back" if c < -d else None)
+
+
+def _turn(f: Cell, t: Cell) -> tuple[str, str | None]:
+    """Left, right or back (at least 135 degrees, VSI-Bench's rule) from the cross and dot products."""
+    a, b, c, d = f[0] * t[1], f[1] * t[0], f[0] * t[0], f[1] * t[1]
+    cross, dot = a - b, c + d
+    text = (f"{f[0]}*{t[1]} - {f[1]}*{t[0]} = {a} - {b} = {cross}. "
+            f"{f[0]}*{t[0]} + {f[1]}*{t[1]} = {c} + {d} = {dot}. ")
+    if -dot == abs(cross):
+        return text, None
+    if -dot > abs(cross):
+        return text + f"{-dot} > {abs(cross)}: back", "back"
+    if cross == 0:
+        return text, None
+    side = "left" if cross > 0 else "right"
+    return text + f"{-dot} < {abs(cross)}, {cross} {'>' if cross > 0 else '<'} 0: {side}", side
+
+
+def direction(kind: str, names: tuple[str, str, str], cells: tuple[Cell, Cell, Cell]) -> tuple[str, str | None]:
+    """Standing at ``names[0]`` facing ``names[1]``, where is ``names[2]``: easy (left/right),
+    medium (left/right/back) or hard (front-/back- left/right)."""
+    (_, o, q), (pc, oc, qc) = names, cells
+    facing, f = offset(pc, oc)
+    toward, t = offset(pc, qc)
+    head = f"Facing the {o}: {facing}. To the {q}: {toward}. "
+    if f == (0, 0) or t == (0, 0):
+        return head, None
+    if kind == "medium":
+        text, label = _turn(f, t)
+        return head + text + ".", label
+    side_text, side = _side(f, t)
+    if side is None:
+        return head + side_text + ".", None
+    if kind == "easy":
+        return head + f"{side_text}: {side}.", side
+    front_text, front = _front(f, t)
+    if front is None:
+        return head + f"{side_text}: {side}. {front_text}.", None
+    return head + f"{side_text}: {side}. {front_text}: {front}. So {front}-{side}.", f"{front}-{side}"
+
+
+def turns(names: list[str], cells: list[Cell]) -> tuple[str, list[str | None]]:
+    """A route's turn at each stop between the first and the last: the leg in, the leg out, and
+    the turn between them (as `direction`'s medium)."""
+    legs = [offset(a, b) for a, b in pairwise(cells)]
+    parts, labels = [], []
+    for i in range(1, len(cells) - 1):
+        (into, f), (out, t) = legs[i - 1], legs[i]
+        if f == (0, 0) or t == (0, 0):
+            return "", [None]
+        text, label = _turn(f, t)
+        parts.append(f"At the {names[i]}: in {into}, out {out}. {text}.")
+        labels.append(label)
+    return " ".join(parts), labels
+
+
+def closest(target: tuple[str, Cell], choices: dict[str, list[Cell]]) -> tuple[str, str | None]:
+    """Which choice has an instance nearest ``target``, by squared cell distance."""
+    name, (tx, ty) = target
+    best: dict[str, int] = {}
+    parts = []
+    for choice, cells in choices.items():
+        terms = []
+        for x, y in cells:
+            dx, dy = abs(x - tx), abs(y - ty)
+            terms.append(f"({x}, {y}) {dx}*{dx} + {dy}*{dy} = {dx * dx + dy * dy}")
+            best[choice] = min(best.get(choice, dx * dx + dy * dy), dx * dx + dy * dy)
+        parts.append(f"{choice} " + ", ".join(terms))
+    ranked = sorted(best, key=best.get)
+    text = f"From the {name} ({tx}, {ty}): " + "; ".join(parts) + ". "
+    if len(ranked) > 1 and best[ranked[0]] == best[ranked[1]]:
+        return text, None
+    return text + f"The {ranked[0]} is the closest: {best[ranked[0]]}.", ranked[0]

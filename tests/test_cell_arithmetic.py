@@ -1,0 +1,133 @@
+"""The cell-arithmetic derivations (`spacer data synth --cell-arithmetic`): every step they write is
+true arithmetic, their answers are the angle rules' answers on the same cells, and generated items
+keep only the questions whose cells give the true answer."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from spacer_core.sim.cell_arithmetic import closest, direction, turns
+from spacer_core.sim.questions import BACK_ANGLE, signed_angle
+from spacer_core.sim.synth import SynthConfig, synthesize
+
+cells = st.tuples(st.integers(0, 9), st.integers(0, 9))
+
+
+def steps_hold(text: str) -> None:
+    """Every offset, product, sum, difference and comparison written in ``text`` is true."""
+    for a, b, x, y, dx, dy in re.findall(r"\((\d)-(\d), (\d)-(\d)\) = \((-?\d+), (-?\d+)\)", text):
+        assert (int(a) - int(b), int(x) - int(y)) == (int(dx), int(dy)), text
+    for a, b, p in re.findall(r"(?<![-+] )(-?\d+)\*(-?\d+) = (-?\d+)[,;.]", text):  # a product on its own
+        assert int(a) * int(b) == int(p), text
+    number = r"(-?\d+)"
+    two_products = rf"{number}\*{number} ([-+]) {number}\*{number} = {number} [-+] {number} = {number}"
+    for a, b, op, c, d, p, q, r in re.findall(two_products, text):
+        assert (int(p), int(q)) == (int(a) * int(b), int(c) * int(d)), text
+        assert int(r) == (int(p) - int(q) if op == "-" else int(p) + int(q)), text
+    for a, b, c, d, r in re.findall(r"\) (\d)\*(\d) \+ (\d)\*(\d) = (\d+)", text):  # squared cell distances
+        assert int(a) == int(b) and int(c) == int(d) and int(a) ** 2 + int(c) ** 2 == int(r), text
+    for a, op, b in re.findall(r"(?<![*\d-])(-?\d+) ([<>=]) (-?\d+)[:,]", text):
+        assert {"<": int(a) < int(b), ">": int(a) > int(b), "=": int(a) == int(b)}[op], text
+
+
+def angle_label(kind: str, angle: float) -> str:
+    side = "left" if angle > 0 else "right"
+    if kind == "easy":
+        return side
+    if kind == "medium":
+        return "back" if abs(angle) >= BACK_ANGLE else side
+    return f"{'front' if abs(angle) < 90 else 'back'}-{side}"
+
+
+def on_boundary(angle: float) -> bool:
+    return min(abs(abs(angle) - b) for b in (0, 90, BACK_ANGLE, 180)) < 1e-9
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(["easy", "medium", "hard"]), cells, cells, cells)
+def test_direction_steps_are_true_and_answer_as_the_angle_does(kind, p, o, q):
+    text, label = direction(kind, ("door", "sofa", "bed"), (p, o, q))
+    steps_hold(text)
+    f, t = (o[0] - p[0], o[1] - p[1]), (q[0] - p[0], q[1] - p[1])
+    if f == (0, 0) or t == (0, 0):
+        assert label is None
+        return
+    angle = signed_angle(f, t)
+    if on_boundary(angle):  # the cells may leave it undecided, or decide it as the rule does
+        assert label is None or label == angle_label(kind, angle)
+    else:
+        assert label == angle_label(kind, angle)
+        assert text.endswith(f"{label}.")
+
+
+def test_direction_reads_as_documented():
+    text, label = direction("hard", ("door", "sofa", "bed"), ((4, 0), (4, 9), (1, 3)))
+    assert label == "front-left"
+    assert text == ("Facing the sofa: (4-4, 9-0) = (0, 9). To the bed: (1-4, 3-0) = (-3, 3). "
+                    "0*3 = 0, 9*-3 = -27; 0 > -27: left. 0*-3 = 0, 9*3 = 27; 0 > -27: front. So front-left.")
+    text, label = direction("medium", ("sofa", "door", "bed"), ((4, 5), (4, 0), (4, 8)))
+    assert label == "back" and text.endswith("0*0 + -5*3 = 0 + -15 = -15. 15 > 0: back.")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(cells, min_size=3, max_size=4))
+def test_route_turns_are_the_turns_of_the_legs(stops):
+    text, labels = turns([f"s{i}" for i in range(len(stops))], stops)
+    steps_hold(text)
+    legs = [(b[0] - a[0], b[1] - a[1]) for a, b in zip(stops, stops[1:], strict=False)]
+    if (0, 0) in legs:
+        assert labels == [None]
+        return
+    for (a, b), label in zip(zip(legs, legs[1:], strict=False), labels, strict=True):
+        angle = signed_angle(a, b)
+        if not on_boundary(angle):
+            assert label == angle_label("medium", angle)
+
+
+@settings(max_examples=200, deadline=None)
+@given(cells, st.dictionaries(st.sampled_from(["chair", "lamp", "bed", "sofa"]), st.lists(cells, min_size=1, max_size=3),
+                              min_size=2))
+def test_closest_is_the_nearest_instance(target, choices):
+    text, best = closest(("table", target), choices)
+    steps_hold(text)
+    nearest = {c: min(math.dist(target, x) for x in xs) for c, xs in choices.items()}
+    ranked = sorted(nearest, key=nearest.get)
+    if nearest[ranked[0]] == nearest[ranked[1]]:
+        assert best is None
+    else:
+        assert best == ranked[0] and text.endswith(f"The {best} is the closest: {round(nearest[best] ** 2)}.")
+
+
+def test_synthesized_items_derive_their_answer(tmp_path):
+    """On freshly rendered scenes: each derivation with the cell arithmetic ends in the item's answer,
+    its steps are true, and its offsets read the cells of the map it starts with."""
+    synthesize(tmp_path, SynthConfig(scenes=16, seed=4, size=128, world="small", lookup_lines=True,
+                                     cell_arithmetic=True), workers=1, progress=False)
+    items = [json.loads(line) for name in ("train.jsonl", "test.jsonl")
+             for line in (tmp_path / name).read_text().splitlines()]
+    checked = 0
+    for item in items:
+        kind = item["question_type"]
+        if kind not in ("object_rel_distance", "route_planning") and not kind.startswith("object_rel_direction"):
+            continue
+        checked += 1
+        steps_hold(item["reasoning"])
+        answer = dict(o.split(". ", 1) for o in item["options"])[re.search(r"<answer>(\w)</answer>", item["solution"])[1]]
+        derivation = item["reasoning"].rsplit("\n", 1)[1]
+        if kind == "route_planning":
+            assert derivation.endswith(f"So: {answer}.")
+            assert [t.lower() for t in answer.split(", ")] == [f"turn {m}" for m in re.findall(r": (left|right|back)\.",
+                                                                                                 derivation)]
+        elif kind == "object_rel_distance":
+            assert f"The {answer} is the closest" in derivation
+        else:
+            assert derivation.endswith(f"{answer}.")
+        cogmap = {k: [tuple(c) for c in v] for k, v in json.loads(re.search(r"<map>(.*)</map>", item["reasoning"])[1]).items()}
+        for name, x, y in re.findall(r"(?:Facing|To) the (\w+): \((\d)-\d, (\d)-\d\)", derivation):
+            assert (int(x), int(y)) == cogmap[name][0]
+    assert checked >= 20
