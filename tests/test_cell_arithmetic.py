@@ -131,3 +131,19 @@ def test_synthesized_items_derive_their_answer(tmp_path):
         for name, x, y in re.findall(r"(?:Facing|To) the (\w+): \((\d)-\d, (\d)-\d\)", derivation):
             assert (int(x), int(y)) == cogmap[name][0]
     assert checked >= 20
+
+
+def test_synth_command_records_the_option_and_changes_only_the_derivations(tmp_path):
+    """`spacer data synth --cell-arithmetic`: the manifest says so, and the scenes (their video
+    records with every object's visible pixels a frame) and maps are those of the same command
+    without it: a variant of a data set, not another world."""
+    from spacer_core.cli import main
+
+    args = ["data", "synth", "--scenes", "3", "--frames", "6", "--size", "96", "--world", "small", "--workers", "1"]
+    assert main([*args, "--out", str(tmp_path / "plain")]) == 0
+    assert main([*args, "--cell-arithmetic", "--out", str(tmp_path / "arith")]) == 0
+    config = json.loads((tmp_path / "arith" / "manifest.json").read_text())["config"]
+    assert config["cell_arithmetic"] is True
+    assert json.loads((tmp_path / "plain" / "manifest.json").read_text())["config"]["cell_arithmetic"] is False
+    for name in ("scenes/scene_0001.json", "scenes/scene_0002.json", "cognitive_map.jsonl"):
+        assert (tmp_path / "plain" / name).read_bytes() == (tmp_path / "arith" / name).read_bytes(), name
