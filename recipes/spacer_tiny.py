@@ -90,11 +90,12 @@ def run(*args: str, log: Path | None = None, threads: int | None = None) -> floa
     return time.time() - start
 
 
-def configure(world: str, arithmetic: bool = False) -> None:
+def configure(world: str, arithmetic: bool = False, drill: bool = False) -> None:
     """Point the recipe's folders at ``world``'s runs (stages already done there are skipped);
-    derivations with the cell arithmetic are another data set, in runs/tiny-WORLD-arith."""
+    derivations with the cell arithmetic are another data set, in runs/tiny-WORLD-arith, and with
+    the arithmetic stage another chain, in runs/tiny-WORLD-arith-drill."""
     global RUNS, DATA, SWAPPED, TIMINGS, PLOT
-    name = ("tiny" if world == "vsi" else f"tiny-{world}") + ("-arith" if arithmetic else "")
+    name = ("tiny" if world == "vsi" else f"tiny-{world}") + ("-arith" if arithmetic else "") + ("-drill" if drill else "")
     RUNS = ROOT / "runs" / name
     DATA, SWAPPED, TIMINGS = RUNS / "data", RUNS / "data_swapped", RUNS / "timings.json"
     PLOT = f"{name.replace('tiny', 'tiny_ablation').replace('-', '_')}.png"
@@ -158,7 +159,8 @@ def main() -> None:
     parser.add_argument("--rl-steps", type=int, default=60)
     parser.add_argument("--rl-prompts", type=int, default=None,
                         help="prompts (groups of G rollouts) per RL step (default: configs/tiny/rl.yaml's)")
-    parser.add_argument("--seeds", type=int, default=3, help="RL seeds per arm (the per-type table is seed 0's)")
+    parser.add_argument("--seeds", type=int, default=3,
+                        help="RL seeds per arm (the per-type table is seed 0's; 0: SFT and its evaluations only)")
     parser.add_argument("--eval-limit", type=int, default=None, help="evaluate on the first N test items")
     parser.add_argument("--jobs", type=int, default=2, help="RL arms and evaluations run this many at a time "
                         "(sharing the cores; the stages before them use every core)")
@@ -172,6 +174,10 @@ def main() -> None:
                         help="take the build, vision and lookup stages from this run folder instead of training them "
                              "(it must have made the same scenes and model: e.g. runs/tiny-small for --cell-arithmetic, "
                              "whose data differ from it in the derivations only)")
+    parser.add_argument("--arith-steps", type=int, default=0,
+                        help="with --cell-arithmetic: an arithmetic stage of this many steps after the lookup stage "
+                             "(the lookup stage's tasks, 60%% of them the derivations' cell arithmetic), and SFT's "
+                             "mixed-in tasks half arithmetic; runs in runs/tiny-WORLD-arith-drill")
     parser.add_argument("--max-new-tokens", type=int, default=288, help="the evaluations' completion budget")
     parser.add_argument("--lookup-steps", type=int, default=0,
                         help="the lookup stage between the vision warm-up and SFT (0: none)")
@@ -183,12 +189,14 @@ def main() -> None:
     parser.add_argument("--ship", choices=["sft", *ARMS], default=None,
                         help="copy this stage's model (seed 0) to assets/tiny-model (see docs/tiny-ablation.md)")
     opts = parser.parse_args()
-    if opts.seeds < 1 or (opts.rl_prompts is not None and opts.rl_prompts < 1):
-        parser.error("--seeds and --rl-prompts must be at least 1")
+    if opts.seeds < 0 or (opts.rl_prompts is not None and opts.rl_prompts < 1):
+        parser.error("--seeds must be at least 0 (0: no RL arms) and --rl-prompts at least 1")
     rl_config = yaml.safe_load((ROOT / "configs" / "tiny" / "rl.yaml").read_text())
     group = rl_config["num_generations"]
     rl_prompts = opts.rl_prompts or rl_config["per_device_train_batch_size"] // group
-    configure(opts.world, opts.cell_arithmetic)
+    if opts.arith_steps and not opts.cell_arithmetic:
+        parser.error("--arith-steps needs --cell-arithmetic")
+    configure(opts.world, opts.cell_arithmetic, opts.arith_steps > 0)
     manifest = DATA / "manifest.json"
     if manifest.exists():  # stages are skipped when their output exists: never mix two data sets
         made = json.loads(manifest.read_text())["config"]
@@ -222,10 +230,16 @@ def main() -> None:
                   "configs/tiny/lookup.yaml", "--model", str(decoder_start), "--lookup_world", opts.world,
                   "--output_dir", str(RUNS / "lookup"), "--max_steps", str(opts.lookup_steps), log=RUNS / "lookup.log")
         decoder_start = RUNS / "lookup" / "final"
+    if opts.arith_steps:
+        stage(RUNS / "arith" / "final" / "config.json", timings, "arith", "train", "--config",
+              "configs/tiny/lookup.yaml", "--model", str(decoder_start), "--lookup_world", opts.world,
+              "--output_dir", str(RUNS / "arith"), "--max_steps", str(opts.arith_steps),
+              "--lookup_arith_fraction", "0.6", "--lookup_copy_fraction", "0.1", log=RUNS / "arith.log")
+        decoder_start = RUNS / "arith" / "final"
     stage(RUNS / "sft" / "final" / "config.json", timings, "sft", "train", "--config", "configs/tiny/sft.yaml",
           "--model", str(decoder_start), *train_file, "--output_dir", str(RUNS / "sft"), "--max_steps",
           str(opts.sft_steps), "--lookup_batch", str(opts.lookup_batch), "--lookup_world", opts.world,
-          log=RUNS / "sft.log")
+          *(["--lookup_arith_fraction", "0.5"] if opts.arith_steps else []), log=RUNS / "sft.log")
     limit = ["--limit", str(opts.eval_limit)] if opts.eval_limit else []
     # with --reuse, that run's SFT model on this run's held-out items: what the other derivations change
     base_sft = opts.reuse / "sft" / "final" if opts.reuse else None
@@ -262,7 +276,7 @@ def main() -> None:
         # SFT's evaluations first (whether its start reads the video and its map decides whether
         # the arms are worth their time), then the longest chains; the untrained one fills a gap
         parallel(opts.jobs, [[evaluation("sft"), *(evaluation("sft", split) for split in SPLITS)]] + base
-                 + [arm(name, 0) for name in reversed(ARMS)] + [[evaluation("untrained")]]
+                 + [arm(name, 0) for name in reversed(ARMS) if opts.seeds] + [[evaluation("untrained")]]
                  + [arm(name, seed) for seed in range(1, opts.seeds) for name in reversed(ARMS)])
     finally:
         # The stages above overlap, so the total counts their wall time: summed over the invocations
@@ -292,7 +306,8 @@ def reuse(source: Path, names: list[str], timings: dict) -> None:
             print(f"[reuse] {name}: {shown(source / folder)}", flush=True)
         # the command that made it, as it was run there
         (RUNS / "stages.json").write_text(json.dumps({**recorded_stages(), name: recorded[name]}, indent=1))
-        timings.setdefault(name, theirs.get(name, 0.0))
+        if name in theirs:  # runs made before timings were kept have none
+            timings.setdefault(name, theirs[name])
     TIMINGS.write_text(json.dumps(timings, indent=2))
 
 
@@ -422,7 +437,7 @@ def report(timings: dict, seeds: int, rl_line: str) -> None:
     total = sum(v for k, v in timings.items() if not (overlapped and k.startswith(("rl_", "eval_")))
                 or k == "rl_and_eval_wall")
     timing_lines = [f"| {k} | {v / 60:.1f} min |" for k, v in timings.items()]
-    seed_lines = seed_table(seeds, chance["overall"]) + comparison_table(seeds)
+    seed_lines = (seed_table(seeds, chance["overall"]) if seeds else []) + comparison_table(seeds)
     warmup = RUNS / "vision" / "vision_warmup.json"
     warmup_lines = [vision_line(json.loads(warmup.read_text())["held_out"]), ""] if warmup.exists() else []
     out = RUNS / "ablation.md"  # its tables go into docs/tiny-ablation.md

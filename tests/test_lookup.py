@@ -160,3 +160,59 @@ def test_named_categories_in_question_order_longest_name_first():
     assert named_categories("Is the trash can left of the table, or the can? The table, I mean.") == ["trash can", "table"]
     # a derivation's plural names its category; a longer word that merely starts with one does not
     assert named_categories("The map lists 2 lamps and 3 benches, not the lampshade.") == ["lamp"]
+
+
+def test_arithmetic_tasks_are_the_synth_derivations_of_fresh_maps(untrained_tiny_dir):
+    """The arithmetic tasks (lookup_arith_fraction) ask about a map's own cells and target exactly
+    what `spacer data synth --cell-arithmetic` derives for them; a zero fraction leaves the stream
+    as it was."""
+    import re
+
+    from spacer_core.sim import cell_arithmetic
+    from spacer_core.train.lookup import arithmetic_task
+
+    rng, kinds = random.Random(0), set()
+    for seed in range(60):
+        cogmap = scene_map(generate_scene(seed, world="small"))
+        task = arithmetic_task(cogmap, rng)
+        if task is None:
+            continue
+        question, derivation = task
+        assert question.startswith("<map>") and question.count("\n") == 2
+        ask = question.rsplit("\n", 1)[1]
+        if ask.startswith("route: "):
+            names = ask[7:-1].split(", ")
+            assert derivation == cell_arithmetic.turns(names, [cogmap[c][0] for c in names])[0]
+        elif ask.startswith("closest to the "):
+            target, choices = re.match(r"closest to the (\w+): (.*)\?", ask).groups()
+            assert len(cogmap[target]) == 1
+            assert derivation == cell_arithmetic.closest((target, cogmap[target][0]),
+                                                         {c: cogmap[c] for c in choices.split(", ")})[0]
+        else:
+            kind, p, o, q = re.match(r"(\w+): standing at the (\w+) facing the (\w+), the (\w+)\?", ask).groups()
+            assert derivation == cell_arithmetic.direction(kind, (p, o, q), (cogmap[p][0], cogmap[o][0], cogmap[q][0]))[0]
+        kinds.add(ask.split(":")[0].split(" the ")[0])
+    assert kinds == {"easy", "medium", "hard", "route", "closest to"}
+    _, processor = load_model(untrained_tiny_dir)
+    plain = [t for t, _ in zip(LookupTasks(processor, seed=5, world="small"), range(6), strict=False)]
+    zero = [t for t, _ in zip(LookupTasks(processor, seed=5, world="small", arith_fraction=0.0), range(6), strict=False)]
+    mixed = [t for t, _ in zip(LookupTasks(processor, seed=5, world="small", arith_fraction=0.75), range(12), strict=False)]
+    assert plain == zero
+    assert any("Facing the" in t["target"] or "closest" in t["target"] or "At the" in t["target"] for t in mixed)
+
+
+def test_lookup_stage_reports_the_held_out_arithmetic(untrained_tiny_dir, tmp_path):
+    out = tmp_path / "arith"
+    assert main(["train", "--stage", "lookup", "--model", str(untrained_tiny_dir), "--output_dir", str(out),
+                 "--use_cpu", "true", "--max_steps", "2", "--per_device_train_batch_size", "4", "--lookup_world",
+                 "small", "--lookup_arith_fraction", "0.5", "--lookup_eval_every", "2", "--lookup_eval_scenes", "3",
+                 "--report_to", "none"]) == 0
+    history = json.loads((out / "lookup.json").read_text())
+    assert {"arith_exact", "arith_answers", "arith_offsets_right"} <= set(history[-1])
+    assert all(0 <= history[-1][k] <= 1 for k in ("arith_exact", "arith_answers", "arith_offsets_right"))
+
+
+def test_arithmetic_fraction_is_checked(untrained_tiny_dir, tmp_path, capsys):
+    assert main(["train", "--stage", "lookup", "--model", str(untrained_tiny_dir), "--output_dir", str(tmp_path),
+                 "--use_cpu", "true", "--lookup_copy_fraction", "0.5", "--lookup_arith_fraction", "0.6"]) != 0
+    assert "lookup_arith_fraction must be in [0, 1 - lookup_copy_fraction], got 0.6" in capsys.readouterr().err

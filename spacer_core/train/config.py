@@ -47,6 +47,8 @@ class SpacerArgs:
     max_pixels: int | None = field(default=None, metadata={"help": "per-frame pixel cap (SpaceR: 768*28*28)"})
     # The lookup stage (spacer_core.train.lookup), and its tasks mixed into SFT.
     lookup_copy_fraction: float = field(default=0.25, metadata={"help": "share of copy tasks (the rest: lookups)"})
+    lookup_arith_fraction: float = field(default=0.0, metadata={
+        "help": "share of cell-arithmetic tasks (the derivations of spacer data synth --cell-arithmetic)"})
     lookup_asked: str = field(default="3-6", metadata={"help": "categories per lookup question: N or LOW-HIGH"})
     lookup_eval_every: int = field(default=500, metadata={"help": "steps between held-out lookup checks"})
     lookup_eval_scenes: int = field(default=50, metadata={"help": "held-out maps per check"})
@@ -64,6 +66,9 @@ class SpacerArgs:
             parse_span(self.lookup_asked)
         except ValueError as err:
             raise ValueError(f"lookup_asked: {err}") from None
+        if not 0 <= self.lookup_arith_fraction <= 1 - self.lookup_copy_fraction:
+            raise ValueError(f"lookup_arith_fraction must be in [0, 1 - lookup_copy_fraction], "
+                             f"got {self.lookup_arith_fraction}")
         from spacer_core.sim.scene import get_world
 
         get_world(self.lookup_world)

@@ -9,6 +9,9 @@ generated scenes (no rendering, so the data is unlimited):
   copy    "Repeat: sofa 3 lamp ..." -> the same words (what induction heads do)
   lookup  a scene's true map, then "Where is each: tv, chair, ...?" (some categories may be absent)
           -> "tv: 1, at (4, 9). chair: 2, at (1, 5), (0, 7). lamp: none."
+  arithmetic (``lookup_arith_fraction``) a map and its lookup lines, then a direction, a route or
+          a closest-of question -> the derivation `spacer data synth --cell-arithmetic` writes
+          for it ("Facing the sofa: (4-4, 9-0) = (0, 9). ... So front-left.")
 
 Every ``lookup_eval_every`` steps it checks the lookup on held-out scenes (other seeds) and writes
 the history to ``output_dir/lookup.json``. The SFT stage can keep training these tasks beside its
@@ -27,6 +30,7 @@ import torch
 
 from spacer_core.cogmap import lookup_line, map_text
 from spacer_core.inputs import chat_text
+from spacer_core.sim import cell_arithmetic
 from spacer_core.sim.questions import scene_map
 from spacer_core.sim.scene import VOCABULARY, generate_scene, get_world
 
@@ -50,6 +54,35 @@ def lookup_task(cogmap: dict, rng: random.Random, asked: tuple[int, int] = (3, 6
     rng.shuffle(names)
     question = map_text(cogmap) + "\nWhere is each: " + ", ".join(names) + "?"
     return question, ". ".join(lookup_line(c, cogmap.get(c, [])) for c in names) + ".", names
+
+
+def arithmetic_task(cogmap: dict, rng: random.Random) -> tuple[str, str] | None:
+    """(question, derivation) of the cell arithmetic on ``cogmap``, or None when the map leaves the
+    drawn question undecided. The question gives the map and the lookup lines of the categories it
+    uses, as a derivation has them before its arithmetic."""
+    single = [c for c, cells in cogmap.items() if len(cells) == 1]
+    kind = rng.choice(["easy", "medium", "hard", "route", "closest"] if len(single) >= 3 else ["closest"])
+    if kind == "closest":
+        if len(cogmap) < 3 or not single:
+            return None
+        target = rng.choice(single)
+        choices = rng.sample([c for c in cogmap if c != target], min(len(cogmap) - 1, rng.randint(2, 4)))
+        names = [target, *choices]
+        ask = f"closest to the {target}: {', '.join(choices)}?"
+        text, answer = cell_arithmetic.closest((target, cogmap[target][0]), {c: cogmap[c] for c in choices})
+    elif kind == "route":
+        names = rng.sample(single, min(len(single), rng.randint(3, 4)))
+        ask = f"route: {', '.join(names)}?"
+        text, turns = cell_arithmetic.turns(names, [cogmap[c][0] for c in names])
+        answer = None if None in turns else turns
+    else:
+        names = rng.sample(single, 3)
+        ask = f"{kind}: standing at the {names[0]} facing the {names[1]}, the {names[2]}?"
+        text, answer = cell_arithmetic.direction(kind, tuple(names), tuple(cogmap[c][0] for c in names))
+    if answer is None:
+        return None
+    lines = ". ".join(lookup_line(c, cogmap[c]) for c in names) + "."
+    return f"{map_text(cogmap)}\n{lines}\n{ask}", text
 
 
 def lookup_score(text: str, cogmap: dict, asked: list[str]) -> dict[str, int]:
@@ -77,23 +110,31 @@ def lookup_score(text: str, cogmap: dict, asked: list[str]) -> dict[str, int]:
 
 
 class LookupTasks(torch.utils.data.IterableDataset):
-    """An endless stream of (prompt, target) texts: copy with probability ``copy_fraction``, else lookup."""
+    """An endless stream of (prompt, target) texts: copy with probability ``copy_fraction``, cell
+    arithmetic with probability ``arith_fraction``, else lookup."""
 
     def __init__(self, processor, copy_fraction: float = 0.25, asked: tuple[int, int] = (3, 6), seed: int = 0,
-                 world: str = "vsi"):
+                 world: str = "vsi", arith_fraction: float = 0.0):
         self.processor, self.copy_fraction, self.asked, self.seed = processor, copy_fraction, asked, seed
-        self.world = world
+        self.world, self.arith_fraction = world, arith_fraction
 
     def __iter__(self):
         rng = random.Random(self.seed)
         scene_seed = TRAIN_SEED0
         while True:
-            if rng.random() < self.copy_fraction:
+            draw = rng.random()
+            if draw < self.copy_fraction:
                 question, answer = copy_task(rng)
             else:
                 scene_seed += 1
                 cogmap = scene_map(generate_scene(scene_seed, world=self.world))
-                question, answer, _ = lookup_task(cogmap, rng, self.asked, self.world)
+                if draw < self.copy_fraction + self.arith_fraction:
+                    task = arithmetic_task(cogmap, rng)
+                    if task is None:
+                        continue
+                    question, answer = task
+                else:
+                    question, answer, _ = lookup_task(cogmap, rng, self.asked, self.world)
             yield {"prompt": chat_text(self.processor, question, video=False), "target": answer + "<|im_end|>\n"}
 
 
@@ -142,6 +183,38 @@ def held_out_lookup(model, processor, scenes: int = 50, asked: tuple[int, int] =
             "other_keys_cells": round(totals["wrong_cells"] / totals["cells"], 3)}
 
 
+_ANSWERS = re.compile(r"(?:: |So )((?:front|back)-(?:left|right)|left|right|back)\.|The (\w+) is the closest")
+_OFFSETS = re.compile(r"\((\d)-(\d), (\d)-(\d)\) = \((-?\d+), (-?\d+)\)")
+
+
+@torch.no_grad()
+def held_out_arithmetic(model, processor, scenes: int = 50, batch: int = 25, world: str = "vsi") -> dict[str, float]:
+    """Greedy derivations of cell-arithmetic tasks on ``scenes`` held-out maps: the share written
+    exactly, the share whose conclusions (directions, turns, the closest) are right, and the share
+    of cell offsets (``(5-2, 1-3) = (3, -2)``) computed right."""
+    rng = random.Random(2)
+    tasks = [t for s in range(scenes) if (t := arithmetic_task(scene_map(generate_scene(s, world=world)), rng))]
+    tok = processor.tokenizer
+    exact = answers = offsets = offsets_right = 0
+    was_training = model.training
+    model.eval()
+    for start in range(0, len(tasks), batch):
+        chunk = tasks[start:start + batch]
+        enc = tok([chat_text(processor, q, video=False) for q, _ in chunk], return_tensors="pt", padding=True,
+                  padding_side="left", add_special_tokens=False).to(model.device)
+        out = model.generate(**enc, max_new_tokens=200, do_sample=False)
+        for (_, truth), new in zip(chunk, out[:, enc["input_ids"].shape[1]:], strict=True):
+            text = tok.decode(new, skip_special_tokens=True).strip()
+            exact += text == truth
+            answers += _ANSWERS.findall(text) == _ANSWERS.findall(truth)
+            for a, b, x, y, dx, dy in _OFFSETS.findall(text):
+                offsets += 2
+                offsets_right += (int(a) - int(b) == int(dx)) + (int(x) - int(y) == int(dy))
+    model.train(was_training)
+    return {"arith_exact": round(exact / len(tasks), 3), "arith_answers": round(answers / len(tasks), 3),
+            "arith_offsets_right": round(offsets_right / offsets, 3) if offsets else 0.0}
+
+
 def parse_span(text: str) -> tuple[int, int]:
     """ "N" or "LOW-HIGH" -> (low, high), 1 <= low <= high."""
     low, _, high = text.partition("-")
@@ -167,6 +240,9 @@ def lookup_trainer(spacer, config, model, processor):
             if state.global_step % spacer.lookup_eval_every == 0 or state.global_step == state.max_steps:
                 scores = held_out_lookup(model, processor, spacer.lookup_eval_scenes, asked,
                                          world=spacer.lookup_world)
+                if spacer.lookup_arith_fraction:
+                    scores |= held_out_arithmetic(model, processor, spacer.lookup_eval_scenes,
+                                                  world=spacer.lookup_world)
                 if state.is_world_process_zero:
                     history = json.loads(history_file.read_text()) if history_file.is_file() else []
                     history = [h for h in history if h["step"] < state.global_step]  # a resumed run rewrites
@@ -176,5 +252,5 @@ def lookup_trainer(spacer, config, model, processor):
     config.remove_unused_columns = False
     return Trainer(model=model, args=config, callbacks=[HeldOut()],
                    train_dataset=LookupTasks(processor, spacer.lookup_copy_fraction, asked, config.seed,
-                                             spacer.lookup_world),
+                                             spacer.lookup_world, spacer.lookup_arith_fraction),
                    data_collator=lambda rows: collate(processor.tokenizer, rows))

@@ -161,7 +161,7 @@ def _sft_trainer(spacer, config, model, processor, dataset):
         from spacer_core.train.lookup import LookupTasks, parse_span
 
         lookups = iter(LookupTasks(processor, spacer.lookup_copy_fraction, parse_span(spacer.lookup_asked),
-                                   config.seed, spacer.lookup_world))
+                                   config.seed, spacer.lookup_world, spacer.lookup_arith_fraction))
     collator = VideoSFTCollator(processor, spacer.video_kwargs(), lookups, spacer.lookup_batch)
     return SFTTrainer(model=model, processing_class=processor, args=config, train_dataset=dataset,
                       data_collator=collator)
