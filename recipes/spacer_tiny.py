@@ -285,7 +285,7 @@ def main() -> None:
             timings["rl_and_eval_wall"] = timings.get("rl_and_eval_wall", 0.0) + time.time() - start
             TIMINGS.write_text(json.dumps(timings, indent=2))
     report(timings, opts.seeds, f"RL arms: {opts.rl_steps} steps of {rl_prompts} prompts × {group} rollouts "
-           f"each, {opts.seeds} seed(s), all from the SFT model.")
+           f"each, {opts.seeds} seed(s), all from the SFT model." if opts.seeds else "No RL arms (--seeds 0).")
     if opts.results:
         publish(opts.results)
     if opts.ship:
@@ -382,7 +382,8 @@ def report(timings: dict, seeds: int, rl_line: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = ["untrained", *(["base_sft"] if (RUNS / "eval" / "base_sft").exists() else []), "sft", *ARMS]
+    names = ["untrained", *(["base_sft"] if (RUNS / "eval" / "base_sft").exists() else []), "sft",
+             *(ARMS if seeds else [])]
     stats = {n: run_stats(n) for n in names}
     sample = {n: run_stats(n, "eval_sample") for n in names}
     control = {n: run_stats(n, "eval_swapped") for n in names}

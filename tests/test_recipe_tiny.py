@@ -187,3 +187,31 @@ def test_each_data_set_has_its_own_run_folder(recipe, monkeypatch):
                                                             "tiny_ablation_small_arith.png")
     recipe.configure("vsi")
     assert (recipe.RUNS.name, recipe.PLOT) == ("tiny", "tiny_ablation.png")
+
+
+def test_report_without_arms_compares_sft_with_the_reused_runs(recipe, tmp_path, monkeypatch):
+    """--seeds 0 --reuse RUN: the table has the reused run's SFT beside this SFT and no arm columns,
+    and the paired difference of the two SFT models on the same items."""
+    from spacer_core.eval import get_benchmark
+    from spacer_core.eval.runner import make_row, summarize
+
+    bench = get_benchmark("sim")
+    items = bench.load(SIM)[:12]
+    monkeypatch.setattr(recipe, "ROOT", tmp_path)
+    monkeypatch.setattr(recipe, "RUNS", tmp_path / "runs")
+    monkeypatch.setattr(recipe, "DATA", SIM)
+    for name, completion in {"sft": "<answer>A</answer>", "base_sft": "<answer>B</answer>"}.items():
+        out = tmp_path / "runs" / "eval" / name
+        out.mkdir(parents=True)
+        result = type("Result", (), {"raw": completion, "seconds": 0.0, "prompt_tokens": 1, "completion_tokens": 1})()
+        rows = [make_row(item, bench.score(item, completion), result) for item in items]
+        (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        (out / "summary.json").write_text(json.dumps(summarize(bench, rows, {})))
+    recipe.report({}, seeds=0, rl_line="No RL arms (--seeds 0).")
+    table = (tmp_path / "runs" / "ablation.md").read_text()
+    head = next(line for line in table.splitlines() if line.startswith("| question type"))
+    assert head == "| question type | chance/prior | untrained | the --reuse run's SFT | SFT only |"
+    sft, base = (json.loads((tmp_path / "runs" / "eval" / n / "summary.json").read_text())["overall"]
+                 for n in ("sft", "base_sft"))
+    assert f"| SFT only − the --reuse run's SFT | 12 | {sft - base:+.1f} | " in table
+    assert "| arm | seed 0" not in table  # no seed table
