@@ -340,6 +340,7 @@ def swapped_split(data: Path, out: Path) -> None:
 def run_stats(name: str, evals: str = "eval") -> dict | None:
     from spacer_core.eval.runner import read_rows
     from spacer_core.rewards import format_ok
+    from spacer_core.sim.cell_arithmetic import offsets_right
 
     if not (RUNS / evals / name / "summary.json").exists():
         return None
@@ -347,12 +348,14 @@ def run_stats(name: str, evals: str = "eval") -> dict | None:
     rows = read_rows(RUNS / evals / name / "results.jsonl")
     spatial = [r for r in rows if r.get("question_type")]
     named = names_objects(rows, questions(DATA)) if evals == "eval" else None
+    right, written = map(sum, zip(*(offsets_right(r["raw"] or "") for r in rows), strict=True))
     return {
         "summary": summary,
         "format_valid": 100 * sum(format_ok(r["raw"] or "") for r in rows) / len(rows),
         "map_rate": 100 * sum("<map>" in (r["raw"] or "") and "</map>" in r["raw"] for r in spatial) / len(spatial),
         "map_score": summary["map"]["mean"],
         "names_objects": named,
+        "offsets": (100 * right / written, written) if written else None,
     }
 
 
@@ -408,6 +411,9 @@ def report(timings: dict, seeds: int, rl_line: str) -> None:
     row("completions with a map (%)", stats, lambda s: f"{s['map_rate']:.0f}")
     row("mean map score (completions with a map)", stats, lambda s: fmt(s["map_score"], 2))
     row("derivations naming every object the question names (%)", stats, lambda s: fmt(s["names_objects"], 0))
+    if any(s and s["offsets"] for s in stats.values()):  # derivations with the cell arithmetic
+        row("cell offsets computed right (%, of those written)", stats,
+            lambda s: "–" if s["offsets"] is None else f"{s['offsets'][0]:.0f} (of {s['offsets'][1]})")
     row("bundled sample (`--limit 64`): overall (chance/prior)", sample,
         lambda s: f"{s['summary']['overall']:.1f} ({fmt((s['summary'].get('chance') or {}).get('overall'))})")
     row("bundled sample: format-valid / with a map (%)", sample, lambda s: f"{s['format_valid']:.0f} / {s['map_rate']:.0f}")
@@ -560,9 +566,11 @@ def publish(dest: Path) -> None:
 
     shutil.rmtree(dest / "evals", ignore_errors=True)  # only what this writes: evaluations of an earlier chain go
     dest.mkdir(parents=True, exist_ok=True)
-    for name in ("stages.json", "timings.json", "vision/vision_warmup.json", "lookup/lookup.json"):
+    for name, copy in (("stages.json", "stages.json"), ("timings.json", "timings.json"),
+                       ("vision/vision_warmup.json", "vision_warmup.json"), ("lookup/lookup.json", "lookup.json"),
+                       ("arith/lookup.json", "arith.json")):
         if (RUNS / name).exists():
-            shutil.copy2(RUNS / name, dest / Path(name).name)
+            shutil.copy2(RUNS / name, dest / copy)
     plots = os.path.relpath(ROOT / "docs" / "img", dest)  # the report's plot, seen from dest
     (dest / "ablation.md").write_text((RUNS / "ablation.md").read_text().replace("](img/", f"]({plots}/"))
     for summary in sorted(s for split in ("eval", *SPLITS) for s in (RUNS / split).glob("*/summary.json")):

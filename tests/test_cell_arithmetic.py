@@ -147,3 +147,13 @@ def test_synth_command_records_the_option_and_changes_only_the_derivations(tmp_p
     assert json.loads((tmp_path / "plain" / "manifest.json").read_text())["config"]["cell_arithmetic"] is False
     for name in ("scenes/scene_0001.json", "scenes/scene_0002.json", "cognitive_map.jsonl"):
         assert (tmp_path / "plain" / name).read_bytes() == (tmp_path / "arith" / name).read_bytes(), name
+
+
+def test_offsets_right_counts_the_differences_a_text_computes():
+    from spacer_core.sim.cell_arithmetic import offsets_right
+
+    text, _ = direction("hard", ("door", "sofa", "bed"), ((4, 0), (4, 9), (1, 3)))
+    assert offsets_right(text) == (4, 4)
+    # a model's completion: the operands copied, one difference wrong
+    assert offsets_right("Facing the sofa: (2-7, 0-3) = (-2, -3). To the door: (9-7, 4-3) = (2, 1).") == (3, 4)
+    assert offsets_right("The map lists 2 lamps, so there are 2.") == (0, 0)

@@ -15,9 +15,11 @@ ask only items whose cell answer is the true answer (`spacer_core.sim.questions`
 
 from __future__ import annotations
 
+import re
 from itertools import pairwise
 
 Cell = tuple[int, int]
+_OFFSET = re.compile(r"\((\d)-(\d), (\d)-(\d)\) = \((-?\d+), (-?\d+)\)")
 
 
 def offset(origin: Cell, to: Cell) -> tuple[str, Cell]:
@@ -109,3 +111,13 @@ def closest(target: tuple[str, Cell], choices: dict[str, list[Cell]]) -> tuple[s
     if len(ranked) > 1 and best[ranked[0]] == best[ranked[1]]:
         return text, None
     return text + f"The {ranked[0]} is the closest: {best[ranked[0]]}.", ranked[0]
+
+
+def offsets_right(text: str) -> tuple[int, int]:
+    """(right, written): the cell differences a text computes in offsets ``(5-2, 1-3) = (3, -2)``,
+    and how many of them are right: the first step of every derivation here, a model's included."""
+    written = right = 0
+    for a, b, x, y, dx, dy in _OFFSET.findall(text):
+        written += 2
+        right += (int(a) - int(b) == int(dx)) + (int(x) - int(y) == int(dy))
+    return right, written

@@ -184,7 +184,6 @@ def held_out_lookup(model, processor, scenes: int = 50, asked: tuple[int, int] =
 
 
 _ANSWERS = re.compile(r"(?:: |So )((?:front|back)-(?:left|right)|left|right|back)\.|The (\w+) is the closest")
-_OFFSETS = re.compile(r"\((\d)-(\d), (\d)-(\d)\) = \((-?\d+), (-?\d+)\)")
 
 
 @torch.no_grad()
@@ -207,9 +206,8 @@ def held_out_arithmetic(model, processor, scenes: int = 50, batch: int = 25, wor
             text = tok.decode(new, skip_special_tokens=True).strip()
             exact += text == truth
             answers += _ANSWERS.findall(text) == _ANSWERS.findall(truth)
-            for a, b, x, y, dx, dy in _OFFSETS.findall(text):
-                offsets += 2
-                offsets_right += (int(a) - int(b) == int(dx)) + (int(x) - int(y) == int(dy))
+            right, written = cell_arithmetic.offsets_right(text)
+            offsets, offsets_right = offsets + written, offsets_right + right
     model.train(was_training)
     return {"arith_exact": round(exact / len(tasks), 3), "arith_answers": round(answers / len(tasks), 3),
             "arith_offsets_right": round(offsets_right / offsets, 3) if offsets else 0.0}
