@@ -196,6 +196,8 @@ def main() -> None:
     rl_prompts = opts.rl_prompts or rl_config["per_device_train_batch_size"] // group
     if opts.arith_steps and not opts.cell_arithmetic:
         parser.error("--arith-steps needs --cell-arithmetic")
+    if opts.seeds == 0 and opts.ship not in (None, "sft"):
+        parser.error(f"--ship {opts.ship} needs its RL arm: --seeds 0 trains none")
     configure(opts.world, opts.cell_arithmetic, opts.arith_steps > 0)
     manifest = DATA / "manifest.json"
     if manifest.exists():  # stages are skipped when their output exists: never mix two data sets
@@ -212,24 +214,25 @@ def main() -> None:
     stage(DATA / "test.jsonl", timings, "synth", "data", "synth", "--scenes", str(opts.scenes), "--out", str(DATA),
           "--test-fraction", str(opts.test_fraction), "--seed", "1", "--world", opts.world,
           *(["--lookup-lines"] if opts.lookup_lines else []), *(["--cell-arithmetic"] if opts.cell_arithmetic else []))
-    reused = ["build", "vision", *(["lookup"] if opts.lookup_steps else [])] if opts.reuse else []
-    if reused:
-        reuse(opts.reuse, reused, timings)
-    if "build" not in reused:
-        stage(RUNS / "untrained" / "config.json", timings, "build", "model", "tiny", "--out", str(RUNS / "untrained"),
-              *[f"--size={name}={value}" for name, value in SHIPPED_SIZES.items()],
-              *(["--whole-categories"] if opts.whole_categories else []))
-    if "vision" not in reused:
-        stage(RUNS / "vision" / "final" / "config.json", timings, "vision", "train", "--config",
-              "configs/tiny/vision.yaml", "--model", str(RUNS / "untrained"), *train_file,
-              "--output_dir", str(RUNS / "vision"), log=RUNS / "vision.log")
-    decoder_start = RUNS / "vision" / "final"
+    # the stages before SFT: (done marker, name, command, log)
+    before_sft = [
+        (RUNS / "untrained" / "config.json", "build", ("model", "tiny", "--out", str(RUNS / "untrained"),
+         *[f"--size={name}={value}" for name, value in SHIPPED_SIZES.items()],
+         *(["--whole-categories"] if opts.whole_categories else [])), None),
+        (RUNS / "vision" / "final" / "config.json", "vision", ("train", "--config", "configs/tiny/vision.yaml",
+         "--model", str(RUNS / "untrained"), *train_file, "--output_dir", str(RUNS / "vision")), RUNS / "vision.log"),
+    ]
     if opts.lookup_steps:
-        if "lookup" not in reused:
-            stage(RUNS / "lookup" / "final" / "config.json", timings, "lookup", "train", "--config",
-                  "configs/tiny/lookup.yaml", "--model", str(decoder_start), "--lookup_world", opts.world,
-                  "--output_dir", str(RUNS / "lookup"), "--max_steps", str(opts.lookup_steps), log=RUNS / "lookup.log")
-        decoder_start = RUNS / "lookup" / "final"
+        before_sft.append((RUNS / "lookup" / "final" / "config.json", "lookup", (
+            "train", "--config", "configs/tiny/lookup.yaml", "--model", str(RUNS / "vision" / "final"),
+            "--lookup_world", opts.world, "--output_dir", str(RUNS / "lookup"), "--max_steps", str(opts.lookup_steps)),
+            RUNS / "lookup.log"))
+    if opts.reuse:
+        reuse(opts.reuse, {name: argv for _, name, argv, _ in before_sft}, timings)
+    else:
+        for done, name, argv, log in before_sft:
+            stage(done, timings, name, *argv, log=log)
+    decoder_start = RUNS / ("lookup" if opts.lookup_steps else "vision") / "final"
     if opts.arith_steps:
         stage(RUNS / "arith" / "final" / "config.json", timings, "arith", "train", "--config",
               "configs/tiny/lookup.yaml", "--model", str(decoder_start), "--lookup_world", opts.world,
@@ -292,18 +295,32 @@ def main() -> None:
         ship(RUNS / opts.ship / "final")
 
 
-def reuse(source: Path, names: list[str], timings: dict) -> None:
-    """Copy the stages ``names`` (their models, arguments and times) from the run folder ``source``;
-    the recipe does not run them here."""
-    recorded = json.loads((source / "stages.json").read_text())
-    theirs = json.loads((source / "timings.json").read_text())
-    for name in names:
-        folder = "untrained" if name == "build" else name
-        if name not in recorded or not (source / folder).is_dir():
-            raise SystemExit(f"--reuse {shown(source)}: it has no {name} stage")
-        if not (RUNS / folder).exists():
-            shutil.copytree(source / folder, RUNS / folder)
-            print(f"[reuse] {name}: {shown(source / folder)}", flush=True)
+def reuse(source: Path, stages: dict[str, tuple[str, ...]], timings: dict) -> None:
+    """Copy the stages before SFT (``stages``: name -> the command this run would give it) from the
+    run folder ``source`` instead of running them: their models, the commands that made them (as
+    run there) and their times. The source must have made them from the same scenes, with these
+    commands but for its own folder."""
+    def read(path: Path) -> dict:
+        if not path.is_file():
+            raise SystemExit(f"--reuse {shown(source)}: no {shown(path)}")
+        return json.loads(path.read_text())
+
+    derivations_only = {"lookup_lines", "cell_arithmetic"}  # what may differ: not the scenes
+    scenes = [{k: v for k, v in read(folder / "data" / "manifest.json")["config"].items() if k not in derivations_only}
+              for folder in (source, RUNS)]
+    if scenes[0] != scenes[1]:
+        raise SystemExit(f"--reuse {shown(source)}: its scenes are not these ({scenes[0]}, not {scenes[1]})")
+    recorded, theirs = read(source / "stages.json"), read(source / "timings.json")
+    for name, argv in stages.items():
+        folder = argv[argv.index("--out" if name == "build" else "--output_dir") + 1]
+        mine = [a.replace(f"{ROOT}/", "") for a in argv]
+        made = [a.replace(shown(source), shown(RUNS)) for a in recorded.get(name, [])]
+        if made != mine:
+            raise SystemExit(f"--reuse {shown(source)}: its {name} stage was\n  {' '.join(recorded.get(name, ['(none)']))}"
+                             f"\nnot, for its folder,\n  {' '.join(mine)}")
+        if not Path(folder).exists():
+            shutil.copytree(source / Path(folder).name, folder)
+            print(f"[reuse] {name}: {shown(source / Path(folder).name)}", flush=True)
         # the command that made it, as it was run there
         (RUNS / "stages.json").write_text(json.dumps({**recorded_stages(), name: recorded[name]}, indent=1))
         if name in theirs:  # runs made before timings were kept have none

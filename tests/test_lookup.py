@@ -162,10 +162,10 @@ def test_named_categories_in_question_order_longest_name_first():
     assert named_categories("The map lists 2 lamps and 3 benches, not the lampshade.") == ["lamp"]
 
 
-def test_arithmetic_tasks_are_the_synth_derivations_of_fresh_maps(untrained_tiny_dir):
-    """The arithmetic tasks (lookup_arith_fraction) ask about a map's own cells and target exactly
-    what `spacer data synth --cell-arithmetic` derives for them; a zero fraction leaves the stream
-    as it was."""
+def test_arithmetic_tasks_are_the_synth_arithmetic_of_fresh_maps(untrained_tiny_dir):
+    """The arithmetic tasks (lookup_arith_fraction) ask about a map's own cells and target the
+    arithmetic `spacer data synth --cell-arithmetic` writes for them; without the option the stream
+    has none, with it about that share."""
     import re
 
     from spacer_core.sim import cell_arithmetic
@@ -194,11 +194,12 @@ def test_arithmetic_tasks_are_the_synth_derivations_of_fresh_maps(untrained_tiny
         kinds.add(ask.split(":")[0].split(" the ")[0])
     assert kinds == {"easy", "medium", "hard", "route", "closest to"}
     _, processor = load_model(untrained_tiny_dir)
-    plain = [t for t, _ in zip(LookupTasks(processor, seed=5, world="small"), range(6), strict=False)]
-    zero = [t for t, _ in zip(LookupTasks(processor, seed=5, world="small", arith_fraction=0.0), range(6), strict=False)]
-    mixed = [t for t, _ in zip(LookupTasks(processor, seed=5, world="small", arith_fraction=0.75), range(12), strict=False)]
-    assert plain == zero
-    assert any("Facing the" in t["target"] or "closest" in t["target"] or "At the" in t["target"] for t in mixed)
+    def arithmetic(tasks):
+        return sum(bool(re.search(r"Facing the|closest:|At the \w+: in", t["target"])) for t in tasks)
+
+    plain = [t for t, _ in zip(LookupTasks(processor, seed=5, world="small"), range(40), strict=False)]
+    mixed = [t for t, _ in zip(LookupTasks(processor, seed=5, world="small", arith_fraction=0.7), range(40), strict=False)]
+    assert arithmetic(plain) == 0 and 15 <= arithmetic(mixed) <= 37
 
 
 def test_lookup_stage_reports_the_held_out_arithmetic(untrained_tiny_dir, tmp_path):

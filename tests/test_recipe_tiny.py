@@ -158,25 +158,45 @@ def test_a_done_stage_run_with_other_arguments_stops_the_recipe(recipe, tmp_path
 
 
 def test_reuse_copies_another_runs_stages_with_the_commands_that_made_them(recipe, tmp_path, monkeypatch):
-    source, runs = tmp_path / "tiny-small", tmp_path / "tiny-small-arith"
+    source, runs = tmp_path / "runs" / "tiny-small", tmp_path / "runs" / "tiny-small-arith"
+    monkeypatch.setattr(recipe, "ROOT", tmp_path)
+    monkeypatch.setattr(recipe, "RUNS", runs)
+    monkeypatch.setattr(recipe, "TIMINGS", runs / "timings.json")
     made = {"build": ["model", "tiny", "--out", "runs/tiny-small/untrained"],
-            "vision": ["train", "--config", "configs/tiny/vision.yaml", "--output_dir", "runs/tiny-small/vision"]}
+            "vision": ["train", "--model", "runs/tiny-small/untrained", "--output_dir", "runs/tiny-small/vision"]}
+    mine = {"build": ("model", "tiny", "--out", str(runs / "untrained")),
+            "vision": ("train", "--model", str(runs / "untrained"), "--output_dir", str(runs / "vision"))}
     for folder in ("untrained", "vision/final"):
         (source / folder).mkdir(parents=True)
         (source / folder / "config.json").write_text(json.dumps({"folder": folder}))
     (source / "stages.json").write_text(json.dumps({**made, "sft": ["train"]}))
     (source / "timings.json").write_text(json.dumps({"build": 2.0, "vision": 200.0, "sft": 2700.0}))
-    runs.mkdir()
-    monkeypatch.setattr(recipe, "RUNS", runs)
-    monkeypatch.setattr(recipe, "TIMINGS", runs / "timings.json")
+    config = {"scenes": 1000, "seed": 1, "world": "small", "lookup_lines": True}
+    for folder, derivations in ((source, {}), (runs, {"cell_arithmetic": True})):
+        (folder / "data").mkdir(parents=True)
+        (folder / "data" / "manifest.json").write_text(json.dumps({"config": {**config, **derivations}}))
     timings = {"synth": 170.0}
-    recipe.reuse(source, ["build", "vision"], timings)
+    recipe.reuse(source, mine, timings)
     assert json.loads((runs / "vision" / "final" / "config.json").read_text()) == {"folder": "vision/final"}
     assert (runs / "untrained" / "config.json").is_file()
-    assert recipe.recorded_stages() == made  # as run there: not the other run's SFT
+    assert recipe.recorded_stages() == made  # as run there, and not the other run's SFT
     assert json.loads((runs / "timings.json").read_text()) == {"synth": 170.0, "build": 2.0, "vision": 200.0}
-    with pytest.raises(SystemExit, match="has no lookup stage"):
-        recipe.reuse(source, ["lookup"], timings)
+    with pytest.raises(SystemExit, match="its lookup stage was"):  # never run there
+        recipe.reuse(source, {"lookup": ("train", "--output_dir", str(runs / "lookup"))}, timings)
+    with pytest.raises(SystemExit, match="its vision stage was"):  # run there with other options
+        recipe.reuse(source, {"vision": (*mine["vision"], "--max_steps", "9")}, timings)
+    (runs / "data" / "manifest.json").write_text(json.dumps({"config": {**config, "seed": 2}}))
+    with pytest.raises(SystemExit, match="its scenes are not these"):
+        recipe.reuse(source, mine, timings)
+
+
+def test_options_that_cannot_go_together_are_refused(recipe, monkeypatch, capsys):
+    for argv, message in ((["--arith-steps", "10"], "--arith-steps needs --cell-arithmetic"),
+                          (["--seeds", "0", "--ship", "grpo"], "--ship grpo needs its RL arm")):
+        monkeypatch.setattr("sys.argv", ["spacer_tiny.py", *argv])
+        with pytest.raises(SystemExit):
+            recipe.main()
+        assert message in capsys.readouterr().err
 
 
 def test_each_data_set_has_its_own_run_folder(recipe, monkeypatch):

@@ -1,12 +1,13 @@
 """Derivations that spell out the arithmetic on the map's cells (`spacer data synth --cell-arithmetic`).
 
 A derivation that states "the lamp is about 70 degrees to my left" asks a small decoder to do in
-one token what is really arithmetic on the map. These derivations do it in steps of single-digit
-operations it can learn: offsets between two cells (``(5-2, 1-3) = (3, -2)``), products of two
-offsets, and one comparison or one sum. With forward ``f`` and target ``t`` (offsets from where I
-stand), ``f.x*t.y > f.y*t.x`` means the target is to the left (the cross product is positive),
-``f.x*t.x > -(f.y*t.y)`` that it is in front (the dot product is positive), and it is behind
-(at least 135 degrees away) when ``-dot >= |cross|``.
+one token what is really arithmetic on the map. These derivations do it in small written steps:
+offsets between two cells (``(5-2, 1-3) = (3, -2)``, a difference of two digits each), products
+of two offsets, then one comparison or one sum. With forward ``f`` and target ``t`` (offsets from
+where I stand), ``f.x*t.y > f.y*t.x`` means the target is to the left (the cross product is
+positive), ``f.x*t.x > -(f.y*t.y)`` that it is in front (the dot product is positive), and it is
+behind (more than 135 degrees away) when ``-dot > |cross|``. The closest-of derivation writes the
+squared cell distance of each instance (``7*7 + 2*2 = 53``).
 
 Each function returns the derivation and the answer the cells give, or None when the cells leave
 it undecided (two objects in one cell, a target exactly on a boundary); the question generators
@@ -114,8 +115,8 @@ def closest(target: tuple[str, Cell], choices: dict[str, list[Cell]]) -> tuple[s
 
 
 def offsets_right(text: str) -> tuple[int, int]:
-    """(right, written): the cell differences a text computes in offsets ``(5-2, 1-3) = (3, -2)``,
-    and how many of them are right: the first step of every derivation here, a model's included."""
+    """(right, written): the cell differences a text (a model's derivation) computes in offsets
+    ``(5-2, 1-3) = (3, -2)``, the first step of the direction and route derivations."""
     written = right = 0
     for a, b, x, y, dx, dy in _OFFSET.findall(text):
         written += 2

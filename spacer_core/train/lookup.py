@@ -57,9 +57,10 @@ def lookup_task(cogmap: dict, rng: random.Random, asked: tuple[int, int] = (3, 6
 
 
 def arithmetic_task(cogmap: dict, rng: random.Random) -> tuple[str, str] | None:
-    """(question, derivation) of the cell arithmetic on ``cogmap``, or None when the map leaves the
-    drawn question undecided. The question gives the map and the lookup lines of the categories it
-    uses, as a derivation has them before its arithmetic."""
+    """(question, arithmetic) on ``cogmap``, or None when the map leaves the drawn question
+    undecided: the arithmetic is what `spacer data synth --cell-arithmetic` writes for such an item
+    (a route's without the closing "So: Turn Left, ..."). The question gives the map and the lookup
+    lines of the categories it uses, as a derivation has them before its arithmetic."""
     single = [c for c, cells in cogmap.items() if len(cells) == 1]
     kind = rng.choice(["easy", "medium", "hard", "route", "closest"] if len(single) >= 3 else ["closest"])
     if kind == "closest":
@@ -111,7 +112,8 @@ def lookup_score(text: str, cogmap: dict, asked: list[str]) -> dict[str, int]:
 
 class LookupTasks(torch.utils.data.IterableDataset):
     """An endless stream of (prompt, target) texts: copy with probability ``copy_fraction``, cell
-    arithmetic with probability ``arith_fraction``, else lookup."""
+    arithmetic with probability ``arith_fraction`` (a little less: a draw the map leaves undecided,
+    about 1 in 25, is skipped), else lookup."""
 
     def __init__(self, processor, copy_fraction: float = 0.25, asked: tuple[int, int] = (3, 6), seed: int = 0,
                  world: str = "vsi", arith_fraction: float = 0.0):
@@ -155,6 +157,21 @@ def collate(tokenizer, rows: list[dict]) -> dict[str, torch.Tensor]:
 
 
 @torch.no_grad()
+def _greedy(model, processor, questions: list[str], max_new_tokens: int, batch: int = 25) -> list[str]:
+    """The model's greedy answers to text-only questions, ``batch`` at a time (left-padded)."""
+    tok = processor.tokenizer
+    answers = []
+    was_training = model.training
+    model.eval()
+    for start in range(0, len(questions), batch):
+        enc = tok([chat_text(processor, q, video=False) for q in questions[start:start + batch]], return_tensors="pt",
+                  padding=True, padding_side="left", add_special_tokens=False).to(model.device)
+        out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False)
+        answers += tok.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+    model.train(was_training)
+    return answers
+
+
 def held_out_lookup(model, processor, scenes: int = 50, asked: tuple[int, int] = (3, 6),
                     batch: int = 25, world: str = "vsi") -> dict[str, float]:
     """Greedy answers to lookup questions on ``scenes`` held-out maps: the share of asked categories
@@ -163,19 +180,11 @@ def held_out_lookup(model, processor, scenes: int = 50, asked: tuple[int, int] =
     rng = random.Random(1)
     maps = (scene_map(generate_scene(s, world=world)) for s in range(scenes))
     tasks = [(cogmap, *lookup_task(cogmap, rng, asked, world)) for cogmap in maps]
-    tok = processor.tokenizer
     totals: dict[str, int] = {}
-    was_training = model.training
-    model.eval()
-    for start in range(0, len(tasks), batch):
-        chunk = tasks[start:start + batch]
-        enc = tok([chat_text(processor, q, video=False) for _, q, _, _ in chunk], return_tensors="pt", padding=True,
-                  padding_side="left", add_special_tokens=False).to(model.device)
-        out = model.generate(**enc, max_new_tokens=120, do_sample=False)
-        for (cogmap, _, _, names), new in zip(chunk, out[:, enc["input_ids"].shape[1]:], strict=True):
-            for key, n in lookup_score(tok.decode(new, skip_special_tokens=True), cogmap, names).items():
-                totals[key] = totals.get(key, 0) + n
-    model.train(was_training)
+    for (cogmap, _, _, names), text in zip(tasks, _greedy(model, processor, [q for _, q, _, _ in tasks], 120, batch),
+                                           strict=True):
+        for key, n in lookup_score(text, cogmap, names).items():
+            totals[key] = totals.get(key, 0) + n
     n = totals["asked"]
     return {"named": round(totals["named"] / n, 3), "counts_right": round(totals["counts"] / n, 3),
             "always_1_gets": round(totals["ones"] / n, 3),
@@ -183,32 +192,24 @@ def held_out_lookup(model, processor, scenes: int = 50, asked: tuple[int, int] =
             "other_keys_cells": round(totals["wrong_cells"] / totals["cells"], 3)}
 
 
-_ANSWERS = re.compile(r"(?:: |So )((?:front|back)-(?:left|right)|left|right|back)\.|The (\w+) is the closest")
+# A derivation's conclusions: directions and turns, or the closest category (names may be two words).
+_ANSWERS = re.compile(r"(?:: |So )((?:front|back)-(?:left|right)|left|right|back)\.|The ([\w ]+?) is the closest")
 
 
-@torch.no_grad()
 def held_out_arithmetic(model, processor, scenes: int = 50, batch: int = 25, world: str = "vsi") -> dict[str, float]:
     """Greedy derivations of cell-arithmetic tasks on ``scenes`` held-out maps: the share written
     exactly, the share whose conclusions (directions, turns, the closest) are right, and the share
     of cell offsets (``(5-2, 1-3) = (3, -2)``) computed right."""
     rng = random.Random(2)
     tasks = [t for s in range(scenes) if (t := arithmetic_task(scene_map(generate_scene(s, world=world)), rng))]
-    tok = processor.tokenizer
+    # room for the longest derivation (a two-turn route, a closest-of with several instances)
+    texts = _greedy(model, processor, [q for q, _ in tasks], 320, batch)
     exact = answers = offsets = offsets_right = 0
-    was_training = model.training
-    model.eval()
-    for start in range(0, len(tasks), batch):
-        chunk = tasks[start:start + batch]
-        enc = tok([chat_text(processor, q, video=False) for q, _ in chunk], return_tensors="pt", padding=True,
-                  padding_side="left", add_special_tokens=False).to(model.device)
-        out = model.generate(**enc, max_new_tokens=200, do_sample=False)
-        for (_, truth), new in zip(chunk, out[:, enc["input_ids"].shape[1]:], strict=True):
-            text = tok.decode(new, skip_special_tokens=True).strip()
-            exact += text == truth
-            answers += _ANSWERS.findall(text) == _ANSWERS.findall(truth)
-            right, written = cell_arithmetic.offsets_right(text)
-            offsets, offsets_right = offsets + written, offsets_right + right
-    model.train(was_training)
+    for (_, truth), text in zip(tasks, texts, strict=True):
+        exact += text.strip() == truth
+        answers += _ANSWERS.findall(text) == _ANSWERS.findall(truth)
+        right, written = cell_arithmetic.offsets_right(text)
+        offsets, offsets_right = offsets + written, offsets_right + right
     return {"arith_exact": round(exact / len(tasks), 3), "arith_answers": round(answers / len(tasks), 3),
             "arith_offsets_right": round(offsets_right / offsets, 3) if offsets else 0.0}
 
