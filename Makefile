@@ -3,7 +3,7 @@ PY      := .venv/bin/python
 STAMP   := .venv/.installed
 PORT    ?= 7860
 
-.PHONY: setup demo test test-fast lint lab bench tiny-model clean
+.PHONY: setup demo test test-fast lint lab bench tiny-model tiny-arith clean
 
 setup: $(STAMP)
 
@@ -41,6 +41,14 @@ tiny-model: setup
 	$(PY) recipes/spacer_tiny.py --world small --whole-categories --lookup-lines --lookup-steps 6000 \
 		--lookup-batch 8 --sft-steps 1800 --test-fraction 0.05 --rl-steps 150 --rl-prompts 4 \
 		--results docs/results/small_world --ship sft
+
+# The cell-arithmetic experiment (docs/tiny-ablation.md): an arithmetic stage, then SFT on derivations
+# that spell the arithmetic out; it reuses tiny-model's stages before SFT (run that first) and
+# resumes stage by stage.
+tiny-arith: setup
+	$(PY) recipes/spacer_tiny.py --world small --whole-categories --lookup-lines --cell-arithmetic \
+		--arith-steps 6000 --reuse runs/tiny-small --lookup-steps 6000 --lookup-batch 8 --sft-steps 1800 \
+		--test-fraction 0.05 --seeds 0 --max-new-tokens 384 --results docs/results/small_world_arith_drill
 
 clean:
 	rm -rf .venv .pytest_cache build *.egg-info

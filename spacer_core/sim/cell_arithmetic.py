@@ -42,7 +42,8 @@ def _front(f: Cell, t: Cell) -> tuple[str, str | None]:
 
 
 def _turn(f: Cell, t: Cell) -> tuple[str, str | None]:
-    """Left, right or back (at least 135 degrees, VSI-Bench's rule) from the cross and dot products."""
+    """Left, right or back (VSI-Bench's 135 degrees or more; exactly 135 is left undecided) from the
+    cross and dot products."""
     a, b, c, d = f[0] * t[1], f[1] * t[0], f[0] * t[0], f[1] * t[1]
     cross, dot = a - b, c + d
     text = (f"{f[0]}*{t[1]} - {f[1]}*{t[0]} = {a} - {b} = {cross}. "
