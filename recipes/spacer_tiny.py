@@ -106,10 +106,12 @@ LOCK = threading.Lock()
 
 
 def stage(done: Path, timings: dict, name: str, *args: str, log: Path | None = None,
-          threads: int | None = None) -> None:
+          threads: int | None = None, unrecorded: tuple[str, ...] = ()) -> None:
     """Run one stage unless its output exists; its wall time is saved at once (a rerun keeps it).
     Each stage's arguments are recorded in RUNS/stages.json: a done stage whose recorded arguments
-    differ from these (other options to the recipe) stops the recipe instead of being reused."""
+    differ from these (other options to the recipe) stops the recipe instead of being reused.
+    ``unrecorded`` arguments are passed but not recorded: ones that cannot change the result, such
+    as an evaluation's --resume (a killed evaluation continues where it stopped)."""
     argv = [a.replace(f"{ROOT}/", "") for a in args]  # the checkout may move
     if done.exists():
         recorded = recorded_stages()
@@ -119,7 +121,7 @@ def stage(done: Path, timings: dict, name: str, *args: str, log: Path | None = N
         print(f"[skip] {name}: {shown(done)} exists", flush=True)
     else:
         STARTED.append(name)
-        timings[name] = run(*args, log=log, threads=threads)
+        timings[name] = run(*args, *unrecorded, log=log, threads=threads)
         TIMINGS.write_text(json.dumps(timings, indent=2))
     with LOCK:  # stages of parallel chains finish in any order
         stages = RUNS / "stages.json"
@@ -261,7 +263,8 @@ def main() -> None:
             where = ["--data-root", str(SWAPPED if split == "eval_swapped" else DATA), "--batch-size", "8",
                      "--max-new-tokens", str(opts.max_new_tokens), *limit, *(["--given-map"] if split == "eval_given_map" else [])]
         return ((RUNS / split / name / "summary.json", timings, f"{split}_{name}", "eval", "--bench", "sim",
-                 "--model", str(model), "--out", str(RUNS / split / name), "--no-progress", *where), {})
+                 "--model", str(model), "--out", str(RUNS / split / name), "--no-progress", *where),
+                {"unrecorded": ("--resume",)})
 
     def arm(name: str, seed: int) -> list[tuple]:
         run_name = seeded(name, seed)

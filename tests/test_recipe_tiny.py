@@ -157,6 +157,26 @@ def test_a_done_stage_run_with_other_arguments_stops_the_recipe(recipe, tmp_path
         recipe.stage(done, {}, "sft", "train", "--max_steps", "1800")
 
 
+def test_a_killed_evaluation_stage_continues_where_it_stopped(recipe, tmp_path, monkeypatch):
+    """The real `spacer eval` on two bundled items, killed after one row (summary never written)."""
+    monkeypatch.setattr(recipe, "RUNS", tmp_path)
+    monkeypatch.setattr(recipe, "TIMINGS", tmp_path / "timings.json")
+    out = tmp_path / "eval" / "sft"
+    args = ("eval", "--bench", "sim", "--out", str(out), "--no-progress", "--limit", "2", "--max-new-tokens", "16")
+    recipe.stage(out / "summary.json", {}, "eval_sft", *args, unrecorded=("--resume",))
+    rows = (out / "results.jsonl").read_text().splitlines()
+    assert len(rows) == 2
+    (out / "summary.json").unlink()
+    (out / "results.jsonl").write_text(rows[0] + "\n")
+    recipe.stage(out / "summary.json", {}, "eval_sft", *args, unrecorded=("--resume",))
+    def answers(lines):
+        return [{k: v for k, v in json.loads(line).items() if k != "seconds"} for line in lines]
+
+    again = (out / "results.jsonl").read_text().splitlines()
+    assert again[0] == rows[0] and answers(again) == answers(rows)  # the first row kept, the second redone
+    assert json.loads((tmp_path / "stages.json").read_text())["eval_sft"] == list(args)
+
+
 def test_reuse_copies_another_runs_stages_with_the_commands_that_made_them(recipe, tmp_path, monkeypatch):
     source, runs = tmp_path / "runs" / "tiny-small", tmp_path / "runs" / "tiny-small-arith"
     monkeypatch.setattr(recipe, "ROOT", tmp_path)
