@@ -90,17 +90,21 @@ def run(*args: str, log: Path | None = None, threads: int | None = None) -> floa
     return time.time() - start
 
 
-def configure(world: str, arithmetic: bool = False, drill: bool = False) -> None:
+def configure(world: str, arithmetic: bool = False, drill: bool = False, walls: bool = False) -> None:
     """Point the recipe's folders at ``world``'s runs (stages already done there are skipped);
-    derivations with the cell arithmetic are another data set, in runs/tiny-WORLD-arith, and with
-    the arithmetic stage another chain, in runs/tiny-WORLD-arith-drill."""
+    tinted walls are other videos, in runs/tiny-WORLD-walls; derivations with the cell arithmetic
+    are another data set, in runs/tiny-WORLD-arith, and with the arithmetic stage another chain, in
+    runs/tiny-WORLD-arith-drill."""
     global RUNS, DATA, SWAPPED, TIMINGS, PLOT
-    name = ("tiny" if world == "vsi" else f"tiny-{world}") + ("-arith" if arithmetic else "") + ("-drill" if drill else "")
+    name = (("tiny" if world == "vsi" else f"tiny-{world}") + ("-walls" if walls else "")
+            + ("-arith" if arithmetic else "") + ("-drill" if drill else ""))
     RUNS = ROOT / "runs" / name
     DATA, SWAPPED, TIMINGS = RUNS / "data", RUNS / "data_swapped", RUNS / "timings.json"
     PLOT = f"{name.replace('tiny', 'tiny_ablation').replace('-', '_')}.png"
 
 
+# Synth settings older manifests lack, as they were made.
+SYNTH_DEFAULTS = {"world": "vsi", "cell_arithmetic": False, "tinted_walls": False}
 STARTED: list[str] = []  # the stages this invocation started
 LOCK = threading.Lock()
 
@@ -172,6 +176,9 @@ def main() -> None:
     parser.add_argument("--lookup-lines", action="store_true", help="derivations start with lookup lines (synth)")
     parser.add_argument("--cell-arithmetic", action="store_true",
                         help="derivations spell out the arithmetic on the map's cells (synth); runs in runs/tiny-WORLD-arith")
+    parser.add_argument("--tinted-walls", action="store_true",
+                        help="each wall its own tint, so the video shows where things stand (synth); "
+                             "runs in runs/tiny-WORLD-walls")
     parser.add_argument("--reuse", type=Path, default=None,
                         help="take the build, vision and lookup stages from this run folder instead of training them "
                              "(it must have made the same scenes and model: e.g. runs/tiny-small for --cell-arithmetic, "
@@ -200,14 +207,14 @@ def main() -> None:
         parser.error("--arith-steps needs --cell-arithmetic")
     if opts.seeds == 0 and opts.ship not in (None, "sft"):
         parser.error(f"--ship {opts.ship} needs its RL arm: --seeds 0 trains none")
-    configure(opts.world, opts.cell_arithmetic, opts.arith_steps > 0)
+    configure(opts.world, opts.cell_arithmetic, opts.arith_steps > 0, opts.tinted_walls)
     manifest = DATA / "manifest.json"
     if manifest.exists():  # stages are skipped when their output exists: never mix two data sets
         made = json.loads(manifest.read_text())["config"]
         wanted = dict(scenes=opts.scenes, test_fraction=opts.test_fraction, world=opts.world,
-                      lookup_lines=opts.lookup_lines, cell_arithmetic=opts.cell_arithmetic)
-        defaults = {"world": "vsi", "cell_arithmetic": False}
-        if {k: made.get(k, defaults.get(k)) for k in wanted} != wanted:
+                      lookup_lines=opts.lookup_lines, cell_arithmetic=opts.cell_arithmetic,
+                      tinted_walls=opts.tinted_walls)
+        if {k: {**SYNTH_DEFAULTS, **made}.get(k) for k in wanted} != wanted:
             parser.error(f"{DATA} holds other data ({made}), not {wanted}: move {RUNS} away to start afresh")
     RUNS.mkdir(parents=True, exist_ok=True)
     timings = json.loads(TIMINGS.read_text()) if TIMINGS.exists() else {}
@@ -215,7 +222,8 @@ def main() -> None:
     train_file = ["--train_file", str(DATA / "train.jsonl")]
     stage(DATA / "test.jsonl", timings, "synth", "data", "synth", "--scenes", str(opts.scenes), "--out", str(DATA),
           "--test-fraction", str(opts.test_fraction), "--seed", "1", "--world", opts.world,
-          *(["--lookup-lines"] if opts.lookup_lines else []), *(["--cell-arithmetic"] if opts.cell_arithmetic else []))
+          *(["--lookup-lines"] if opts.lookup_lines else []), *(["--cell-arithmetic"] if opts.cell_arithmetic else []),
+          *(["--tinted-walls"] if opts.tinted_walls else []))
     # the stages before SFT: (done marker, name, command, log)
     before_sft = [
         (RUNS / "untrained" / "config.json", "build", ("model", "tiny", "--out", str(RUNS / "untrained"),
@@ -309,8 +317,8 @@ def reuse(source: Path, stages: dict[str, tuple[str, ...]], timings: dict) -> No
         return json.loads(path.read_text())
 
     derivations_only = {"lookup_lines", "cell_arithmetic"}  # what may differ: not the scenes
-    scenes = [{k: v for k, v in read(folder / "data" / "manifest.json")["config"].items() if k not in derivations_only}
-              for folder in (source, RUNS)]
+    scenes = [{k: v for k, v in {**SYNTH_DEFAULTS, **read(folder / "data" / "manifest.json")["config"]}.items()
+               if k not in derivations_only} for folder in (source, RUNS)]
     if scenes[0] != scenes[1]:
         raise SystemExit(f"--reuse {shown(source)}: its scenes are not these ({scenes[0]}, not {scenes[1]})")
     recorded, theirs = read(source / "stages.json"), read(source / "timings.json")

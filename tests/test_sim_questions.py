@@ -357,3 +357,20 @@ def test_synth_small_world_records_its_world(tmp_path):
     assert json.loads((tmp_path / "manifest.json").read_text())["config"]["world"] == "small"
     records = read_jsonl(tmp_path / "train.jsonl") + read_jsonl(tmp_path / "test.jsonl")
     assert records and all(set(r["map_categories"]) <= set(WORLDS["small"].vocabulary) for r in records)
+
+
+def test_synth_tinted_walls_changes_the_videos_only(tmp_path):
+    """`--tinted-walls`: the same rooms, questions and maps; the scene files record the wall colours
+    the videos were drawn with, and the manifest records the option."""
+    args = ["data", "synth", "--scenes", "2", "--frames", "4", "--size", "64", "--world", "small", "--workers", "1"]
+    assert main([*args, "--out", str(tmp_path / "plain")]) == 0
+    assert main([*args, "--tinted-walls", "--out", str(tmp_path / "tinted")]) == 0
+    plain, tinted = tmp_path / "plain", tmp_path / "tinted"
+    for name in ("train.jsonl", "test.jsonl", "cognitive_map.jsonl"):
+        assert (plain / name).read_bytes() == (tinted / name).read_bytes(), name
+    for sid in ("scene_0000", "scene_0001"):
+        a, b = (json.loads((folder / "scenes" / f"{sid}.json").read_text()) for folder in (plain, tinted))
+        assert "walls" not in a["room"] and len(b["room"].pop("walls")) == 4 and a == b
+        assert (plain / "videos" / f"{sid}.mp4").read_bytes() != (tinted / "videos" / f"{sid}.mp4").read_bytes()
+    configs = [json.loads((folder / "manifest.json").read_text())["config"] for folder in (plain, tinted)]
+    assert (configs[0]["tinted_walls"], configs[1]["tinted_walls"]) == (False, True)

@@ -96,3 +96,28 @@ def test_bad_video_parameters(tmp_path, capsys):
     assert main(["data", "synth", "--scenes", "2", "--out", str(tmp_path / "d"), "--size", "33"]) == 2
     assert "even number of pixels" in capsys.readouterr().out
     assert not (tmp_path / "d").exists()  # refused before writing anything
+
+
+def test_tinted_walls_show_which_way_the_camera_faces(test_room):
+    """The same room with each wall tinted (`synth --tinted-walls`): objects and what hides what are
+    unchanged, only the room's pixels change, and the wall ahead takes its own tint."""
+    from spacer_core.sim.render import TINTED_WALLS
+
+    scene, pose, frame, ids = test_room
+    tinted = {**scene, "room": {**scene["room"], "walls": [list(c) for c in TINTED_WALLS]}}
+    renderer = Renderer(tinted, SIZE)
+    tinted_frame, tinted_ids = renderer.render(pose)
+    assert np.array_equal(ids, tinted_ids)
+    changed = np.any(frame != tinted_frame, axis=-1)
+    assert changed[ids == -1].mean() > 0.3 and not changed[ids >= 0].any()
+
+    empty = Renderer({**tinted, "objects": []}, SIZE)
+
+    def centre_colour(yaw):  # a patch of the wall straight ahead, just above the horizon
+        image, _ = empty.render({**pose, "yaw": yaw})
+        return image[3 * SIZE // 8: SIZE // 2, SIZE // 2 - 4: SIZE // 2 + 4].reshape(-1, 3).mean(0)
+
+    ahead = {0.0: 1, math.pi / 2: 3, math.pi: 0, -math.pi / 2: 2}  # yaw → the wall x=w, y=l, x=0, y=0
+    for yaw, wall in ahead.items():
+        hue = centre_colour(yaw) / np.array(TINTED_WALLS[wall])  # shading scales all channels alike
+        assert np.ptp(hue) < 0.05, (yaw, hue)

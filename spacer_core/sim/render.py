@@ -29,6 +29,9 @@ _AMBIENT = 0.7
 _TILE = 0.5  # floor tile side (m)
 _WALL, _FLOOR, _CEILING = (200, 196, 186), ((172, 142, 108), (156, 127, 95)), (236, 234, 228)
 _BASEBOARD = (120, 110, 95)
+# Walls x=0, x=w, y=0, y=l of a room drawn with tinted walls (`spacer data synth --tinted-walls`):
+# light tints no object category uses, so every frame shows which way the camera faces.
+TINTED_WALLS = ((214, 178, 178), (172, 190, 222), (178, 212, 172), (226, 214, 160))
 _DARK = (55, 55, 60)
 
 
@@ -299,7 +302,8 @@ class Renderer:
         self.parts = [p for i, obj in enumerate(scene["objects"]) for p in object_parts(obj, i)]
         room_normals = np.array([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]], float)
         light = _brightness(room_normals)  # surfaces 0-5: x=0, x=w, y=0, y=l walls, floor, ceiling
-        colors = [_WALL] * 4 + [_FLOOR[0], _CEILING, _FLOOR[1], _BASEBOARD]
+        walls = [tuple(c) for c in scene["room"].get("walls", [_WALL] * 4)]
+        colors = walls + [_FLOOR[0], _CEILING, _FLOOR[1], _BASEBOARD]
         shading = list(light) + [light[4], light[0]]  # 6: second floor tile, 7: baseboard
         self.room_palette = np.array(
             [np.array(c) * f for c, f in zip(colors, shading, strict=True)], np.float32

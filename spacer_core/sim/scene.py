@@ -3,7 +3,8 @@
 Scene schema (JSON, metres, z up, floor at z = 0, the room spans ``[0, w] × [0, l] × [0, h]``)::
 
     {"scene_id": "scene_0003",
-     "room": {"size": [w, l, h], "bounds": [xmin, ymin, xmax, ymax]},
+     "room": {"size": [w, l, h], "bounds": [xmin, ymin, xmax, ymax]},  # optional "walls": 4 colours
+                                                                      # (x=0, x=w, y=0, y=l; render.py)
      "objects": [{"id": 0, "category": "chair", "center": [x, y, z], "size": [sx, sy, sz],
                   "yaw": 1.5707963267948966, "color": [r, g, b]}, ...]}
 

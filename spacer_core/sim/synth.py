@@ -24,7 +24,7 @@ from typing import Any
 from tqdm import tqdm
 
 from spacer_core.sim.questions import Question, generate_questions, scene_map
-from spacer_core.sim.render import check_video_params, render_scene
+from spacer_core.sim.render import TINTED_WALLS, check_video_params, render_scene
 from spacer_core.sim.scene import generate_scene, get_world
 from spacer_core.sim.writers import (
     cognitive_map_record,
@@ -46,6 +46,7 @@ class SynthConfig:
     lookup_lines: bool = False  # derivations read the question's map entries out first (questions.with_lookup_lines)
     world: str = "vsi"  # what rooms hold (scene.WORLDS)
     cell_arithmetic: bool = False  # derivations spell out the arithmetic on the map's cells (cell_arithmetic)
+    tinted_walls: bool = False  # each wall its own tint (render.TINTED_WALLS): the camera's heading shows
 
     def __post_init__(self) -> None:
         if self.scenes < 1:
@@ -73,6 +74,8 @@ def _build_scene(job: tuple[int, SynthConfig, str]) -> _SceneResult:
     index, config, out = job
     sid = scene_name(index)
     scene = generate_scene([config.seed, index, 0], sid, config.world)
+    if config.tinted_walls:
+        scene["room"]["walls"] = [list(c) for c in TINTED_WALLS]
     rel = f"videos/{sid}.mp4"
     render_scene(
         scene, Path(out) / rel, rel, config.frames, config.fps, config.size, seed=[config.seed, index, 1]
