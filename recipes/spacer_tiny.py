@@ -90,14 +90,20 @@ def run(*args: str, log: Path | None = None, threads: int | None = None) -> floa
     return time.time() - start
 
 
-def configure(world: str, arithmetic: bool = False, drill: bool = False, walls: bool = False) -> None:
+NFRAMES = 8  # frames a clip (configs/tiny/*.yaml)
+
+
+def configure(world: str, arithmetic: bool = False, drill: bool = False, walls: bool = False,
+              nframes: int = NFRAMES) -> None:
     """Point the recipe's folders at ``world``'s runs (stages already done there are skipped);
     tinted walls are other videos, in runs/tiny-WORLD-walls; derivations with the cell arithmetic
     are another data set, in runs/tiny-WORLD-arith, and with the arithmetic stage another chain, in
-    runs/tiny-WORLD-arith-drill."""
+    runs/tiny-WORLD-arith-drill; a model reading other than 8 frames another chain, in
+    runs/tiny-WORLD-fN."""
     global RUNS, DATA, SWAPPED, TIMINGS, PLOT
     name = (("tiny" if world == "vsi" else f"tiny-{world}") + ("-walls" if walls else "")
-            + ("-arith" if arithmetic else "") + ("-drill" if drill else ""))
+            + ("-arith" if arithmetic else "") + ("-drill" if drill else "")
+            + (f"-f{nframes}" if nframes != NFRAMES else ""))
     RUNS = ROOT / "runs" / name
     DATA, SWAPPED, TIMINGS = RUNS / "data", RUNS / "data_swapped", RUNS / "timings.json"
     PLOT = f"{name.replace('tiny', 'tiny_ablation').replace('-', '_')}.png"
@@ -179,6 +185,10 @@ def main() -> None:
     parser.add_argument("--tinted-walls", action="store_true",
                         help="each wall its own tint, so the video shows where things stand (synth); "
                              "runs in runs/tiny-WORLD-walls")
+    parser.add_argument("--nframes", type=int, default=NFRAMES,
+                        help=f"frames the model reads a clip (the vision, SFT and RL stages; default {NFRAMES}): "
+                             "pairs of frames make one video token, so more frames give pairs closer in view; "
+                             "runs in runs/tiny-WORLD-fN")
     parser.add_argument("--reuse", type=Path, default=None,
                         help="take the build, vision and lookup stages from this run folder instead of training them "
                              "(it must have made the same scenes and model: e.g. runs/tiny-small for --cell-arithmetic, "
@@ -207,7 +217,10 @@ def main() -> None:
         parser.error("--arith-steps needs --cell-arithmetic")
     if opts.seeds == 0 and opts.ship not in (None, "sft"):
         parser.error(f"--ship {opts.ship} needs its RL arm: --seeds 0 trains none")
-    configure(opts.world, opts.cell_arithmetic, opts.arith_steps > 0, opts.tinted_walls)
+    if opts.nframes < 2 or opts.nframes % 2:
+        parser.error("--nframes must be even and at least 2 (two frames make one video token)")
+    configure(opts.world, opts.cell_arithmetic, opts.arith_steps > 0, opts.tinted_walls, opts.nframes)
+    frames = ["--nframes", str(opts.nframes)] if opts.nframes != NFRAMES else []
     manifest = DATA / "manifest.json"
     if manifest.exists():  # stages are skipped when their output exists: never mix two data sets
         made = json.loads(manifest.read_text())["config"]
@@ -230,7 +243,8 @@ def main() -> None:
          *[f"--size={name}={value}" for name, value in SHIPPED_SIZES.items()],
          *(["--whole-categories"] if opts.whole_categories else [])), None),
         (RUNS / "vision" / "final" / "config.json", "vision", ("train", "--config", "configs/tiny/vision.yaml",
-         "--model", str(RUNS / "untrained"), *train_file, "--output_dir", str(RUNS / "vision")), RUNS / "vision.log"),
+         "--model", str(RUNS / "untrained"), *train_file, "--output_dir", str(RUNS / "vision"), *frames),
+         RUNS / "vision.log"),
     ]
     if opts.lookup_steps:
         before_sft.append((RUNS / "lookup" / "final" / "config.json", "lookup", (
@@ -252,7 +266,7 @@ def main() -> None:
     stage(RUNS / "sft" / "final" / "config.json", timings, "sft", "train", "--config", "configs/tiny/sft.yaml",
           "--model", str(decoder_start), *train_file, "--output_dir", str(RUNS / "sft"), "--max_steps",
           str(opts.sft_steps), "--lookup_batch", str(opts.lookup_batch), "--lookup_world", opts.world,
-          *(["--lookup_arith_fraction", "0.5"] if opts.arith_steps else []), log=RUNS / "sft.log")
+          *(["--lookup_arith_fraction", "0.5"] if opts.arith_steps else []), *frames, log=RUNS / "sft.log")
     limit = ["--limit", str(opts.eval_limit)] if opts.eval_limit else []
     # with --reuse, that run's SFT model on this run's held-out items: what the other derivations change
     base_sft = opts.reuse / "sft" / "final" if opts.reuse else None
@@ -277,7 +291,7 @@ def main() -> None:
     def arm(name: str, seed: int) -> list[tuple]:
         run_name = seeded(name, seed)
         chain = [((RUNS / run_name / "final" / "config.json", timings, f"rl_{run_name}", "train", "--config",
-                   "configs/tiny/rl.yaml", "--model", str(RUNS / "sft" / "final"), *train_file,
+                   "configs/tiny/rl.yaml", "--model", str(RUNS / "sft" / "final"), *train_file, *frames,
                    "--output_dir", str(RUNS / run_name), "--max_steps", str(opts.rl_steps),
                    *(["--per_device_train_batch_size", str(opts.rl_prompts * group)] if opts.rl_prompts else []),
                    "--seed", str(seed), *ARMS[name]), {"log": RUNS / f"{run_name}.log"}), evaluation(run_name)]

@@ -192,7 +192,8 @@ def test_reuse_copies_another_runs_stages_with_the_commands_that_made_them(recip
     (source / "stages.json").write_text(json.dumps({**made, "sft": ["train"]}))
     (source / "timings.json").write_text(json.dumps({"build": 2.0, "vision": 200.0, "sft": 2700.0}))
     config = {"scenes": 1000, "seed": 1, "world": "small", "lookup_lines": True}
-    for folder, derivations in ((source, {}), (runs, {"cell_arithmetic": True})):
+    # the source's manifest is older: written before the tinted_walls option, as it was made
+    for folder, derivations in ((source, {}), (runs, {"cell_arithmetic": True, "tinted_walls": False})):
         (folder / "data").mkdir(parents=True)
         (folder / "data" / "manifest.json").write_text(json.dumps({"config": {**config, **derivations}}))
     timings = {"synth": 170.0}
@@ -205,14 +206,16 @@ def test_reuse_copies_another_runs_stages_with_the_commands_that_made_them(recip
         recipe.reuse(source, {"lookup": ("train", "--output_dir", str(runs / "lookup"))}, timings)
     with pytest.raises(SystemExit, match="its vision stage was"):  # run there with other options
         recipe.reuse(source, {"vision": (*mine["vision"], "--max_steps", "9")}, timings)
-    (runs / "data" / "manifest.json").write_text(json.dumps({"config": {**config, "seed": 2}}))
-    with pytest.raises(SystemExit, match="its scenes are not these"):
-        recipe.reuse(source, mine, timings)
+    for other in ({"seed": 2}, {"tinted_walls": True}):
+        (runs / "data" / "manifest.json").write_text(json.dumps({"config": {**config, **other}}))
+        with pytest.raises(SystemExit, match="its scenes are not these"):
+            recipe.reuse(source, mine, timings)
 
 
 def test_options_that_cannot_go_together_are_refused(recipe, monkeypatch, capsys):
     for argv, message in ((["--arith-steps", "10"], "--arith-steps needs --cell-arithmetic"),
-                          (["--seeds", "0", "--ship", "grpo"], "--ship grpo needs its RL arm")):
+                          (["--seeds", "0", "--ship", "grpo"], "--ship grpo needs its RL arm"),
+                          (["--nframes", "5"], "--nframes must be even")):
         monkeypatch.setattr("sys.argv", ["spacer_tiny.py", *argv])
         with pytest.raises(SystemExit):
             recipe.main()
@@ -225,6 +228,8 @@ def test_each_data_set_has_its_own_run_folder(recipe, monkeypatch):
     recipe.configure("small", arithmetic=True)
     assert (recipe.RUNS.name, recipe.DATA, recipe.PLOT) == ("tiny-small-arith", recipe.RUNS / "data",
                                                             "tiny_ablation_small_arith.png")
+    recipe.configure("small", walls=True, nframes=16)
+    assert (recipe.RUNS.name, recipe.PLOT) == ("tiny-small-walls-f16", "tiny_ablation_small_walls_f16.png")
     recipe.configure("vsi")
     assert (recipe.RUNS.name, recipe.PLOT) == ("tiny", "tiny_ablation.png")
 
