@@ -440,6 +440,10 @@ def report(timings: dict, seeds: int, rl_line: str) -> None:
     head = ["question type", "chance/prior", *[LABELS[n] for n in names]]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
 
+    def map_cells(s: dict) -> str:  # summaries written before `spacer eval` counted the cells have none
+        cells = s["summary"].get("map", {}).get("cells")
+        return "–" if cells is None else f"{100 * cells['exact']:.0f} / {100 * cells['near']:.0f}"
+
     def row(label: str, runs: dict, cell, first: str = "") -> None:
         """One table row: ``cell(stats)`` for every stage, "–" where the stage was not evaluated."""
         lines.append(f"| {label} | {first} | " + " | ".join("–" if runs[n] is None else cell(runs[n]) for n in names)
@@ -452,6 +456,7 @@ def report(timings: dict, seeds: int, rl_line: str) -> None:
     row("format-valid completions (%)", stats, lambda s: f"{s['format_valid']:.0f}")
     row("completions with a map (%)", stats, lambda s: f"{s['map_rate']:.0f}")
     row("mean map score (completions with a map)", stats, lambda s: fmt(s["map_score"], 2))
+    row("map: objects in their true cell / within one cell (%)", stats, map_cells)
     row("derivations naming every object the question names (%)", stats, lambda s: fmt(s["names_objects"], 0))
     if any(s and s["offsets"] for s in stats.values()):  # derivations with the cell arithmetic
         row("cell offsets computed right (%, of those written)", stats,
@@ -461,6 +466,7 @@ def report(timings: dict, seeds: int, rl_line: str) -> None:
     row("bundled sample: format-valid / with a map (%)", sample, lambda s: f"{s['format_valid']:.0f} / {s['map_rate']:.0f}")
     row("control, another scene's video: overall", control, lambda s: f"{s['summary']['overall']:.1f}")
     row("control, another scene's video: mean map score", control, lambda s: fmt(s["map_score"], 2))
+    row("control, another scene's video: objects in their true cell / within one cell (%)", control, map_cells)
     row("the true map given (`--given-map`): overall", given, lambda s: f"{s['summary']['overall']:.1f}")
 
     fig, ax = plt.subplots(figsize=(11, 4.5))

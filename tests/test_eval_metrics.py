@@ -132,13 +132,19 @@ def test_sim_scores_maps_against_the_true_map():
     off = bench.score(item, '<map>{"chairs": [[0, 0], [9, 9]], "table": [[5, 0]], "sofa": [[1, 1]]}</map>'
                             "<answer>3</answer>")
     assert off.extra["map_score"] == pytest.approx((2 * 1.0 + 1 * (1 - 5 / (10 * math.sqrt(2)))) / 3)
+    assert exact.extra["map_cells"] == {"objects": 3, "exact": 3, "near": 3}
+    assert off.extra["map_cells"] == {"objects": 3, "exact": 2, "near": 2}  # the table is 5 cells off
+    near = bench.score(item, '<map>{"chair": [[1, 1], [9, 8]], "table": [[5, 5], [7, 7]]}</map>')
+    assert near.extra["map_cells"] == {"objects": 3, "exact": 1, "near": 3}  # diagonal neighbours count
     assert off.score == pytest.approx(official_score("<answer>3</answer>", "2", "object_counting"))
     assert bench.score(item, "<answer>2</answer>").extra["map_score"] is None  # no map drawn
     rows = [{"question_type": "object_counting", "score": 1.0, "map_score": 1.0},
             {"question_type": "object_counting", "score": 0.0, "map_score": 0.5},
             {"question_type": "object_counting", "score": 0.0, "map_score": None}]
     summary = bench.aggregate(rows)
-    assert summary["map"] == {"mean": pytest.approx(0.75), "count": 2}
+    assert summary["map"] == {"mean": pytest.approx(0.75), "count": 2}  # rows from before map_cells
+    rows[:2] = [{**row, "map_cells": scored.extra["map_cells"]} for row, scored in zip(rows, (exact, near))]
+    assert bench.aggregate(rows)["map"]["cells"] == {"objects": 6, "exact": pytest.approx(4 / 6), "near": 1.0}
     assert summary["overall"] == pytest.approx(100 / 3)
 
 

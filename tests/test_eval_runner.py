@@ -88,7 +88,9 @@ def test_rows_hold_every_item_scored_exactly(items, tiny, sim_root, tmp_path):
         assert row["map_score"] == pytest.approx(1.0) and row["error"] is None
     assert any(r["score"] > 0 for r in rows) and any(r["score"] == 0 for r in rows)
     assert summary["overall"] == pytest.approx(official_aggregate(rows))
-    assert summary["map"] == {"mean": pytest.approx(1.0), "count": 6}
+    assert summary["map"] == {"mean": pytest.approx(1.0), "count": 6,
+                              "cells": {"objects": sum(len(p) for it in items[:6] for p in it.true_map.values()),
+                                        "exact": 1.0, "near": 1.0}}
     assert summary["n"] == 6 and summary["errors"] == 0
     saved = json.loads((tmp_path / "summary.json").read_text())
     assert saved["overall"] == pytest.approx(summary["overall"])
@@ -96,6 +98,7 @@ def test_rows_hold_every_item_scored_exactly(items, tiny, sim_root, tmp_path):
     assert "logits_processor" not in saved["setup"]["generation"]
     md = (tmp_path / "summary.md").read_text()
     assert f"**{summary['overall']:.1f}**" in md and "object_counting" in md and "Mean map score 1.000" in md
+    assert "objects, 100% are in their cell and 100% within one cell." in md
 
 
 def test_unreadable_videos_become_error_rows(items, tiny, tmp_path):
@@ -199,6 +202,30 @@ def test_compare_puts_runs_side_by_side_with_deltas(tmp_path, capsys):
     assert capsys.readouterr().out == table == (tmp_path / "cmp.md").read_text()
     assert main(["eval", "compare", str(a), str(tmp_path / "nowhere")]) == 2
     assert "nowhere" in capsys.readouterr().err
+
+
+def test_compare_gives_a_paired_interval_on_the_items_both_runs_scored(sim_root, tmp_path):
+    from spacer_core.eval.runner import make_row, summarize
+
+    bench = get_benchmark("sim")
+    items = bench.load(sim_root)
+    runs = []
+    for name, answer, kept in (("a", "A", items[:12]), ("b", "B", items[2:14])):
+        rows = [make_row(item, bench.score(item, f"<answer>{answer}</answer>"),
+                         type("Result", (), {"raw": answer, "seconds": 0.0, "prompt_tokens": 1, "completion_tokens": 1})())
+                for item in kept]
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        (tmp_path / name / "summary.json").write_text(json.dumps(summarize(bench, rows, {})))
+        runs.append({r["id"]: r for r in rows})
+    shared = [i for i in runs[0] if i in runs[1]]
+    gain = (bench.aggregate([runs[1][i] for i in shared])["overall"]
+            - bench.aggregate([runs[0][i] for i in shared])["overall"])
+    assert len(shared) == 10
+    assert f"- b − a on the 10 items both scored: {gain:+.1f} (paired bootstrap 95% interval " in \
+        compare_runs([tmp_path / "a", tmp_path / "b"])
+    (tmp_path / "b" / "results.jsonl").unlink()  # a run without its rows: the table alone
+    assert "items both scored" not in compare_runs([tmp_path / "a", tmp_path / "b"])
 
 
 def test_eval_command(sim_root, tmp_path, capsys):

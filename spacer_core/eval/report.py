@@ -74,7 +74,11 @@ def render_summary(summary: Mapping[str, Any]) -> str:
     if summary.get("map"):
         m = summary["map"]
         mean = "–" if m["mean"] is None else f"{m['mean']:.3f}"
-        lines += ["## Cognitive maps", "", f"Mean map score {mean} over {m['count']} completions that drew a map.", ""]
+        cells = m.get("cells")
+        placed = "" if cells is None else (f" Of the true maps' {cells['objects']} objects, {100 * cells['exact']:.0f}% "
+                                           f"are in their cell and {100 * cells['near']:.0f}% within one cell.")
+        lines += ["## Cognitive maps", "",
+                  f"Mean map score {mean} over {m['count']} completions that drew a map.{placed}", ""]
     return "\n".join(lines)
 
 
@@ -137,4 +141,32 @@ def compare_runs(runs: Sequence[str | Path]) -> str:
         lines += ["Note: these runs are on different benchmarks.", ""]
     lines += [f"- {label}: {s.get('setup', {}).get('model', '?')}, mode {_mode(s.get('setup', {}))}, "
               f"{s.get('n', '?')} items" for label, s in zip(labels, summaries, strict=True)]
-    return "\n".join(lines + [""] + _table(header, rows)) + "\n"
+    return "\n".join(lines + [""] + _table(header, rows) + _paired(runs, summaries, labels)) + "\n"
+
+
+def _paired(runs: Sequence[str | Path], summaries: Sequence[dict], labels: Sequence[str]) -> list[str]:
+    """Each later run − the first on the items both scored, with a paired bootstrap interval
+    (`controls.paired_gain`), where both runs kept their rows and share a benchmark."""
+    from spacer_core.eval import BenchmarkError, get_benchmark
+    from spacer_core.eval.controls import paired_gain
+    from spacer_core.eval.runner import read_rows
+
+    def rows(run: str | Path) -> list[dict] | None:
+        path = Path(run)
+        path = (path.parent if path.is_file() else path) / "results.jsonl"
+        return read_rows(path) if path.is_file() else None
+
+    base, name = rows(runs[0]), summaries[0].get("benchmark")
+    lines = []
+    for run, s, label in zip(runs[1:], summaries[1:], labels[1:], strict=True):
+        mine = rows(run)
+        if base is None or mine is None or s.get("benchmark") != name:
+            continue
+        try:
+            g = paired_gain(get_benchmark(name), [mine], [base])
+        except (BenchmarkError, ValueError):  # a benchmark this version lacks, or no item in common
+            continue
+        lo, hi = g["overall_ci95"]
+        lines.append(f"- {label} − {labels[0]} on the {g['items']} items both scored: {g['overall']:+.1f} "
+                     f"(paired bootstrap 95% interval {lo:+.1f} to {hi:+.1f})")
+    return ["", *lines] if lines else []

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from spacer_core.cogmap import parse_map, score_map
+from spacer_core.cogmap import parse_map, score_map_details
 from spacer_core.eval.base import (
     Benchmark,
     BenchmarkError,
@@ -116,17 +116,32 @@ class SimBench(Benchmark):
         return items
 
     def score(self, item: Item, completion: str) -> Score:
-        """VSI-Bench's score; plus ``map_score`` (SpaceR's map score against the scene's true map)
-        when the completion draws a map, else None."""
+        """VSI-Bench's score; plus, when the completion draws a map, ``map_score`` (SpaceR's map
+        score against the scene's true map) and ``map_cells``: of the true map's objects, how many
+        the map puts in their cell and how many within one cell (a neighbour, diagonals too), by
+        the map score's matching. SpaceR's score gives a point 1 − d/(10·√2), so a map of random
+        cells already scores about 0.6; the cells say how many objects were actually placed."""
         result = vsibench_row_score(item, completion)
-        drawn = item.true_map is not None and MAP[0] in completion
-        result.extra["map_score"] = score_map(parse_map(completion, item.categories), item.true_map) if drawn else None
+        if item.true_map is None or MAP[0] not in completion:
+            result.extra["map_score"] = None
+            return result
+        details = score_map_details(parse_map(completion, item.categories), item.true_map)
+        distances = [pair[2] for category in details.categories for pair in category.pairs]
+        result.extra["map_score"] = details.score
+        result.extra["map_cells"] = {"objects": sum(c.n_true for c in details.categories),
+                                     "exact": sum(d == 0 for d in distances),
+                                     "near": sum(d < 1.5 for d in distances)}
         return result
 
     def aggregate(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         out = vsibench_aggregate(rows)
         scores = [r["map_score"] for r in rows if r.get("map_score") is not None]
         out["map"] = {"mean": sum(scores) / len(scores) if scores else None, "count": len(scores)}
+        cells = [r["map_cells"] for r in rows if r.get("map_cells")]  # rows from before map_cells lack it
+        objects = sum(c["objects"] for c in cells)
+        if objects:
+            out["map"]["cells"] = {"objects": objects, "exact": sum(c["exact"] for c in cells) / objects,
+                                   "near": sum(c["near"] for c in cells) / objects}
         if all("chance" in (r.get("meta") or {}) for r in rows):
             # aggregated exactly like the model's scores (per type, then the mean of the tasks)
             chance = vsibench_aggregate([{"question_type": r["question_type"], "score": r["meta"]["chance"]}
