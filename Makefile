@@ -3,7 +3,7 @@ PY      := .venv/bin/python
 STAMP   := .venv/.installed
 PORT    ?= 7860
 
-.PHONY: setup demo test test-fast lint lab bench tiny-model tiny-arith clean
+.PHONY: setup demo test test-fast lint lab bench tiny-model tiny-arith tiny-walls clean
 
 setup: $(STAMP)
 
@@ -49,6 +49,24 @@ tiny-arith: setup
 	$(PY) recipes/spacer_tiny.py --world small --whole-categories --lookup-lines --cell-arithmetic \
 		--arith-steps 6000 --reuse runs/tiny-small --lookup-steps 6000 --lookup-batch 8 --sft-steps 1800 \
 		--test-fraction 0.05 --seeds 0 --max-new-tokens 384 --results docs/results/small_world_arith_drill
+
+# Tinted walls and 16 frames (docs/tiny-ablation.md): the same scenes and questions as tiny-model's,
+# videos whose walls show which way the camera faces, read as 16 frames. Then the shipped chain's SFT
+# is evaluated again on its own videos (now with the map cells counted; run tiny-model first) and the
+# two compared on the same items.
+WALLS := docs/results/small_world_walls_f16
+tiny-walls: setup
+	$(PY) recipes/spacer_tiny.py --world small --tinted-walls --nframes 16 --whole-categories --lookup-lines \
+		--lookup-steps 6000 --lookup-batch 8 --sft-steps 1800 --test-fraction 0.05 --seeds 0 --results $(WALLS)
+	for split in eval eval_swapped; do \
+		data=$$( [ $$split = eval ] && echo data || echo data_swapped ); \
+		$(PY) -m spacer_core.cli eval --bench sim --model runs/tiny-small/sft/final --data-root runs/tiny-small/$$data \
+			--out runs/tiny-small/$${split}_cells/sft --batch-size 8 --max-new-tokens 288 --resume --no-progress || exit 1; \
+		$(PY) -m spacer_core.cli eval compare runs/tiny-small/$${split}_cells/sft runs/tiny-small-walls-f16/$$split/sft \
+			--out $(WALLS)/compare_$$split.md || exit 1; \
+		mkdir -p $(WALLS)/shipped/$$split && cp runs/tiny-small/$${split}_cells/sft/summary.json $(WALLS)/shipped/$$split/ \
+			&& gzip -nc runs/tiny-small/$${split}_cells/sft/results.jsonl > $(WALLS)/shipped/$$split/results.jsonl.gz; \
+	done
 
 clean:
 	rm -rf .venv .pytest_cache build *.egg-info
