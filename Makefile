@@ -3,7 +3,7 @@ PY      := .venv/bin/python
 STAMP   := .venv/.installed
 PORT    ?= 7860
 
-.PHONY: setup demo test test-fast lint lab bench tiny-model tiny-arith tiny-walls clean
+.PHONY: setup demo test test-fast lint lab bench tiny-model tiny-arith tiny-walls tiny-options clean
 
 setup: $(STAMP)
 
@@ -67,6 +67,33 @@ tiny-walls: setup
 		mkdir -p $(WALLS)/shipped/$$split && cp runs/tiny-small/$${split}_cells/sft/summary.json $(WALLS)/shipped/$$split/ \
 			&& gzip -nc runs/tiny-small/$${split}_cells/sft/results.jsonl > $(WALLS)/shipped/$$split/results.jsonl.gz; \
 	done
+
+# The options experiment (docs/tiny-ablation.md): derivations that spell out the cell arithmetic and
+# end by marking each option, on tinted-wall videos read as 16 frames. The decoder comes from
+# tiny-arith's arithmetic stage (run that first): the vision warm-up trains the vision tower only,
+# so it starts from that model and leaves its decoder as it is. Each stage is skipped once done.
+OPT := runs/tiny-small-options
+OPT_RESULTS := docs/results/small_world_options
+OPT_EVAL := --bench sim --model $(OPT)/sft/final --data-root $(OPT)/data --batch-size 8 --max-new-tokens 448 --resume --no-progress
+$(OPT)/data/test.jsonl: | setup
+	$(PY) -m spacer_core.cli data synth --scenes 1000 --out $(OPT)/data --test-fraction 0.05 --seed 1 --world small \
+		--lookup-lines --cell-arithmetic --tinted-walls --option-lines
+$(OPT)/vision/final/config.json: $(OPT)/data/test.jsonl
+	$(PY) -m spacer_core.cli train --config configs/tiny/vision.yaml --model runs/tiny-small-arith-drill/arith/final \
+		--train_file $(OPT)/data/train.jsonl --output_dir $(OPT)/vision --nframes 16 > $(OPT)/vision.log 2>&1
+$(OPT)/sft/final/config.json: $(OPT)/vision/final/config.json
+	$(PY) -m spacer_core.cli train --config configs/tiny/sft.yaml --model $(OPT)/vision/final \
+		--train_file $(OPT)/data/train.jsonl --output_dir $(OPT)/sft --max_steps 1800 --lookup_batch 8 \
+		--lookup_world small --lookup_arith_fraction 0.5 --nframes 16 > $(OPT)/sft.log 2>&1
+tiny-options: $(OPT)/sft/final/config.json
+	$(PY) -m spacer_core.cli eval $(OPT_EVAL) --out $(OPT)/eval --control swap
+	$(PY) -m spacer_core.cli eval $(OPT_EVAL) --out $(OPT)/eval_given_map --given-map
+	$(PY) -m spacer_core.cli eval compare runs/tiny-small/eval_cells/sft $(OPT)/eval --out $(OPT_RESULTS)/compare_eval.md
+	$(PY) -m spacer_core.cli eval compare runs/tiny-small/eval_given_map/sft $(OPT)/eval_given_map \
+		--out $(OPT_RESULTS)/compare_given_map.md
+	for run in eval eval_given_map; do mkdir -p $(OPT_RESULTS)/$$run && cp $(OPT)/$$run/summary.* $(OPT_RESULTS)/$$run/ \
+		&& gzip -nc $(OPT)/$$run/results.jsonl > $(OPT_RESULTS)/$$run/results.jsonl.gz || exit 1; done
+	cp $(OPT)/vision/vision_warmup.json $(OPT_RESULTS)/
 
 clean:
 	rm -rf .venv .pytest_cache build *.egg-info

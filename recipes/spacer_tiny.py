@@ -110,7 +110,7 @@ def configure(world: str, arithmetic: bool = False, drill: bool = False, walls: 
 
 
 # Synth settings older manifests lack, as they were made.
-SYNTH_DEFAULTS = {"world": "vsi", "cell_arithmetic": False, "tinted_walls": False}
+SYNTH_DEFAULTS = {"world": "vsi", "cell_arithmetic": False, "tinted_walls": False, "option_lines": False}
 STARTED: list[str] = []  # the stages this invocation started
 LOCK = threading.Lock()
 
@@ -226,7 +226,7 @@ def main() -> None:
         made = json.loads(manifest.read_text())["config"]
         wanted = dict(scenes=opts.scenes, test_fraction=opts.test_fraction, world=opts.world,
                       lookup_lines=opts.lookup_lines, cell_arithmetic=opts.cell_arithmetic,
-                      tinted_walls=opts.tinted_walls)
+                      tinted_walls=opts.tinted_walls, option_lines=False)
         if {k: {**SYNTH_DEFAULTS, **made}.get(k) for k in wanted} != wanted:
             parser.error(f"{DATA} holds other data ({made}), not {wanted}: move {RUNS} away to start afresh")
     RUNS.mkdir(parents=True, exist_ok=True)
@@ -330,7 +330,7 @@ def reuse(source: Path, stages: dict[str, tuple[str, ...]], timings: dict) -> No
             raise SystemExit(f"--reuse {shown(source)}: no {shown(path)}")
         return json.loads(path.read_text())
 
-    derivations_only = {"lookup_lines", "cell_arithmetic"}  # what may differ: not the scenes
+    derivations_only = {"lookup_lines", "cell_arithmetic", "option_lines"}  # what may differ: not the scenes
     scenes = [{k: v for k, v in {**SYNTH_DEFAULTS, **read(folder / "data" / "manifest.json")["config"]}.items()
                if k not in derivations_only} for folder in (source, RUNS)]
     if scenes[0] != scenes[1]:

@@ -374,3 +374,26 @@ def test_synth_tinted_walls_changes_the_videos_only(tmp_path):
         assert (plain / "videos" / f"{sid}.mp4").read_bytes() != (tinted / "videos" / f"{sid}.mp4").read_bytes()
     configs = [json.loads((folder / "manifest.json").read_text())["config"] for folder in (plain, tinted)]
     assert (configs[0]["tinted_walls"], configs[1]["tinted_walls"]) == (False, True)
+
+
+def test_synth_option_lines_mark_the_answer_among_the_options(tmp_path):
+    """`--option-lines`: each multiple-choice derivation ends with every option, as the prompt lists
+    it, marked yes (the answer's) or no; numerical items and everything else are unchanged."""
+    args = ["data", "synth", "--scenes", "6", "--size", "128", "--world", "small", "--workers", "1", "--lookup-lines"]
+    assert main([*args, "--out", str(tmp_path / "plain")]) == 0
+    assert main([*args, "--option-lines", "--out", str(tmp_path / "options")]) == 0
+    plain = read_jsonl(tmp_path / "plain" / "train.jsonl") + read_jsonl(tmp_path / "plain" / "test.jsonl")
+    marked = read_jsonl(tmp_path / "options" / "train.jsonl") + read_jsonl(tmp_path / "options" / "test.jsonl")
+    assert len(plain) == len(marked) and sum(bool(r["options"]) for r in plain) >= 10
+    for before, after in zip(plain, marked, strict=True):
+        assert {k: v for k, v in before.items() if k != "reasoning"} == {k: v for k, v in after.items() if k != "reasoning"}
+        if not before["options"]:
+            assert after["reasoning"] == before["reasoning"]
+            continue
+        derivation, _, last = after["reasoning"].rpartition("\n")
+        assert derivation == before["reasoning"]
+        answer = re.search(r"<answer>(.+)</answer>", after["solution"])[1]
+        assert re.findall(r"([A-Z])\. [^:]+: (yes|no)\.", last) == [
+            (o[0], "yes" if o[0] == answer else "no") for o in after["options"]]
+        assert last == " ".join(f"{o}: {'yes' if o[0] == answer else 'no'}." for o in after["options"])
+    assert json.loads((tmp_path / "options" / "manifest.json").read_text())["config"]["option_lines"] is True

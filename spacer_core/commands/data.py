@@ -33,6 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="distance comparisons, directions and routes derive their answer in steps on the "
                        "map's cells ('(5-2, 1-3) = (3, -2)', products, one comparison), and only items the "
                        "true map answers rightly are asked (spacer_core/sim/cell_arithmetic.py)")
+    synth.add_argument("--option-lines", action="store_true",
+                       help="multiple-choice derivations end by going through the options, each copied and "
+                       "marked: 'A. left: no. B. right: yes.' (spacer_core/sim/questions.py)")
     synth.add_argument("--tinted-walls", action="store_true",
                        help="each wall its own light tint, so every frame shows which way the camera faces and "
                        "where objects stand on the map can be read from the video (spacer_core/sim/render.py)")
@@ -68,7 +71,8 @@ def run_synth(args: argparse.Namespace) -> int:
 
     try:
         config = SynthConfig(args.scenes, args.seed, args.frames, args.fps, args.size, args.test_fraction,
-                             args.lookup_lines, args.world, args.cell_arithmetic, args.tinted_walls)
+                             args.lookup_lines, args.world, args.cell_arithmetic, args.tinted_walls,
+                             args.option_lines)
     except ValueError as err:
         print(f"error: {err}")
         return 2

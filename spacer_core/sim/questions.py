@@ -560,15 +560,30 @@ def with_lookup_lines(question: Question, cogmap: dict[str, list[tuple[int, int]
     return replace(question, reasoning=f"{map_part}\n{lines}\n{derivation}")
 
 
+def with_option_lines(question: Question) -> Question:
+    """A multiple-choice question whose derivation ends by going through the options, each copied
+    from the prompt and marked: ``…: right.\nA. left: no. B. right: yes.`` A small decoder that
+    derives the right conclusion still picks a letter at chance when it must find, in the prompt,
+    which letter stands before the conclusion's words (docs/tiny-ablation.md); copying the options
+    in order and comparing each with the conclusion is the lookup it has learnt."""
+    if not question.options:
+        return question
+    lines = " ".join(f"{o}: {'yes' if o.startswith(question.answer + '.') else 'no'}." for o in question.options)
+    return replace(question, reasoning=f"{question.reasoning}\n{lines}")
+
+
 def generate_questions(scene: dict[str, Any], seed: int | list[int] = 0, lookup_lines: bool = False,
-                       cell_arithmetic: bool = False) -> list[Question]:
+                       cell_arithmetic: bool = False, option_lines: bool = False) -> list[Question]:
     """Up to ``PER_SCENE[type]`` items of every type that is well posed in ``scene``;
     ``lookup_lines``: see `with_lookup_lines`. ``cell_arithmetic``: distance comparisons, directions
     and routes derive their answer in steps on the true map's cells (`spacer_core.sim.cell_arithmetic`),
-    and only items whose cells give the true answer are asked."""
+    and only items whose cells give the true answer are asked. ``option_lines``: see
+    `with_option_lines`."""
     facts = _SceneFacts(scene, cell_arithmetic)
     out: list[Question] = []
     for qtype, generate in GENERATORS.items():
         rng = np.random.default_rng([*np.atleast_1d(seed).tolist(), list(GENERATORS).index(qtype)])
         out += generate(facts, rng, PER_SCENE[qtype])
-    return [with_lookup_lines(q, facts.cogmap) for q in out] if lookup_lines else out
+    if lookup_lines:
+        out = [with_lookup_lines(q, facts.cogmap) for q in out]
+    return [with_option_lines(q) for q in out] if option_lines else out

@@ -47,6 +47,7 @@ class SynthConfig:
     world: str = "vsi"  # what rooms hold (scene.WORLDS)
     cell_arithmetic: bool = False  # derivations spell out the arithmetic on the map's cells (cell_arithmetic)
     tinted_walls: bool = False  # each wall its own tint (render.TINTED_WALLS): the camera's heading shows
+    option_lines: bool = False  # multiple-choice derivations end by marking each option (questions.with_option_lines)
 
     def __post_init__(self) -> None:
         if self.scenes < 1:
@@ -82,7 +83,7 @@ def _build_scene(job: tuple[int, SynthConfig, str]) -> _SceneResult:
     )
     (Path(out) / "scenes" / f"{sid}.json").write_text(json.dumps(scene, indent=1) + "\n", encoding="utf-8")
     return _SceneResult(sid, rel, scene_map(scene), generate_questions(
-        scene, [config.seed, index, 2], config.lookup_lines, config.cell_arithmetic))
+        scene, [config.seed, index, 2], config.lookup_lines, config.cell_arithmetic, config.option_lines))
 
 
 def _remove_stale(folder: Path, keep: set[str], suffix: str) -> None:
