@@ -457,6 +457,8 @@ def report(timings: dict, seeds: int, rl_line: str) -> None:
     row("completions with a map (%)", stats, lambda s: f"{s['map_rate']:.0f}")
     row("mean map score (completions with a map)", stats, lambda s: fmt(s["map_score"], 2))
     row("map: objects in their true cell / within one cell (%)", stats, map_cells)
+    row("multiple choice: answers that are the option the reasoning arrives at (%)", stats,
+        lambda s: fmt(100 * s["summary"]["agreement"]["rate"], 0) if s["summary"].get("agreement") else "–")
     row("derivations naming every object the question names (%)", stats, lambda s: fmt(s["names_objects"], 0))
     if any(s and s["offsets"] for s in stats.values()):  # derivations with the cell arithmetic
         row("cell offsets computed right (%, of those written)", stats,

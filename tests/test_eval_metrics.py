@@ -148,6 +148,31 @@ def test_sim_scores_maps_against_the_true_map():
     assert summary["overall"] == pytest.approx(100 / 3)
 
 
+def test_sim_checks_the_answer_against_the_option_the_reasoning_arrives_at():
+    from spacer_core.eval.spatial import derivation_choice
+
+    easy = ["A. left", "B. right"]
+    # the arithmetic concludes right, the answer says A (a real completion's form)
+    wrong = ("<think><map>{}</map>\nFacing the door: (3-1, 9-7) = (2, 2). To the table: (7-1, 3-7) = (6, -4). "
+             "2*-4 = -8, 2*6 = 12; -8 < 12: right.</think>\n<answer>A</answer>")
+    assert derivation_choice(wrong, easy) == "B"
+    hard = ["A. back-right", "B. front-left", "C. back-left", "D. front-right"]
+    assert derivation_choice("…: left. 0*-3 = 0, 9*3 = 27; 0 > -27: front. So front-left.</think>", hard) == "B"
+    assert derivation_choice("The map lists 2 lamps, so there are 2.", easy) is None
+    marked = "…: right.\nA. left: no. B. right: yes.</think><answer>B</answer>"
+    assert derivation_choice(marked, easy) == "B"
+    assert derivation_choice("A. left: yes. B. right: no.", easy) == "A"  # the mark, not the text named last
+    route = ["A. Turn Left, Turn Right", "B. Turn Right, Turn Right"]
+    assert derivation_choice("So: Turn Right, Turn Right.</think>", route) == "B"
+
+    bench = get_benchmark("sim")
+    item = vsi_item("object_rel_direction_easy", "B", options=easy)
+    rows = [{"question_type": item.question_type, "score": s.score, **s.extra}
+            for s in (bench.score(item, wrong), bench.score(item, marked), bench.score(item, "<answer>B</answer>"))]
+    assert [r["agrees"] for r in rows] == [False, True, None]
+    assert bench.aggregate(rows)["agreement"] == {"rate": 0.5, "count": 2}
+
+
 @pytest.mark.parametrize("completion, expected", [
     ("<answer>B</answer>", 1.0), ("(b) the lamp", 1.0), ("The answer is B", 1.0), ("B. lamp", 1.0),
     ("<answer>C</answer>", 0.0), ("a lamp", 0.0), ("", 0.0),

@@ -118,6 +118,9 @@ def test_report_tables_from_real_eval_summaries(recipe, tmp_path, monkeypatch, w
     assert f"**{summary['overall']:.1f}**" in overall
     assert "| format-valid completions (%) |  | – | 100 | 0 |" in table  # untrained never ran; grpo has no <think>
     assert "| map: objects in their true cell / within one cell (%) |  | – | 0 / 0 | – |" in table  # sft's maps are empty
+    # sft's reasoning names every category, so a relative-distance item's option named last, never A
+    # (its answer); grpo's completion names no option
+    assert "| multiple choice: answers that are the option the reasoning arrives at (%) |  | – | 0 | – |" in table
     assert (tmp_path / "docs" / "img" / "tiny_ablation.png").is_file()
     curves = tmp_path / "docs" / "img" / "tiny_ablation_rl.png"
     assert curves.is_file() == with_chance and ("![RL curves](img/tiny_ablation_rl.png)" in table) == with_chance

@@ -62,6 +62,27 @@ def vsibench_problem_type(question_type: str, where: str) -> str:
     raise BenchmarkError(f"{where}: unknown VSI-Bench question_type {question_type!r}; expected one of {known}")
 
 
+_MARKED = re.compile(r"\b([A-Z])\. [^:\n]+?: yes\.")
+
+
+def derivation_choice(completion: str, options: Sequence[str]) -> str | None:
+    """The option letter a completion's reasoning arrives at, before its answer: the option it
+    marks ``yes`` where it goes through the options (`spacer data synth --option-lines`), else the
+    option whose text it names last (the longer text where two end at the same place:
+    "front-left" over "left"); None when it names none."""
+    reasoning = completion.split("<answer>")[0]
+    marked = _MARKED.findall(reasoning)
+    if marked:
+        return marked[-1]
+    ends = {}
+    for option in options:
+        letter, _, text = option.partition(". ")
+        hits = [m.end() for m in re.finditer(rf"(?<![\w-]){re.escape(text.strip())}(?![\w-])", reasoning, re.I)]
+        if hits and text.strip():
+            ends[letter] = (hits[-1], len(text))
+    return max(ends, key=ends.get) if ends else None
+
+
 def vsibench_row_score(item: Item, completion: str) -> Score:
     """The official score, and the normalised prediction it was computed from."""
     return Score(vsibench_score(completion, item.ground_truth, item.question_type), vsibench_prediction(completion))
@@ -120,8 +141,13 @@ class SimBench(Benchmark):
         score against the scene's true map) and ``map_cells``: of the true map's objects, how many
         the map puts in their cell and how many within one cell (a neighbour, diagonals too), by
         the map score's matching. SpaceR's score gives a point 1 − d/(10·√2), so a map of uniformly
-        random cells scores about 0.63 (1% of objects in their cell, 8% within one)."""
+        random cells scores about 0.63 (1% of objects in their cell, 8% within one). For a
+        multiple-choice item, ``agrees``: whether the answer is the option the reasoning arrives at
+        (`derivation_choice`; None when it names no option)."""
         result = vsibench_row_score(item, completion)
+        if item.options:
+            choice = derivation_choice(completion, item.options)
+            result.extra["agrees"] = None if choice is None else choice == result.prediction
         if item.true_map is None or MAP[0] not in completion:
             result.extra["map_score"] = None
             return result
@@ -137,6 +163,9 @@ class SimBench(Benchmark):
         out = vsibench_aggregate(rows)
         scores = [r["map_score"] for r in rows if r.get("map_score") is not None]
         out["map"] = {"mean": sum(scores) / len(scores) if scores else None, "count": len(scores)}
+        agrees = [r["agrees"] for r in rows if r.get("agrees") is not None]  # likewise
+        if agrees:
+            out["agreement"] = {"rate": sum(agrees) / len(agrees), "count": len(agrees)}
         cells = [r["map_cells"] for r in rows if r.get("map_cells")]  # rows from before map_cells lack it
         objects = sum(c["objects"] for c in cells)
         if objects:
