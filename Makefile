@@ -57,7 +57,8 @@ tiny-arith: setup
 WALLS := docs/results/small_world_walls_f16
 tiny-walls: setup
 	$(PY) recipes/spacer_tiny.py --world small --tinted-walls --nframes 16 --whole-categories --lookup-lines \
-		--lookup-steps 6000 --lookup-batch 8 --sft-steps 1800 --test-fraction 0.05 --seeds 0 --results $(WALLS)
+		--lookup-steps 6000 --lookup-batch 8 --sft-steps 1800 --test-fraction 0.05 --rl-steps 150 --rl-prompts 4 \
+		--seeds 0 --results $(WALLS)
 	for split in eval eval_swapped; do \
 		data=$$( [ $$split = eval ] && echo data || echo data_swapped ); \
 		$(PY) -m spacer_core.cli eval --bench sim --model runs/tiny-small/sft/final --data-root runs/tiny-small/$$data \
