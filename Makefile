@@ -52,17 +52,20 @@ tiny-arith: setup
 
 # Tinted walls and 16 frames (docs/tiny-ablation.md): the same scenes and questions as tiny-model's,
 # videos whose walls show which way the camera faces, read as 16 frames. Then the shipped chain's SFT
-# is evaluated again on its own videos (now with the map cells counted; run tiny-model first) and the
-# two compared on the same items.
+# is evaluated again on its own videos and with the true map given (now with the map cells and the
+# answers' agreement with their reasoning counted; run tiny-model first), and the two compared on the
+# same items.
 WALLS := docs/results/small_world_walls_f16
 tiny-walls: setup
 	$(PY) recipes/spacer_tiny.py --world small --tinted-walls --nframes 16 --whole-categories --lookup-lines \
 		--lookup-steps 6000 --lookup-batch 8 --sft-steps 1800 --test-fraction 0.05 --rl-steps 150 --rl-prompts 4 \
 		--seeds 0 --results $(WALLS)
-	for split in eval eval_swapped; do \
-		data=$$( [ $$split = eval ] && echo data || echo data_swapped ); \
+	for split in eval eval_swapped eval_given_map; do \
+		data=$$( [ $$split = eval_swapped ] && echo data_swapped || echo data ); \
+		given=$$( [ $$split = eval_given_map ] && echo --given-map ); \
 		$(PY) -m spacer_core.cli eval --bench sim --model runs/tiny-small/sft/final --data-root runs/tiny-small/$$data \
-			--out runs/tiny-small/$${split}_cells/sft --batch-size 8 --max-new-tokens 288 --resume --no-progress || exit 1; \
+			--out runs/tiny-small/$${split}_cells/sft --batch-size 8 --max-new-tokens 288 --resume --no-progress $$given \
+			|| exit 1; \
 		$(PY) -m spacer_core.cli eval compare runs/tiny-small/$${split}_cells/sft runs/tiny-small-walls-f16/$$split/sft \
 			--out $(WALLS)/compare_$$split.md || exit 1; \
 		mkdir -p $(WALLS)/shipped/$$split && cp runs/tiny-small/$${split}_cells/sft/summary.json $(WALLS)/shipped/$$split/ \
@@ -87,14 +90,21 @@ $(OPT)/sft/final/config.json: $(OPT)/vision/final/config.json
 		--train_file $(OPT)/data/train.jsonl --output_dir $(OPT)/sft --max_steps 1800 --lookup_batch 8 \
 		--lookup_world small --lookup_arith_fraction 0.5 --nframes 16 > $(OPT)/sft.log 2>&1
 tiny-options: $(OPT)/sft/final/config.json
+	mkdir -p $(OPT_RESULTS)/eval/controls/swap
 	$(PY) -m spacer_core.cli eval $(OPT_EVAL) --out $(OPT)/eval --control swap
 	$(PY) -m spacer_core.cli eval $(OPT_EVAL) --out $(OPT)/eval_given_map --given-map
 	$(PY) -m spacer_core.cli eval compare runs/tiny-small/eval_cells/sft $(OPT)/eval --out $(OPT_RESULTS)/compare_eval.md
-	$(PY) -m spacer_core.cli eval compare runs/tiny-small/eval_given_map/sft $(OPT)/eval_given_map \
-		--out $(OPT_RESULTS)/compare_given_map.md
+	$(PY) -m spacer_core.cli eval --bench sim --model runs/tiny-small-arith-drill/sft/final --given-map \
+		--data-root runs/tiny-small-arith-drill/data --out runs/tiny-small-arith-drill/eval_given_map_cells/sft \
+		--batch-size 8 --max-new-tokens 384 --resume --no-progress
+	$(PY) -m spacer_core.cli eval compare runs/tiny-small/eval_given_map_cells/sft \
+		runs/tiny-small-arith-drill/eval_given_map_cells/sft $(OPT)/eval_given_map --out $(OPT_RESULTS)/compare_given_map.md
 	for run in eval eval_given_map; do mkdir -p $(OPT_RESULTS)/$$run && cp $(OPT)/$$run/summary.* $(OPT_RESULTS)/$$run/ \
 		&& gzip -nc $(OPT)/$$run/results.jsonl > $(OPT_RESULTS)/$$run/results.jsonl.gz || exit 1; done
 	cp $(OPT)/vision/vision_warmup.json $(OPT_RESULTS)/
+	gzip -nc $(OPT)/eval/controls/swap/results.jsonl > $(OPT_RESULTS)/eval/controls/swap/results.jsonl.gz
+	mkdir -p $(OPT_RESULTS)/arith_drill_given_map && cp runs/tiny-small-arith-drill/eval_given_map_cells/sft/summary.* \
+		$(OPT_RESULTS)/arith_drill_given_map/
 
 clean:
 	rm -rf .venv .pytest_cache build *.egg-info
