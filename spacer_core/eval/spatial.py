@@ -163,10 +163,11 @@ class SimBench(Benchmark):
         out = vsibench_aggregate(rows)
         scores = [r["map_score"] for r in rows if r.get("map_score") is not None]
         out["map"] = {"mean": sum(scores) / len(scores) if scores else None, "count": len(scores)}
-        agrees = [r["agrees"] for r in rows if r.get("agrees") is not None]  # likewise
+        # rows written before agreement and map cells were counted lack them
+        agrees = [r["agrees"] for r in rows if r.get("agrees") is not None]
         if agrees:
             out["agreement"] = {"rate": sum(agrees) / len(agrees), "count": len(agrees)}
-        cells = [r["map_cells"] for r in rows if r.get("map_cells")]  # rows from before map_cells lack it
+        cells = [r["map_cells"] for r in rows if r.get("map_cells")]
         objects = sum(c["objects"] for c in cells)
         if objects:
             out["map"]["cells"] = {"objects": objects, "exact": sum(c["exact"] for c in cells) / objects,
