@@ -68,15 +68,19 @@ tiny-walls: setup
 			|| exit 1; \
 		$(PY) -m spacer_core.cli eval compare runs/tiny-small/$${split}_cells/sft runs/tiny-small-walls-f16/$$split/sft \
 			--out $(WALLS)/compare_$$split.md || exit 1; \
-		mkdir -p $(WALLS)/shipped/$$split && cp runs/tiny-small/$${split}_cells/sft/summary.json $(WALLS)/shipped/$$split/ \
-			&& gzip -nc runs/tiny-small/$${split}_cells/sft/results.jsonl > $(WALLS)/shipped/$$split/results.jsonl.gz; \
+		mkdir -p $(WALLS)/shipped/$$split && cp runs/tiny-small/$${split}_cells/sft/summary.* $(WALLS)/shipped/$$split/ \
+			&& gzip -nc runs/tiny-small/$${split}_cells/sft/results.jsonl > $(WALLS)/shipped/$$split/results.jsonl.gz \
+			|| exit 1; \
 	done
 
 # The options experiment (docs/tiny-ablation.md): derivations that spell out the cell arithmetic and
 # end by marking each option, on tinted-wall videos read as 16 frames. The decoder comes from
 # tiny-arith's arithmetic stage (run that first): the vision warm-up trains the vision tower only,
 # so it starts from that model and leaves its decoder as it is. Each stage is skipped once done.
+# It is compared on the same 560 items (tiny-arith's, numbered alike) with tiny-arith's SFT and the
+# shipped SFT; their given-map runs are made again to count the answers' agreement with their reasoning.
 OPT := runs/tiny-small-options
+DRILL := runs/tiny-small-arith-drill
 OPT_RESULTS := docs/results/small_world_options
 OPT_EVAL := --bench sim --model $(OPT)/sft/final --data-root $(OPT)/data --batch-size 8 --max-new-tokens 448 --resume --no-progress
 $(OPT)/data/test.jsonl: | setup
@@ -93,18 +97,24 @@ tiny-options: $(OPT)/sft/final/config.json
 	mkdir -p $(OPT_RESULTS)/eval/controls/swap
 	$(PY) -m spacer_core.cli eval $(OPT_EVAL) --out $(OPT)/eval --control swap
 	$(PY) -m spacer_core.cli eval $(OPT_EVAL) --out $(OPT)/eval_given_map --given-map
-	$(PY) -m spacer_core.cli eval compare runs/tiny-small/eval_cells/sft $(OPT)/eval --out $(OPT_RESULTS)/compare_eval.md
-	$(PY) -m spacer_core.cli eval --bench sim --model runs/tiny-small-arith-drill/sft/final --given-map \
-		--data-root runs/tiny-small-arith-drill/data --out runs/tiny-small-arith-drill/eval_given_map_cells/sft \
-		--batch-size 8 --max-new-tokens 384 --resume --no-progress
-	$(PY) -m spacer_core.cli eval compare runs/tiny-small/eval_given_map_cells/sft \
-		runs/tiny-small-arith-drill/eval_given_map_cells/sft $(OPT)/eval_given_map --out $(OPT_RESULTS)/compare_given_map.md
+	$(PY) -m spacer_core.cli eval compare $(DRILL)/eval/base_sft $(DRILL)/eval/sft $(OPT)/eval \
+		--out $(OPT_RESULTS)/compare_eval.md
+	for model in sft base_sft; do \
+		path=$$( [ $$model = sft ] && echo $(DRILL)/sft/final || echo runs/tiny-small/sft/final ); \
+		$(PY) -m spacer_core.cli eval --bench sim --model $$path --given-map --data-root $(DRILL)/data \
+			--out $(DRILL)/eval_given_map_cells/$$model --batch-size 8 --max-new-tokens 384 --resume --no-progress \
+			|| exit 1; \
+	done
+	$(PY) -m spacer_core.cli eval compare $(DRILL)/eval_given_map_cells/base_sft $(DRILL)/eval_given_map_cells/sft \
+		$(OPT)/eval_given_map --out $(OPT_RESULTS)/compare_given_map.md
 	for run in eval eval_given_map; do mkdir -p $(OPT_RESULTS)/$$run && cp $(OPT)/$$run/summary.* $(OPT_RESULTS)/$$run/ \
 		&& gzip -nc $(OPT)/$$run/results.jsonl > $(OPT_RESULTS)/$$run/results.jsonl.gz || exit 1; done
 	cp $(OPT)/vision/vision_warmup.json $(OPT_RESULTS)/
 	gzip -nc $(OPT)/eval/controls/swap/results.jsonl > $(OPT_RESULTS)/eval/controls/swap/results.jsonl.gz
-	mkdir -p $(OPT_RESULTS)/arith_drill_given_map && cp runs/tiny-small-arith-drill/eval_given_map_cells/sft/summary.* \
-		$(OPT_RESULTS)/arith_drill_given_map/
+	for model in sft base_sft; do mkdir -p $(OPT_RESULTS)/arith_given_map/$$model \
+		&& cp $(DRILL)/eval_given_map_cells/$$model/summary.* $(OPT_RESULTS)/arith_given_map/$$model/ \
+		&& gzip -nc $(DRILL)/eval_given_map_cells/$$model/results.jsonl > $(OPT_RESULTS)/arith_given_map/$$model/results.jsonl.gz \
+		|| exit 1; done
 
 clean:
 	rm -rf .venv .pytest_cache build *.egg-info

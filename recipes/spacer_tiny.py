@@ -116,12 +116,14 @@ LOCK = threading.Lock()
 
 
 def stage(done: Path, timings: dict, name: str, *args: str, log: Path | None = None,
-          threads: int | None = None, unrecorded: tuple[str, ...] = ()) -> None:
+          threads: int | None = None, unrecorded: tuple[str, ...] = (), after: tuple[Path, Path] | None = None) -> None:
     """Run one stage unless its output exists; its wall time is saved at once (a rerun keeps it).
     Each stage's arguments are recorded in RUNS/stages.json: a done stage whose recorded arguments
     differ from these (other options to the recipe) stops the recipe instead of being reused.
     ``unrecorded`` arguments are passed but not recorded: ones that cannot change the result, such
-    as an evaluation's --resume (a killed evaluation continues where it stopped)."""
+    as an evaluation's --resume (a killed evaluation continues where it stopped). ``after``: (the
+    record a killed run left, what it was made from): a record older than its source (a model
+    trained again since) stops the recipe instead of being continued."""
     argv = [a.replace(f"{ROOT}/", "") for a in args]  # the checkout may move
     if done.exists():
         recorded = recorded_stages()
@@ -130,6 +132,9 @@ def stage(done: Path, timings: dict, name: str, *args: str, log: Path | None = N
                              f"{' '.join(argv)}\nmove {shown(done)} (and what was trained from it) away")
         print(f"[skip] {name}: {shown(done)} exists", flush=True)
     else:
+        if after and after[0].exists() and after[1].exists() and after[0].stat().st_mtime < after[1].stat().st_mtime:
+            raise SystemExit(f"{shown(after[0].parent)} holds a killed run of an older {shown(after[1].parent)}: "
+                             "move it away")
         STARTED.append(name)
         timings[name] = run(*args, *unrecorded, log=log, threads=threads)
         TIMINGS.write_text(json.dumps(timings, indent=2))
@@ -286,7 +291,7 @@ def main() -> None:
                      "--max-new-tokens", str(opts.max_new_tokens), *limit, *(["--given-map"] if split == "eval_given_map" else [])]
         return ((RUNS / split / name / "summary.json", timings, f"{split}_{name}", "eval", "--bench", "sim",
                  "--model", str(model), "--out", str(RUNS / split / name), "--no-progress", *where),
-                {"unrecorded": ("--resume",)})
+                {"unrecorded": ("--resume",), "after": (RUNS / split / name / "run.json", model / "config.json")})
 
     def arm(name: str, seed: int) -> list[tuple]:
         run_name = seeded(name, seed)

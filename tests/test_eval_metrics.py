@@ -162,15 +162,19 @@ def test_sim_checks_the_answer_against_the_option_the_reasoning_arrives_at():
     marked = "…: right.\nA. left: no. B. right: yes.</think><answer>B</answer>"
     assert derivation_choice(marked, easy) == "B"
     assert derivation_choice("A. left: yes. B. right: no.", easy) == "A"  # the mark, not the text named last
+    assert derivation_choice("A. left: yes. B. right: yes.", easy) is None  # marks both
+    assert derivation_choice("A. left no. B. right: yes.", easy) == "B"  # a mark reaches back one option only
+    assert derivation_choice("…: left. I. left: yes.", easy) == "A"  # no option I: the text named last
     route = ["A. Turn Left, Turn Right", "B. Turn Right, Turn Right"]
     assert derivation_choice("So: Turn Right, Turn Right.</think>", route) == "B"
 
     bench = get_benchmark("sim")
     item = vsi_item("object_rel_direction_easy", "B", options=easy)
     rows = [{"question_type": item.question_type, "score": s.score, **s.extra}
-            for s in (bench.score(item, wrong), bench.score(item, marked), bench.score(item, "<answer>B</answer>"))]
-    assert [r["agrees"] for r in rows] == [False, True, None]
-    assert bench.aggregate(rows)["agreement"] == {"rate": 0.5, "count": 2}
+            for s in (bench.score(item, wrong), bench.score(item, marked), bench.score(item, "<answer>B</answer>"),
+                      bench.score(item, marked.replace("<answer>B", "<answer>b")))]
+    assert [r["agrees"] for r in rows] == [False, True, None, True]  # answers are read case-insensitively
+    assert bench.aggregate(rows)["agreement"] == {"rate": 2 / 3, "count": 3}
 
 
 @pytest.mark.parametrize("completion, expected", [

@@ -224,6 +224,9 @@ def test_compare_gives_a_paired_interval_on_the_items_both_runs_scored(sim_root,
     assert len(shared) == 10
     assert f"- b − a on the 10 items both scored: {gain:+.1f} (paired bootstrap 95% interval " in \
         compare_runs([tmp_path / "a", tmp_path / "b"])
+    renumbered = [{**r, "id": str(int(r["id"]) + 1)} for r in runs[1].values()]  # another data set, numbered alike
+    (tmp_path / "b" / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in renumbered))
+    assert "- b and a: no paired difference, their items differ (id " in compare_runs([tmp_path / "a", tmp_path / "b"])
     (tmp_path / "b" / "results.jsonl").unlink()  # a run without its rows: the table alone
     assert "items both scored" not in compare_runs([tmp_path / "a", tmp_path / "b"])
 

@@ -6,6 +6,7 @@ import gzip
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -161,6 +162,7 @@ def test_a_done_stage_run_with_other_arguments_stops_the_recipe(recipe, tmp_path
         recipe.stage(done, {}, "sft", "train", "--max_steps", "1800")
 
 
+@pytest.mark.slow
 def test_a_killed_evaluation_stage_continues_where_it_stopped(recipe, tmp_path, monkeypatch):
     """The real `spacer eval` on two bundled items, killed after one row (summary never written)."""
     monkeypatch.setattr(recipe, "RUNS", tmp_path)
@@ -179,6 +181,15 @@ def test_a_killed_evaluation_stage_continues_where_it_stopped(recipe, tmp_path, 
     again = (out / "results.jsonl").read_text().splitlines()
     assert again[0] == rows[0] and answers(again) == answers(rows)  # the first row kept, the second redone
     assert json.loads((tmp_path / "stages.json").read_text())["eval_sft"] == list(args)
+    # killed again, and then the model is trained again: its rows are not continued
+    (out / "summary.json").unlink()
+    model = tmp_path / "sft" / "final" / "config.json"
+    model.parent.mkdir(parents=True)
+    model.write_text("{}")
+    os.utime(model, (time.time() + 5, time.time() + 5))
+    with pytest.raises(SystemExit, match="holds a killed run of an older"):
+        recipe.stage(out / "summary.json", {}, "eval_sft", *args, unrecorded=("--resume",),
+                     after=(out / "run.json", model))
 
 
 def test_reuse_copies_another_runs_stages_with_the_commands_that_made_them(recipe, tmp_path, monkeypatch):

@@ -73,7 +73,8 @@ def render_summary(summary: Mapping[str, Any]) -> str:
         lines += [f"## By {group}", ""] + _table([group, "score"], rows) + [""]
     if summary.get("agreement"):
         a = summary["agreement"]
-        lines += [f"Of the {a['count']} multiple-choice completions whose reasoning arrives at an option, "
+        lines += ["## Answers and their reasoning", "",
+                  f"Of the {a['count']} multiple-choice completions whose reasoning arrives at an option, "
                   f"{100 * a['rate']:.0f}% answer with that option.", ""]
     if summary.get("map"):
         m = summary["map"]
@@ -150,7 +151,9 @@ def compare_runs(runs: Sequence[str | Path]) -> str:
 
 def _paired(runs: Sequence[str | Path], summaries: Sequence[dict], labels: Sequence[str]) -> list[str]:
     """Each later run − the first on the items both scored, with a paired bootstrap interval
-    (`controls.paired_gain`), where both runs kept their rows and share a benchmark."""
+    (`controls.paired_gain`), where both runs kept their rows, share a benchmark and ask the same
+    items: rows pair by id, so an id whose type, true answer or scene differs between the runs
+    (two data sets numbered alike) gives a note instead."""
     from spacer_core.eval import BenchmarkError, get_benchmark
     from spacer_core.eval.controls import paired_gain
     from spacer_core.eval.runner import read_rows
@@ -166,6 +169,12 @@ def _paired(runs: Sequence[str | Path], summaries: Sequence[dict], labels: Seque
         mine = rows(run)
         if base is None or mine is None or s.get("benchmark") != name:
             continue
+        theirs = {r["id"]: r for r in base}
+        differ = [r["id"] for r in mine if r["id"] in theirs and _asked(r) != _asked(theirs[r["id"]])]
+        if differ:
+            lines.append(f"- {label} and {labels[0]}: no paired difference, their items differ (id {differ[0]} "
+                         f"asks another question in each, and {len(differ) - 1} more)")
+            continue
         try:
             g = paired_gain(get_benchmark(name), [mine], [base])
         except (BenchmarkError, ValueError):  # a benchmark this version lacks, or no item in common
@@ -174,3 +183,9 @@ def _paired(runs: Sequence[str | Path], summaries: Sequence[dict], labels: Seque
         lines.append(f"- {label} − {labels[0]} on the {g['items']} items both scored: {g['overall']:+.1f} "
                      f"(paired bootstrap 95% interval {lo:+.1f} to {hi:+.1f})")
     return ["", *lines] if lines else []
+
+
+def _asked(row: Mapping[str, Any]) -> tuple:
+    """What a row's item asked, as far as its row tells: type, true answer, scene or video."""
+    meta = row.get("meta") or {}
+    return row.get("question_type"), row.get("ground_truth"), meta.get("scene"), meta.get("video")

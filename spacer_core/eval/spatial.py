@@ -62,23 +62,24 @@ def vsibench_problem_type(question_type: str, where: str) -> str:
     raise BenchmarkError(f"{where}: unknown VSI-Bench question_type {question_type!r}; expected one of {known}")
 
 
-_MARKED = re.compile(r"\b([A-Z])\. [^:\n]+?: yes\.")
+_MARKED = re.compile(r"\b([A-Z])\. ([^:.\n]+?): yes\.")
 
 
 def derivation_choice(completion: str, options: Sequence[str]) -> str | None:
-    """The option letter a completion's reasoning arrives at, before its answer: the option it
-    marks ``yes`` where it goes through the options (`spacer data synth --option-lines`), else the
-    option whose text it names last (the longer text where two end at the same place:
-    "front-left" over "left"); None when it names none."""
+    """The option letter a completion's reasoning arrives at, before its answer: where it goes
+    through the options (`spacer data synth --option-lines`), the one option it marks ``yes``
+    with that option's text (None when it marks several); else the option whose text it names
+    last, as a whole word (the longer text where two end at the same place: "coffee table" over
+    "table"); None when it names none."""
     reasoning = completion.split("<answer>")[0]
-    marked = _MARKED.findall(reasoning)
+    texts = dict(o.strip().partition(". ")[::2] for o in options)
+    marked = {letter for letter, text in _MARKED.findall(reasoning) if texts.get(letter) == text.strip()}
     if marked:
-        return marked[-1]
+        return marked.pop() if len(marked) == 1 else None
     ends = {}
-    for option in options:
-        letter, _, text = option.partition(". ")
-        hits = [m.end() for m in re.finditer(rf"(?<![\w-]){re.escape(text.strip())}(?![\w-])", reasoning, re.I)]
-        if hits and text.strip():
+    for letter, text in texts.items():
+        hits = [m.end() for m in re.finditer(rf"(?<![\w-]){re.escape(text)}(?![\w-])", reasoning, re.I)] if text else []
+        if hits:
             ends[letter] = (hits[-1], len(text))
     return max(ends, key=ends.get) if ends else None
 
@@ -147,7 +148,7 @@ class SimBench(Benchmark):
         result = vsibench_row_score(item, completion)
         if item.options:
             choice = derivation_choice(completion, item.options)
-            result.extra["agrees"] = None if choice is None else choice == result.prediction
+            result.extra["agrees"] = None if choice is None else choice == result.prediction.upper()
         if item.true_map is None or MAP[0] not in completion:
             result.extra["map_score"] = None
             return result

@@ -46,7 +46,7 @@ class SynthConfig:
     lookup_lines: bool = False  # derivations read the question's map entries out first (questions.with_lookup_lines)
     world: str = "vsi"  # what rooms hold (scene.WORLDS)
     cell_arithmetic: bool = False  # derivations spell out the arithmetic on the map's cells (cell_arithmetic)
-    tinted_walls: bool = False  # each wall its own tint (render.TINTED_WALLS): the camera's heading shows
+    tinted_walls: bool = False  # each wall its own tint (render.TINTED_WALLS): every frame shows the heading
     option_lines: bool = False  # multiple-choice derivations end by marking each option (questions.with_option_lines)
 
     def __post_init__(self) -> None:
