@@ -71,16 +71,18 @@ def resolve_path(name_or_path: str | Path) -> str:
     return str(name_or_path)
 
 
-def save_processor(processor, out: str | Path, source: str | Path) -> None:
-    """Save ``processor`` beside a model trained from ``source``, with the source checkpoint's recommended
-    video settings (spacer_video.json, if it has one). Without that file, inference falls back to
-    the full-size defaults, which a model trained on few small frames (the tiny one) has never seen."""
+def save_processor(processor, out: str | Path, video: dict | None) -> None:
+    """Save ``processor`` beside a trained model, with the video settings it was trained on
+    (``video``: spacer_video.json's fields; `SpacerArgs.saved_video_settings`). Without that file,
+    inference falls back to the full-size defaults, which a model trained on few small frames (the
+    tiny one) has never seen."""
+    import json
+
     from spacer_core.video import VIDEO_SETTINGS_FILE
 
     processor.save_pretrained(str(out))
-    settings = Path(resolve_path(source)) / VIDEO_SETTINGS_FILE
-    if settings.is_file():
-        (Path(out) / VIDEO_SETTINGS_FILE).write_text(settings.read_text())
+    if video:
+        (Path(out) / VIDEO_SETTINGS_FILE).write_text(json.dumps(video, indent=2) + "\n")
 
 
 def load_model(name_or_path: str | Path = "tiny", device: str = "auto", dtype: str = "auto",

@@ -4,6 +4,7 @@ and a real warm-up run that teaches the vision tower something it did not know."
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -104,8 +105,10 @@ def test_processor_tokens_are_in_time_row_column_order(sim_root, untrained_tiny_
 def test_vision_warmup_learns_what_tokens_show_and_leaves_the_decoder(tmp_path, untrained_tiny_dir):
     """A real warm-up on the bundled sim sample: on the held-out scenes, the vision tower names each
     token's object category far more often than always naming the commonest one."""
-    out = tmp_path / "vision"
-    args = ["train", "--stage", "vision", "--model", str(untrained_tiny_dir), "--train_file", "assets/sim/train.jsonl",
+    out, start = tmp_path / "vision", tmp_path / "start"
+    shutil.copytree(untrained_tiny_dir, start)  # recommending other frames than the run's
+    (start / "spacer_video.json").write_text(json.dumps({"nframes": 4, "min_pixels": 3136}))
+    args = ["train", "--stage", "vision", "--model", str(start), "--train_file", "assets/sim/train.jsonl",
             "--output_dir", str(out), "--use_cpu", "true", "--max_steps", "150", "--per_device_train_batch_size", "4",
             "--learning_rate", "2e-3", "--warmup_steps", "10", "--nframes", "8", "--min_pixels", "3136",
             "--max_pixels", "12544", "--logging_steps", "50", "--report_to", "none"]
@@ -126,7 +129,9 @@ def test_vision_warmup_learns_what_tokens_show_and_leaves_the_decoder(tmp_path, 
     assert changed and all(".visual." in k or k.startswith("visual.") for k in changed)
     assert len(changed) == sum(".visual." in k or k.startswith("visual.") for k in before)  # every vision weight
     load_model(out / "final", device="cpu")  # a complete checkpoint, with the model's video defaults
-    assert (out / "final" / "spacer_video.json").read_text() == (untrained_tiny_dir / "spacer_video.json").read_text()
+    # the frames it was trained on, not its start's
+    saved = json.loads((out / "final" / "spacer_video.json").read_text())
+    assert saved == {"nframes": 8, "min_pixels": 3136, "max_pixels": 12544}
 
 
 def test_vision_warmup_needs_the_scene_files(tmp_path, sim_root, untrained_tiny_dir, capsys):

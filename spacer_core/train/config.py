@@ -73,15 +73,30 @@ class SpacerArgs:
 
         get_world(self.lookup_world)
 
+    def _chosen_video(self) -> dict:
+        chosen = dict(nframes=self.nframes, fps=self.video_fps, max_frames=self.max_frames,
+                      min_pixels=self.min_pixels, max_pixels=self.max_pixels)
+        return {k: v for k, v in chosen.items() if v is not None}
+
     def video_settings(self) -> VideoSettings:
         """The training clips' settings: the fields set here, over the checkpoint's own settings
         (spacer_video.json) or, without that file, SpaceR's training setup."""
         from spacer_core.video import VideoSettings
 
-        chosen = dict(nframes=self.nframes, fps=self.video_fps, max_frames=self.max_frames,
-                      min_pixels=self.min_pixels, max_pixels=self.max_pixels)
-        base = VideoSettings.for_model(self.model, default=TRAINING_VIDEO)
-        return replace(base, **{k: v for k, v in chosen.items() if v is not None})
+        return replace(VideoSettings.for_model(self.model, default=TRAINING_VIDEO), **self._chosen_video())
+
+    def saved_video_settings(self) -> dict | None:
+        """What spacer_video.json beside the trained model holds: the start checkpoint's file with
+        the fields set here over it, so that a model trained on 16 frames is evaluated on 16; None
+        when neither gives any (a checkpoint without the file keeps the evaluation defaults)."""
+        import json
+
+        from spacer_core.models import resolve_path
+        from spacer_core.video import VIDEO_SETTINGS_FILE
+
+        path = Path(resolve_path(self.model)) / VIDEO_SETTINGS_FILE
+        start = json.loads(path.read_text()) if path.is_file() else {}
+        return {**start, **self._chosen_video()} or None
 
     def video_kwargs(self) -> dict:
         """`video_settings` as `spacer_core.video.load_clip` keyword arguments."""

@@ -77,7 +77,7 @@ def train(spacer: SpacerArgs, config, resume: bool = False) -> Path:
     trainer.model.config.use_cache = True  # trainers switch the KV cache off; inference wants it
     trainer.save_model(str(out))
     if trainer.accelerator.is_main_process:
-        save_processor(processor, out, spacer.model)
+        save_processor(processor, out, spacer.saved_video_settings())
         record_data(spacer, out)
     return out
 
@@ -123,7 +123,7 @@ def _vision_stage(spacer, config, model, processor) -> Path:
     metrics = warm_up_vision(model, train_set, held_out, config)
     out = Path(config.output_dir) / "final"
     model.save_pretrained(out)
-    save_processor(processor, out, spacer.model)
+    save_processor(processor, out, spacer.saved_video_settings())
     record_data(spacer, out)
     (Path(config.output_dir) / METRICS_FILE).write_text(json.dumps(metrics, indent=1) + "\n")
     return out
