@@ -143,7 +143,7 @@ def test_sim_scores_maps_against_the_true_map():
             {"question_type": "object_counting", "score": 0.0, "map_score": None}]
     summary = bench.aggregate(rows)
     assert summary["map"] == {"mean": pytest.approx(0.75), "count": 2}  # rows from before map_cells
-    rows[:2] = [{**row, "map_cells": scored.extra["map_cells"]} for row, scored in zip(rows, (exact, near))]
+    rows[:2] = [{**row, "map_cells": scored.extra["map_cells"]} for row, scored in zip(rows[:2], (exact, near), strict=True)]
     assert bench.aggregate(rows)["map"]["cells"] == {"objects": 6, "exact": pytest.approx(4 / 6), "near": 1.0}
     assert summary["overall"] == pytest.approx(100 / 3)
 
