@@ -202,15 +202,63 @@ def test_arithmetic_tasks_are_the_synth_arithmetic_of_fresh_maps(untrained_tiny_
     assert arithmetic(plain) == 0 and 15 <= arithmetic(mixed) <= 37
 
 
-def test_lookup_stage_reports_the_held_out_arithmetic(untrained_tiny_dir, tmp_path):
+@pytest.mark.parametrize("marks", [False, True])
+def test_lookup_stage_reports_the_held_out_arithmetic(untrained_tiny_dir, tmp_path, marks):
     out = tmp_path / "arith"
     assert main(["train", "--stage", "lookup", "--model", str(untrained_tiny_dir), "--output_dir", str(out),
                  "--use_cpu", "true", "--max_steps", "2", "--per_device_train_batch_size", "4", "--lookup_world",
                  "small", "--lookup_arith_fraction", "0.5", "--lookup_eval_every", "2", "--lookup_eval_scenes", "3",
-                 "--report_to", "none"]) == 0
+                 "--report_to", "none", *(["--lookup_option_marks"] if marks else [])]) == 0
     history = json.loads((out / "lookup.json").read_text())
-    assert {"arith_exact", "arith_answers", "arith_offsets_right"} <= set(history[-1])
-    assert all(0 <= history[-1][k] <= 1 for k in ("arith_exact", "arith_answers", "arith_offsets_right"))
+    keys = {"arith_exact", "arith_answers", "arith_offsets_right"} | ({"marks_exact", "marks_letter"} if marks else set())
+    assert keys <= set(history[-1]) and ("marks_exact" in history[-1]) == marks
+    assert all(0 <= history[-1][k] <= 1 for k in keys)
+
+
+def test_option_marks_tasks_list_shuffled_options_and_mark_the_conclusion():
+    """With marks the question lists lettered options in a random order and the derivation ends by
+    marking each; the one marked yes is the conclusion the arithmetic arrives at."""
+    from spacer_core.train.lookup import arithmetic_task
+
+    rng, first_easy = random.Random(0), set()
+    for seed in range(80):
+        task = arithmetic_task(scene_map(generate_scene(seed, world="small")), rng, marks=True)
+        if task is None:
+            continue
+        question, target = task
+        options = question.split("\nOptions:\n")[1].split("\n")
+        derivation, marks = target.rsplit("\n", 1)
+        assert marks == " ".join(f"{o}: {'yes' if o.split('. ', 1)[1] == marks_for(derivation) else 'no'}."
+                                 for o in options)
+        assert marks.count(": yes.") == 1
+        if len(options) == 2 and options[0][3:] in ("left", "right"):
+            first_easy.add(options[0][3:])
+    assert first_easy == {"left", "right"}
+
+
+def marks_for(derivation: str) -> str:
+    """The conclusion a derivation arrives at, in the options' words."""
+    import re
+
+    if found := re.search(r"The (\w+) is the closest", derivation):
+        return found.group(1)
+    if found := re.search(r"So: (.+)\.$", derivation):
+        return found.group(1)
+    return re.search(r"(?:: |So )([\w-]+)\.$", derivation).group(1)
+
+
+def test_arithmetic_tally_counts_a_wrong_mark():
+    from spacer_core.train.lookup import arithmetic_tally
+
+    truth = "Facing the sofa: (2-3, 0-7) = (-1, -7). To the door: (9-3, 1-7) = (6, -6). 6 > -42: left.\nA. right: no. B. left: yes."
+    assert arithmetic_tally(truth, truth) == dict(exact=True, answers=True, offsets_right=4, offsets=4,
+                                                   marks_exact=True, marks_letter=True)
+    copied_wrong = truth.replace("A. right: no. B. left: yes.", "A. left: no. B. right: yes.")
+    assert arithmetic_tally(copied_wrong, truth)["marks_exact"] is False
+    assert arithmetic_tally(copied_wrong, truth)["marks_letter"] is True
+    wrong_letter = truth.replace("A. right: no. B. left: yes.", "A. left: yes. B. right: no.")
+    tally = arithmetic_tally(wrong_letter, truth)
+    assert not tally["marks_exact"] and not tally["marks_letter"] and tally["answers"]
 
 
 def test_arithmetic_fraction_is_checked(untrained_tiny_dir, tmp_path, capsys):

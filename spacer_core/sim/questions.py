@@ -122,7 +122,7 @@ def _plural(name: str) -> str:
     return name + ("es" if name.endswith(("s", "x", "ch", "sh")) else "s")
 
 
-def _letters(options: list[str]) -> list[str]:
+def letters(options: list[str]) -> list[str]:
     return [f"{chr(65 + i)}. {o}" for i, o in enumerate(options)]
 
 
@@ -307,7 +307,7 @@ def _rel_distance(facts: _SceneFacts, rng: np.random.Generator, limit: int) -> l
                 f"Measuring from the closest point of each object, which of these objects ({', '.join(choices)}) "
                 f"is the closest to the {target}? If there are multiple instances of an object category, "
                 "measure to the closest.",
-                _letters(choices),
+                letters(choices),
                 chr(65 + choices.index(ranked[0])),
                 _think(facts, derivation),
             )
@@ -329,7 +329,7 @@ def _direction_label(angle: float, kind: str) -> str | None:
     return f"{'front' if a < 90 else 'back'}-{side}"
 
 
-_DIRECTION_OPTIONS = {
+DIRECTION_OPTIONS = {
     "easy": ["left", "right"],
     "medium": ["left", "right", "back"],
     "hard": ["front-left", "front-right", "back-left", "back-right"],
@@ -390,7 +390,7 @@ def _direction(kind: str) -> Callable[[_SceneFacts, np.random.Generator, int], l
             candidates.append((label, (p, o, q, label, derivation)))
         out = []
         for p, o, q, label, derivation in _balanced(candidates, rng, limit):
-            options = list(_DIRECTION_OPTIONS[kind])
+            options = list(DIRECTION_OPTIONS[kind])
             rng.shuffle(options)
             out.append(
                 Question(
@@ -400,7 +400,7 @@ def _direction(kind: str) -> Callable[[_SceneFacts, np.random.Generator, int], l
                     + " "
                     + STANDING_NOTE.format(p=p)
                     + _DIRECTION_NOTE[kind],
-                    _letters(options),
+                    letters(options),
                     chr(65 + options.index(label)),
                     _think(facts, derivation),
                 )
@@ -410,7 +410,7 @@ def _direction(kind: str) -> Callable[[_SceneFacts, np.random.Generator, int], l
     return generate
 
 
-_TURNS = {"left": "Turn Left", "right": "Turn Right", "back": "Turn Back"}
+TURNS = {"left": "Turn Left", "right": "Turn Right", "back": "Turn Back"}
 
 
 def _turn(angle: float) -> str | None:
@@ -439,14 +439,14 @@ def _route(facts: _SceneFacts, rng: np.random.Generator, limit: int) -> list[Que
             continue
         derivation = " ".join(
             f"At the {stops[i + 1]} the {stops[i + 2]} is {abs(a):.0f} degrees to the {'left' if a > 0 else 'right'}: "
-            f"{_TURNS[t].lower()}."  # type: ignore[index]
+            f"{TURNS[t].lower()}."  # type: ignore[index]
             for i, (a, t) in enumerate(zip(angles, turns, strict=True))
         )
         if facts.arithmetic:
             derivation, from_cells = cell_arithmetic.turns(list(stops), [facts.map_cell(s) for s in stops])
             if from_cells != turns:
                 continue
-        answer = ", ".join(_TURNS[t] for t in turns)  # type: ignore[index]
+        answer = ", ".join(TURNS[t] for t in turns)  # type: ignore[index]
         candidates.append((answer, (stops, turns, answer, derivation)))
     out = []
     for stops, turns, answer, derivation in _balanced(candidates, rng, limit):
@@ -454,7 +454,7 @@ def _route(facts: _SceneFacts, rng: np.random.Generator, limit: int) -> list[Que
         for stop in stops[2:]:
             steps += [f"{k}. [please fill in]", f"{k + 1}. Go forward until the {stop}"]
             k += 2
-        others = [", ".join(c) for c in itertools.product(_TURNS.values(), repeat=len(turns))]
+        others = [", ".join(c) for c in itertools.product(TURNS.values(), repeat=len(turns))]
         others.remove(answer)
         options = [answer] + [str(c) for c in rng.choice(others, size=min(3, len(others)), replace=False)]
         rng.shuffle(options)
@@ -464,7 +464,7 @@ def _route(facts: _SceneFacts, rng: np.random.Generator, limit: int) -> list[Que
                 f"You are a robot beginning at the {stops[0]} facing the {stops[1]}. You want to navigate to the "
                 f"{stops[-1]}. You will perform the following actions (Note: for each [please fill in], choose either "
                 f"'turn back,' 'turn left,' or 'turn right.'): {' '.join(steps)}. You have reached the final destination.",
-                _letters(options),
+                letters(options),
                 chr(65 + options.index(answer)),
                 # the cell arithmetic reads each stop's cell out in its offsets
                 _think(facts, ("" if facts.arithmetic else f"Route: {', '.join(facts.at(s) for s in stops)}. ")
@@ -507,7 +507,7 @@ def _appearance(facts: _SceneFacts, rng: np.random.Generator, limit: int) -> lis
                 "obj_appearance_order",
                 "What will be the first-time appearance order of the following categories in the video: "
                 f"{', '.join(chosen)}?",
-                _letters(options),
+                letters(options),
                 chr(65 + options.index(answer)),
                 _think(facts, f"First appearances: {times}. So the order is {answer}."),
             )
@@ -568,8 +568,12 @@ def with_option_lines(question: Question) -> Question:
     in order and comparing each with the conclusion is the lookup it has learnt."""
     if not question.options:
         return question
-    lines = " ".join(f"{o}: {'yes' if o.startswith(question.answer + '.') else 'no'}." for o in question.options)
-    return replace(question, reasoning=f"{question.reasoning}\n{lines}")
+    return replace(question, reasoning=f"{question.reasoning}\n{option_marks(question.options, question.answer)}")
+
+
+def option_marks(options: list[str], answer: str) -> str:
+    """``A. left: no. B. right: yes.`` for lettered ``options`` and the answer's letter."""
+    return " ".join(f"{o}: {'yes' if o.startswith(answer + '.') else 'no'}." for o in options)
 
 
 def generate_questions(scene: dict[str, Any], seed: int | list[int] = 0, lookup_lines: bool = False,

@@ -49,6 +49,8 @@ class SpacerArgs:
     lookup_copy_fraction: float = field(default=0.25, metadata={"help": "share of copy tasks (the rest: lookups)"})
     lookup_arith_fraction: float = field(default=0.0, metadata={
         "help": "share of cell-arithmetic tasks (the derivations of spacer data synth --cell-arithmetic)"})
+    lookup_option_marks: bool = field(default=False, metadata={
+        "help": "cell-arithmetic tasks list options and end by marking each (spacer data synth --option-lines)"})
     lookup_asked: str = field(default="3-6", metadata={"help": "categories per lookup question: N or LOW-HIGH"})
     lookup_eval_every: int = field(default=500, metadata={"help": "steps between held-out lookup checks"})
     lookup_eval_scenes: int = field(default=50, metadata={"help": "held-out maps per check"})

@@ -11,7 +11,9 @@ generated scenes (no rendering, so the data is unlimited):
           -> "tv: 1, at (4, 9). chair: 2, at (1, 5), (0, 7). lamp: none."
   arithmetic (``lookup_arith_fraction``) a map and its lookup lines, then a direction, a route or
           a closest-of question -> the derivation `spacer data synth --cell-arithmetic` writes
-          for it ("Facing the sofa: (4-4, 9-0) = (0, 9). ... So front-left.")
+          for it ("Facing the sofa: (4-4, 9-0) = (0, 9). ... So front-left."); with
+          ``lookup_option_marks`` the question lists options and the derivation marks each
+          ("A. back-left: no. B. front-left: yes.")
 
 Every ``lookup_eval_every`` steps it checks the lookup on held-out scenes (other seeds) and writes
 the history to ``output_dir/lookup.json``. The SFT stage can keep training these tasks beside its
@@ -24,6 +26,7 @@ from __future__ import annotations
 import json
 import random
 import re
+from itertools import product
 from pathlib import Path
 
 import torch
@@ -31,7 +34,7 @@ import torch
 from spacer_core.cogmap import lookup_line, map_text
 from spacer_core.inputs import chat_text
 from spacer_core.sim import cell_arithmetic
-from spacer_core.sim.questions import scene_map
+from spacer_core.sim.questions import DIRECTION_OPTIONS, TURNS, letters, option_marks, scene_map
 from spacer_core.sim.scene import VOCABULARY, generate_scene, get_world
 
 METRICS_FILE = "lookup.json"
@@ -56,11 +59,13 @@ def lookup_task(cogmap: dict, rng: random.Random, asked: tuple[int, int] = (3, 6
     return question, ". ".join(lookup_line(c, cogmap.get(c, [])) for c in names) + ".", names
 
 
-def arithmetic_task(cogmap: dict, rng: random.Random) -> tuple[str, str] | None:
+def arithmetic_task(cogmap: dict, rng: random.Random, marks: bool = False) -> tuple[str, str] | None:
     """(question, arithmetic) on ``cogmap``, or None when the map leaves the drawn question
     undecided: the arithmetic is what `spacer data synth --cell-arithmetic` writes for such an item
     (a route's without the closing "So: Turn Left, ..."). The question gives the map and the lookup
-    lines of the categories it uses, as a derivation has them before its arithmetic."""
+    lines of the categories it uses, as a derivation has them before its arithmetic. ``marks``: the
+    question also lists lettered options in a random order, and the arithmetic goes on to mark each
+    (what `spacer data synth --option-lines` writes: a route's closing, then ``A. left: no. ...``)."""
     single = [c for c, cells in cogmap.items() if len(cells) == 1]
     kind = rng.choice(["easy", "medium", "hard", "route", "closest"] if len(single) >= 3 else ["closest"])
     if kind == "closest":
@@ -83,7 +88,20 @@ def arithmetic_task(cogmap: dict, rng: random.Random) -> tuple[str, str] | None:
     if answer is None:
         return None
     lines = ". ".join(lookup_line(c, cogmap[c]) for c in names) + "."
-    return f"{map_text(cogmap)}\n{lines}\n{ask}", text
+    question = f"{map_text(cogmap)}\n{lines}\n{ask}"
+    if not marks:
+        return question, text
+    if kind == "route":
+        answer = ", ".join(TURNS[t] for t in answer)
+        text += f" So: {answer}."
+        others = [", ".join(c) for c in product(TURNS.values(), repeat=answer.count(",") + 1) if ", ".join(c) != answer]
+        options = [answer, *rng.sample(others, min(3, len(others)))]
+    else:
+        options = list(choices) if kind == "closest" else list(DIRECTION_OPTIONS[kind])
+    rng.shuffle(options)
+    lettered = letters(options)
+    return (question + "\nOptions:\n" + "\n".join(lettered),
+            text + "\n" + option_marks(lettered, chr(65 + options.index(answer))))
 
 
 def lookup_score(text: str, cogmap: dict, asked: list[str]) -> dict[str, int]:
@@ -113,12 +131,12 @@ def lookup_score(text: str, cogmap: dict, asked: list[str]) -> dict[str, int]:
 class LookupTasks(torch.utils.data.IterableDataset):
     """An endless stream of (prompt, target) texts: copy with probability ``copy_fraction``, cell
     arithmetic with probability ``arith_fraction`` (a little less: a draw the map leaves undecided,
-    about 1 in 25, is skipped), else lookup."""
+    about 1 in 25, is skipped; ``option_marks``: with options to mark), else lookup."""
 
     def __init__(self, processor, copy_fraction: float = 0.25, asked: tuple[int, int] = (3, 6), seed: int = 0,
-                 world: str = "vsi", arith_fraction: float = 0.0):
+                 world: str = "vsi", arith_fraction: float = 0.0, option_marks: bool = False):
         self.processor, self.copy_fraction, self.asked, self.seed = processor, copy_fraction, asked, seed
-        self.world, self.arith_fraction = world, arith_fraction
+        self.world, self.arith_fraction, self.option_marks = world, arith_fraction, option_marks
 
     def __iter__(self):
         rng = random.Random(self.seed)
@@ -131,7 +149,7 @@ class LookupTasks(torch.utils.data.IterableDataset):
                 scene_seed += 1
                 cogmap = scene_map(generate_scene(scene_seed, world=self.world))
                 if draw < self.copy_fraction + self.arith_fraction:
-                    task = arithmetic_task(cogmap, rng)
+                    task = arithmetic_task(cogmap, rng, self.option_marks)
                     if task is None:
                         continue
                     question, answer = task
@@ -196,22 +214,39 @@ def held_out_lookup(model, processor, scenes: int = 50, asked: tuple[int, int] =
 _ANSWERS = re.compile(r"(?:: |So )((?:front|back)-(?:left|right)|left|right|back)\.|The ([\w ]+?) is the closest")
 
 
-def held_out_arithmetic(model, processor, scenes: int = 50, batch: int = 25, world: str = "vsi") -> dict[str, float]:
+_YES = re.compile(r"([A-Z])\. [^:\n]+: yes\.")
+
+
+def arithmetic_tally(text: str, truth: str) -> dict[str, int]:
+    """One derivation against the true one: written exactly, same conclusions, cell offsets right
+    and written, option marks (the last line) exactly as the truth's, and the same letters marked yes."""
+    right, written = cell_arithmetic.offsets_right(text)
+    return dict(exact=text.strip() == truth, answers=_ANSWERS.findall(text) == _ANSWERS.findall(truth),
+                offsets_right=right, offsets=written,
+                marks_exact=text.strip().rpartition("\n")[2] == truth.rpartition("\n")[2],
+                marks_letter=_YES.findall(text) == _YES.findall(truth))
+
+
+def held_out_arithmetic(model, processor, scenes: int = 50, batch: int = 25, world: str = "vsi",
+                        marks: bool = False) -> dict[str, float]:
     """Greedy derivations of cell-arithmetic tasks on ``scenes`` held-out maps: the share written
     exactly, the share whose conclusions (directions, turns, the closest) are right, and the share
-    of cell offsets (``(5-2, 1-3) = (3, -2)``) computed right."""
+    of cell offsets (``(5-2, 1-3) = (3, -2)``) computed right. With ``marks`` (see `arithmetic_task`),
+    also the share whose option marks are written exactly, and whose "yes" is the right letter."""
     rng = random.Random(2)
-    tasks = [t for s in range(scenes) if (t := arithmetic_task(scene_map(generate_scene(s, world=world)), rng))]
+    tasks = [t for s in range(scenes) if (t := arithmetic_task(scene_map(generate_scene(s, world=world)), rng, marks))]
     # room for the longest derivation (a two-turn route, a closest-of with several instances)
-    texts = _greedy(model, processor, [q for q, _ in tasks], 320, batch)
-    exact = answers = offsets = offsets_right = 0
+    texts = _greedy(model, processor, [q for q, _ in tasks], 384 if marks else 320, batch)
+    totals: dict[str, int] = {}
     for (_, truth), text in zip(tasks, texts, strict=True):
-        exact += text.strip() == truth
-        answers += _ANSWERS.findall(text) == _ANSWERS.findall(truth)
-        right, written = cell_arithmetic.offsets_right(text)
-        offsets, offsets_right = offsets + written, offsets_right + right
-    return {"arith_exact": round(exact / len(tasks), 3), "arith_answers": round(answers / len(tasks), 3),
-            "arith_offsets_right": round(offsets_right / offsets, 3) if offsets else 0.0}
+        for key, n in arithmetic_tally(text, truth).items():
+            totals[key] = totals.get(key, 0) + n
+    n = len(tasks)
+    scores = {"arith_exact": round(totals["exact"] / n, 3), "arith_answers": round(totals["answers"] / n, 3),
+              "arith_offsets_right": round(totals["offsets_right"] / totals["offsets"], 3) if totals["offsets"] else 0.0}
+    if marks:
+        scores |= {"marks_exact": round(totals["marks_exact"] / n, 3), "marks_letter": round(totals["marks_letter"] / n, 3)}
+    return scores
 
 
 def parse_span(text: str) -> tuple[int, int]:
@@ -241,7 +276,7 @@ def lookup_trainer(spacer, config, model, processor):
                                          world=spacer.lookup_world)
                 if spacer.lookup_arith_fraction:
                     scores |= held_out_arithmetic(model, processor, spacer.lookup_eval_scenes,
-                                                  world=spacer.lookup_world)
+                                                  world=spacer.lookup_world, marks=spacer.lookup_option_marks)
                 if state.is_world_process_zero:
                     history = json.loads(history_file.read_text()) if history_file.is_file() else []
                     history = [h for h in history if h["step"] < state.global_step]  # a resumed run rewrites
@@ -251,5 +286,6 @@ def lookup_trainer(spacer, config, model, processor):
     config.remove_unused_columns = False
     return Trainer(model=model, args=config, callbacks=[HeldOut()],
                    train_dataset=LookupTasks(processor, spacer.lookup_copy_fraction, asked, config.seed,
-                                             spacer.lookup_world, spacer.lookup_arith_fraction),
+                                             spacer.lookup_world, spacer.lookup_arith_fraction,
+                                             spacer.lookup_option_marks),
                    data_collator=lambda rows: collate(processor.tokenizer, rows))

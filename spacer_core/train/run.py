@@ -161,7 +161,8 @@ def _sft_trainer(spacer, config, model, processor, dataset):
         from spacer_core.train.lookup import LookupTasks, parse_span
 
         lookups = iter(LookupTasks(processor, spacer.lookup_copy_fraction, parse_span(spacer.lookup_asked),
-                                   config.seed, spacer.lookup_world, spacer.lookup_arith_fraction))
+                                   config.seed, spacer.lookup_world, spacer.lookup_arith_fraction,
+                                   spacer.lookup_option_marks))
     collator = VideoSFTCollator(processor, spacer.video_kwargs(), lookups, spacer.lookup_batch)
     return SFTTrainer(model=model, processing_class=processor, args=config, train_dataset=dataset,
                       data_collator=collator)
