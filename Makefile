@@ -117,21 +117,25 @@ tiny-options: $(OPT)/sft/final/config.json
 		|| exit 1; done
 
 # The option-marks experiment (docs/tiny-ablation.md): the options experiment's SFT copied the options'
-# words wrong and marked letters at chance even when its conclusion was right. Here a text-only stage
+# words wrong and marked letters at chance even when its conclusion was right. Here each option gets a
+# line that starts as the prompt's does and sets the conclusion beside it, and a text-only stage
 # first drills marking options listed in a random order (cell-arithmetic tasks with options), from the
 # options experiment's vision warm-up (run tiny-options first); SFT then keeps drilling them beside its
-# own items. Evaluated on the options experiment's 560 items and compared with it and the shipped SFT.
+# own items. The data are the options experiment's scenes, videos and items, their derivations ending in
+# the marks' lines. Evaluated on those 560 items and compared with the options SFT and the shipped SFT.
 MARKS := runs/tiny-small-marks
 MARKS_RESULTS := docs/results/small_world_marks
-MARKS_EVAL := --bench sim --model $(MARKS)/sft/final --data-root $(OPT)/data --batch-size 8 --max-new-tokens 448 --resume --no-progress
+MARKS_EVAL := --bench sim --model $(MARKS)/sft/final --data-root $(MARKS)/data --batch-size 8 --max-new-tokens 448 --resume --no-progress
+$(MARKS)/data/test.jsonl: | setup
+	$(PY) -m spacer_core.cli data synth --scenes 1000 --out $(MARKS)/data --test-fraction 0.05 --seed 1 --world small \
+		--lookup-lines --cell-arithmetic --tinted-walls --option-lines
 $(MARKS)/marks/final/config.json: $(OPT)/vision/final/config.json
-	mkdir -p $(MARKS)
 	$(PY) -m spacer_core.cli train --config configs/tiny/lookup.yaml --model $(OPT)/vision/final --lookup_world small \
 		--output_dir $(MARKS)/marks --max_steps 2500 --learning_rate 1e-3 --lookup_arith_fraction 0.6 \
 		--lookup_copy_fraction 0.1 --lookup_option_marks > $(MARKS)/marks.log 2>&1
-$(MARKS)/sft/final/config.json: $(MARKS)/marks/final/config.json
+$(MARKS)/sft/final/config.json: $(MARKS)/marks/final/config.json $(MARKS)/data/test.jsonl
 	$(PY) -m spacer_core.cli train --config configs/tiny/sft.yaml --model $(MARKS)/marks/final \
-		--train_file $(OPT)/data/train.jsonl --output_dir $(MARKS)/sft --max_steps 1800 --lookup_batch 8 \
+		--train_file $(MARKS)/data/train.jsonl --output_dir $(MARKS)/sft --max_steps 1800 --lookup_batch 8 \
 		--lookup_world small --lookup_arith_fraction 0.5 --lookup_option_marks --nframes 16 > $(MARKS)/sft.log 2>&1
 tiny-marks: $(MARKS)/sft/final/config.json
 	mkdir -p $(MARKS_RESULTS)/eval/controls/swap

@@ -165,6 +165,8 @@ def test_sim_checks_the_answer_against_the_option_the_reasoning_arrives_at():
     assert derivation_choice("A. left: yes. B. right: yes.", easy) is None  # marks both
     assert derivation_choice("A. left no. B. right: yes.", easy) == "B"  # a mark reaches back one option only
     assert derivation_choice("…: left. I. left: yes.", easy) == "A"  # no option I: the text named last
+    lines = "…: right.\nA. left vs right: no.\nB. right vs right: yes.</think><answer>A</answer>"
+    assert derivation_choice(lines, easy) == "B"  # --option-lines: each option beside the conclusion
     route = ["A. Turn Left, Turn Right", "B. Turn Right, Turn Right"]
     assert derivation_choice("So: Turn Right, Turn Right.</think>", route) == "B"
 

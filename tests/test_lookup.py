@@ -227,9 +227,10 @@ def test_option_marks_tasks_list_shuffled_options_and_mark_the_conclusion():
             continue
         question, target = task
         options = question.split("\nOptions:\n")[1].split("\n")
-        derivation, marks = target.rsplit("\n", 1)
-        assert marks == " ".join(f"{o}: {'yes' if o.split('. ', 1)[1] == marks_for(derivation) else 'no'}."
-                                 for o in options)
+        derivation, marks = target.split("\nA. ")
+        conclusion = marks_for(derivation)
+        assert ("A. " + marks).split("\n") == [
+            f"{o} vs {conclusion}: {'yes' if o.split('. ', 1)[1] == conclusion else 'no'}." for o in options]
         assert marks.count(": yes.") == 1
         if len(options) == 2 and options[0][3:] in ("left", "right"):
             first_easy.add(options[0][3:])
@@ -250,18 +251,13 @@ def marks_for(derivation: str) -> str:
 def test_arithmetic_tally_counts_a_wrong_mark():
     from spacer_core.train.lookup import arithmetic_tally
 
-    truth = "Facing the sofa: (2-3, 0-7) = (-1, -7). To the door: (9-3, 1-7) = (6, -6). 6 > -42: left.\nA. right: no. B. left: yes."
+    derivation = "Facing the sofa: (2-3, 0-7) = (-1, -7). To the door: (9-3, 1-7) = (6, -6). 6 > -42: left."
+    truth = derivation + "\nA. right vs left: no.\nB. left vs left: yes."
     assert arithmetic_tally(truth, truth) == dict(exact=True, answers=True, offsets_right=4, offsets=4,
                                                    marks_exact=True, marks_letter=True)
-    copied_wrong = truth.replace("A. right: no. B. left: yes.", "A. left: no. B. right: yes.")
+    copied_wrong = derivation + "\nA. left vs left: no.\nB. right vs left: yes."
     assert arithmetic_tally(copied_wrong, truth)["marks_exact"] is False
     assert arithmetic_tally(copied_wrong, truth)["marks_letter"] is True
-    wrong_letter = truth.replace("A. right: no. B. left: yes.", "A. left: yes. B. right: no.")
+    wrong_letter = derivation + "\nA. right vs left: yes.\nB. left vs left: no."
     tally = arithmetic_tally(wrong_letter, truth)
     assert not tally["marks_exact"] and not tally["marks_letter"] and tally["answers"]
-
-
-def test_arithmetic_fraction_is_checked(untrained_tiny_dir, tmp_path, capsys):
-    assert main(["train", "--stage", "lookup", "--model", str(untrained_tiny_dir), "--output_dir", str(tmp_path),
-                 "--use_cpu", "true", "--lookup_copy_fraction", "0.5", "--lookup_arith_fraction", "0.6"]) != 0
-    assert "lookup_arith_fraction must be in [0, 1 - lookup_copy_fraction], got 0.6" in capsys.readouterr().err

@@ -377,8 +377,9 @@ def test_synth_tinted_walls_changes_the_videos_only(tmp_path):
 
 
 def test_synth_option_lines_mark_the_answer_among_the_options(tmp_path):
-    """`--option-lines`: each multiple-choice derivation ends with every option, as the prompt lists
-    it, marked yes (the answer's) or no; numerical items and everything else are unchanged."""
+    """`--option-lines`: each multiple-choice derivation ends with a line per option, as the prompt
+    lists it, beside the answer's words and marked yes (the answer's) or no; numerical items and
+    everything else are unchanged."""
     args = ["data", "synth", "--scenes", "6", "--size", "128", "--world", "small", "--workers", "1", "--lookup-lines"]
     assert main([*args, "--out", str(tmp_path / "plain")]) == 0
     assert main([*args, "--option-lines", "--out", str(tmp_path / "options")]) == 0
@@ -390,10 +391,9 @@ def test_synth_option_lines_mark_the_answer_among_the_options(tmp_path):
         if not before["options"]:
             assert after["reasoning"] == before["reasoning"]
             continue
-        derivation, _, last = after["reasoning"].rpartition("\n")
-        assert derivation == before["reasoning"]
+        assert after["reasoning"].startswith(before["reasoning"] + "\n")
+        lines = after["reasoning"][len(before["reasoning"]) + 1:].split("\n")
         answer = re.search(r"<answer>(.+)</answer>", after["solution"])[1]
-        assert re.findall(r"([A-Z])\. [^:]+: (yes|no)\.", last) == [
-            (o[0], "yes" if o[0] == answer else "no") for o in after["options"]]
-        assert last == " ".join(f"{o}: {'yes' if o[0] == answer else 'no'}." for o in after["options"])
+        chosen = option_text(after)
+        assert lines == [f"{o} vs {chosen}: {'yes' if o[0] == answer else 'no'}." for o in after["options"]]
     assert json.loads((tmp_path / "options" / "manifest.json").read_text())["config"]["option_lines"] is True

@@ -62,7 +62,7 @@ def vsibench_problem_type(question_type: str, where: str) -> str:
     raise BenchmarkError(f"{where}: unknown VSI-Bench question_type {question_type!r}; expected one of {known}")
 
 
-_MARKED = re.compile(r"\b([A-Z])\. ([^:.\n]+?): yes\.")
+_MARKED = re.compile(r"\b([A-Z])\. ([^:.\n]+?)(?: vs [^:.\n]+)?: yes\.")
 
 
 def derivation_choice(completion: str, options: Sequence[str]) -> str | None:

@@ -561,19 +561,23 @@ def with_lookup_lines(question: Question, cogmap: dict[str, list[tuple[int, int]
 
 
 def with_option_lines(question: Question) -> Question:
-    """A multiple-choice question whose derivation ends by going through the options, each copied
-    from the prompt and marked: ``…: right.\nA. left: no. B. right: yes.`` A small decoder that
-    derives the right conclusion still picks a letter at chance when it must find, in the prompt,
-    which letter stands before the conclusion's words (docs/tiny-ablation.md); copying the options
-    in order and comparing each with the conclusion is the lookup it has learnt."""
+    """A multiple-choice question whose derivation ends by going through the options (see
+    `option_marks`). A small decoder that derives the right conclusion still picks a letter at
+    chance when it must find, in the prompt, which letter stands before the conclusion's words
+    (docs/tiny-ablation.md); copying the options in order and comparing each with the conclusion is
+    the lookup it has learnt."""
     if not question.options:
         return question
     return replace(question, reasoning=f"{question.reasoning}\n{option_marks(question.options, question.answer)}")
 
 
 def option_marks(options: list[str], answer: str) -> str:
-    """``A. left: no. B. right: yes.`` for lettered ``options`` and the answer's letter."""
-    return " ".join(f"{o}: {'yes' if o.startswith(answer + '.') else 'no'}." for o in options)
+    """For lettered ``options`` and the answer's letter, one line per option as the prompt lists it,
+    beside the answer's words and marked: ``A. left vs right: no.`` then ``B. right vs right: yes.``
+    Each line starts with the prompt's own tokens ("\\nB."), so copying the option is what an
+    induction head does, and the words compared stand side by side."""
+    chosen = next(o.split(". ", 1)[1] for o in options if o.startswith(answer + "."))
+    return "\n".join(f"{o} vs {chosen}: {'yes' if o.startswith(answer + '.') else 'no'}." for o in options)
 
 
 def generate_questions(scene: dict[str, Any], seed: int | list[int] = 0, lookup_lines: bool = False,

@@ -13,7 +13,7 @@ generated scenes (no rendering, so the data is unlimited):
           a closest-of question -> the derivation `spacer data synth --cell-arithmetic` writes
           for it ("Facing the sofa: (4-4, 9-0) = (0, 9). ... So front-left."); with
           ``lookup_option_marks`` the question lists options and the derivation marks each
-          ("A. back-left: no. B. front-left: yes.")
+          ("A. back-left vs front-left: no.", a line each)
 
 Every ``lookup_eval_every`` steps it checks the lookup on held-out scenes (other seeds) and writes
 the history to ``output_dir/lookup.json``. The SFT stage can keep training these tasks beside its
@@ -65,7 +65,8 @@ def arithmetic_task(cogmap: dict, rng: random.Random, marks: bool = False) -> tu
     (a route's without the closing "So: Turn Left, ..."). The question gives the map and the lookup
     lines of the categories it uses, as a derivation has them before its arithmetic. ``marks``: the
     question also lists lettered options in a random order, and the arithmetic goes on to mark each
-    (what `spacer data synth --option-lines` writes: a route's closing, then ``A. left: no. ...``)."""
+    (what `spacer data synth --option-lines` writes: a route's closing, then ``A. left vs right: no.``
+    and so on, a line each)."""
     single = [c for c, cells in cogmap.items() if len(cells) == 1]
     kind = rng.choice(["easy", "medium", "hard", "route", "closest"] if len(single) >= 3 else ["closest"])
     if kind == "closest":
@@ -215,15 +216,16 @@ _ANSWERS = re.compile(r"(?:: |So )((?:front|back)-(?:left|right)|left|right|back
 
 
 _YES = re.compile(r"([A-Z])\. [^:\n]+: yes\.")
+_MARKS = re.compile(r"(?m)^[A-Z]\. [^:\n]+: (?:yes|no)\.$")
 
 
 def arithmetic_tally(text: str, truth: str) -> dict[str, int]:
     """One derivation against the true one: written exactly, same conclusions, cell offsets right
-    and written, option marks (the last line) exactly as the truth's, and the same letters marked yes."""
+    and written, option lines (`option_marks`) exactly as the truth's, and the same letters marked yes."""
     right, written = cell_arithmetic.offsets_right(text)
     return dict(exact=text.strip() == truth, answers=_ANSWERS.findall(text) == _ANSWERS.findall(truth),
                 offsets_right=right, offsets=written,
-                marks_exact=text.strip().rpartition("\n")[2] == truth.rpartition("\n")[2],
+                marks_exact=_MARKS.findall(text) == _MARKS.findall(truth),
                 marks_letter=_YES.findall(text) == _YES.findall(truth))
 
 
