@@ -149,7 +149,7 @@ def test_sim_scores_maps_against_the_true_map():
 
 
 def test_sim_checks_the_answer_against_the_option_the_reasoning_arrives_at():
-    from spacer_core.eval.spatial import derivation_choice
+    from spacer_core.eval.spatial import conclusion_choice, derivation_choice
 
     easy = ["A. left", "B. right"]
     # the arithmetic concludes right, the answer says A (a real completion's form)
@@ -177,6 +177,13 @@ def test_sim_checks_the_answer_against_the_option_the_reasoning_arrives_at():
                       bench.score(item, marked.replace("<answer>B", "<answer>b")))]
     assert [r["agrees"] for r in rows] == [False, True, None, True]  # answers are read case-insensitively
     assert bench.aggregate(rows)["agreement"] == {"rate": 2 / 3, "count": 3}
+    # the conclusion, apart from the marks that turn it into a letter
+    assert [r["concludes"] for r in rows] == [True, True, False, True]
+    assert bench.aggregate(rows)["conclusions"] == {"rate": 3 / 4, "count": 4}
+    mismarked = "…: right.\nA. left vs left: yes.\nB. right vs left: no.</think><answer>A</answer>"
+    assert (derivation_choice(mismarked, easy), conclusion_choice(mismarked, easy)) == ("A", "B")
+    assert conclusion_choice("…: left.\nA. left: yes. B. right: no.", easy) == "A"  # marks on one line
+    assert conclusion_choice("The map lists 2 lamps.", easy) is None
 
 
 @pytest.mark.parametrize("completion, expected", [

@@ -71,11 +71,14 @@ def render_summary(summary: Mapping[str, Any]) -> str:
     for group, values in (summary.get("groups") or {}).items():
         rows = [[str(k), _fmt(v)] for k, v in sorted(values.items())]
         lines += [f"## By {group}", ""] + _table([group, "score"], rows) + [""]
-    if summary.get("agreement"):
-        a = summary["agreement"]
-        lines += ["## Answers and their reasoning", "",
-                  f"Of the {a['count']} multiple-choice completions whose reasoning arrives at an option, "
-                  f"{100 * a['rate']:.0f}% answer with that option.", ""]
+    if summary.get("agreement") or summary.get("conclusions"):
+        lines += ["## Answers and their reasoning", ""]
+        if a := summary.get("agreement"):
+            lines += [f"Of the {a['count']} multiple-choice completions whose reasoning arrives at an option, "
+                      f"{100 * a['rate']:.0f}% answer with that option.", ""]
+        if c := summary.get("conclusions"):
+            lines += [f"Of the {c['count']} multiple-choice completions, {100 * c['rate']:.0f}% derive the right "
+                      "option's words (before any step that turns them into a letter).", ""]
     if summary.get("map"):
         m = summary["map"]
         mean = "–" if m["mean"] is None else f"{m['mean']:.3f}"

@@ -63,6 +63,8 @@ def vsibench_problem_type(question_type: str, where: str) -> str:
 
 
 _MARKED = re.compile(r"\b([A-Z])\. ([^:.\n]+?)(?: vs [^:.\n]+)?: yes\.")
+# where a derivation starts going through the options (`spacer data synth --option-lines`)
+_OPTION_LINES = re.compile(r"\n[A-Z]\. [^\n]*?: (?:yes|no)\.")
 
 
 def derivation_choice(completion: str, options: Sequence[str]) -> str | None:
@@ -76,6 +78,17 @@ def derivation_choice(completion: str, options: Sequence[str]) -> str | None:
     marked = {letter for letter, text in _MARKED.findall(reasoning) if texts.get(letter) == text.strip()}
     if marked:
         return marked.pop() if len(marked) == 1 else None
+    return _named_last(reasoning, texts)
+
+
+def conclusion_choice(completion: str, options: Sequence[str]) -> str | None:
+    """The option whose text the reasoning names last before it goes through the options: the
+    conclusion it derives, apart from the step that turns it into a letter; None when it names none."""
+    reasoning = _OPTION_LINES.split(completion.split("<answer>")[0], 1)[0]
+    return _named_last(reasoning, dict(o.strip().partition(". ")[::2] for o in options))
+
+
+def _named_last(reasoning: str, texts: dict[str, str]) -> str | None:
     ends = {}
     for letter, text in texts.items():
         hits = [m.end() for m in re.finditer(rf"(?<![\w-]){re.escape(text)}(?![\w-])", reasoning, re.I)] if text else []
@@ -144,11 +157,13 @@ class SimBench(Benchmark):
         the map score's matching. SpaceR's score gives a point 1 − d/(10·√2), so a map of uniformly
         random cells scores about 0.63 (1% of objects in their cell, 8% within one). For a
         multiple-choice item, ``agrees``: whether the answer is the option the reasoning arrives at
-        (`derivation_choice`; None when it names no option)."""
+        (`derivation_choice`; None when it names no option), and ``concludes``: whether the
+        conclusion the reasoning derives is the right option's text (`conclusion_choice`)."""
         result = vsibench_row_score(item, completion)
         if item.options:
             choice = derivation_choice(completion, item.options)
             result.extra["agrees"] = None if choice is None else choice == result.prediction.upper()
+            result.extra["concludes"] = conclusion_choice(completion, item.options) == item.ground_truth.upper()
         if item.true_map is None or MAP[0] not in completion:
             result.extra["map_score"] = None
             return result
@@ -168,6 +183,9 @@ class SimBench(Benchmark):
         agrees = [r["agrees"] for r in rows if r.get("agrees") is not None]
         if agrees:
             out["agreement"] = {"rate": sum(agrees) / len(agrees), "count": len(agrees)}
+        concludes = [r["concludes"] for r in rows if r.get("concludes") is not None]
+        if concludes:
+            out["conclusions"] = {"rate": sum(concludes) / len(concludes), "count": len(concludes)}
         cells = [r["map_cells"] for r in rows if r.get("map_cells")]
         objects = sum(c["objects"] for c in cells)
         if objects:
