@@ -1,6 +1,6 @@
 """`spacer eval --control`: swap shows every item another scene's video, never its own; shuffle
 permutes the frames and keeps their count; first-frame repeats one frame; a run records its control
-and resumes only under the same one."""
+and resumes only under the same one; `spacer eval rescore` scores a finished run and its controls again."""
 
 from __future__ import annotations
 
@@ -149,3 +149,24 @@ def test_paired_gain_pools_seeds_on_the_items_every_run_scored(items):
     assert lo <= by_hand <= hi and lo > 0
     with pytest.raises(ValueError, match="share no scored item"):
         paired_gain(bench, [run(0.5)], [[]])
+
+
+def test_rescore_gives_old_rows_the_current_scoring_and_its_controls_too(tmp_path, capsys):
+    args = ["eval", "--bench", "sim", "--limit", "20", "--max-new-tokens", "40", "--batch-size", "10", "--no-progress",
+            "--given-map", "--control", "swap", "--out", str(tmp_path)]
+    assert main(args) == 0
+    files = ["results.jsonl", "summary.json", "controls/swap/results.jsonl", "controls/swap/summary.json"]
+    scored = {f: (tmp_path / f).read_text() for f in files}
+    assert any("concludes" in row for row in read_rows(tmp_path / "results.jsonl"))
+    # as a version that did not count conclusions wrote them, with a score that parser got wrong
+    for folder in (tmp_path, tmp_path / "controls" / "swap"):
+        rows = [{k: v for k, v in row.items() if k != "concludes"} for row in read_rows(folder / "results.jsonl")]
+        rows[0]["score"] = 1 - rows[0]["score"]
+        (folder / "results.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+        summary = json.loads((folder / "summary.json").read_text())
+        (folder / "summary.json").write_text(json.dumps({**summary, "conclusions": None}))
+    assert main(["eval", "rescore", str(tmp_path)]) == 0
+    assert "scored again" in capsys.readouterr().out
+    assert {f: (tmp_path / f).read_text() for f in files} == scored
+    assert main(["eval", "rescore", str(tmp_path / "nothing")]) == 2
+    assert "nothing: no summary.json; rescore needs a finished run" in capsys.readouterr().err

@@ -51,13 +51,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
-    sub = parser.add_subparsers(dest="eval_command", metavar="compare|stress",
+    sub = parser.add_subparsers(dest="eval_command", metavar="compare|rescore|stress",
                                 help="optional: `spacer eval compare RUN_A RUN_B …` compares finished runs; "
+                                "`spacer eval rescore RUN …` scores their completions again; "
                                 "`spacer eval stress --bench B --out DIR` tests how blind-solvable a benchmark is")
     compare = sub.add_parser("compare", help="per-type scores of runs side by side with deltas (markdown)",
                              description="Reads RUN/summary.json of each run; deltas are against the first run.")
     compare.add_argument("runs", nargs="+", metavar="RUN", help="run folders (or their summary.json)")
     compare.add_argument("--out", dest="compare_out", default=None, help="also write the table to this file")
+    rescore = sub.add_parser("rescore", help="score finished runs' completions again with the current scoring",
+                             description="Rewrites RUN/results.jsonl and RUN/summary.* (and its controls') from the "
+                             "completions already there, with the items from the run's data root: new counts and "
+                             "parser fixes reach old runs without generating again.")
+    rescore.add_argument("rescore_runs", nargs="+", metavar="RUN", help="finished run folders")
     stress = sub.add_parser("stress", help="how much of a benchmark a model without the video could answer",
                             description="Fits a random forest on the test set's non-visual features (question "
                             "text, options) with k-fold cross-validation and reports, per question type, the "
@@ -75,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
         return run_compare(args)
     if args.eval_command == "stress":
         return run_stress(args)
+    if args.eval_command == "rescore":
+        return run_rescore(args)
     if not args.bench:
         print("error: spacer eval needs --bench (or: spacer eval compare RUN_A RUN_B)", file=sys.stderr)
         return 2
@@ -163,6 +171,19 @@ def run_compare(args: argparse.Namespace) -> int:
     print(table, end="")
     if args.compare_out:
         Path(args.compare_out).write_text(table)
+    return 0
+
+
+def run_rescore(args: argparse.Namespace) -> int:
+    from spacer_core.eval import RunError, rescore
+
+    for run_dir in args.rescore_runs:
+        try:
+            summary = rescore(run_dir)
+        except RunError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        print(f"{run_dir}: overall {summary['overall']:.1f} on {summary['n']} items, scored again")
     return 0
 
 

@@ -8,7 +8,7 @@ sparbench (spatial, `spacer_core.eval.spatial`) and videomme, tempcompass, longv
 from spacer_core.eval import spatial, video_qa  # noqa: F401  (registers the benchmarks)
 from spacer_core.eval.base import BENCHMARKS, Benchmark, BenchmarkError, Item, Score, get_benchmark
 from spacer_core.eval.report import compare_runs, render_summary
-from spacer_core.eval.runner import RunError, dist_env, evaluate, read_rows, summarize
+from spacer_core.eval.runner import RunError, dist_env, evaluate, read_rows, rescore, summarize
 
 __all__ = [
     "BENCHMARKS",
@@ -23,5 +23,6 @@ __all__ = [
     "get_benchmark",
     "read_rows",
     "render_summary",
+    "rescore",
     "summarize",
 ]

@@ -25,10 +25,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from spacer_core.cogmap import map_text
-from spacer_core.eval.base import Benchmark, Item, Score
+from spacer_core.eval.base import Benchmark, BenchmarkError, Item, Score, get_benchmark
 from spacer_core.eval.controls import Control, ControlError
 from spacer_core.eval.report import render_summary
 from spacer_core.parsing import THINK
@@ -255,3 +256,40 @@ def evaluate(benchmark: Benchmark, items: Sequence[Item], reasoner, out: str | P
     (out / SUMMARY_JSON).write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     (out / SUMMARY_MD).write_text(render_summary(summary))
     return summary
+
+
+def rescore(out: str | Path) -> dict[str, Any]:
+    """Score a finished run's completions again with the benchmark's current scoring (a count added
+    since, a parser fixed) without generating them again: rewrites results.jsonl and the summary,
+    and those of its controls (``out/controls/NAME``). The items come from the run's data root."""
+    from spacer_core.eval.controls import add_controls
+
+    out = Path(out)
+    if not (out / SUMMARY_JSON).is_file():
+        raise RunError(f"{out}: no {SUMMARY_JSON}; rescore needs a finished run")
+    setup = json.loads((out / SUMMARY_JSON).read_text())["setup"]
+    try:
+        benchmark = get_benchmark(setup["benchmark"])
+        items = {item.id: item for item in benchmark.load(Path(setup["data_root"]))}
+    except BenchmarkError as err:
+        raise RunError(f"{out}: {err}") from None
+    rows = []
+    for row in read_rows(out / RESULTS):
+        if row.get("error"):
+            rows.append(row)
+            continue
+        if row["id"] not in items:
+            raise RunError(f"{out / RESULTS}: item {row['id']!r} is not in {setup['data_root']}")
+        item = items[row["id"]]
+        result = SimpleNamespace(**{k: row[k] for k in ("raw", "seconds", "prompt_tokens", "completion_tokens")})
+        rows.append(make_row(item, benchmark.score(item, row["raw"]), result))
+    tmp = out / (RESULTS + ".tmp")
+    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    tmp.replace(out / RESULTS)
+    summary = summarize(benchmark, rows, setup)
+    (out / SUMMARY_JSON).write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    (out / SUMMARY_MD).write_text(render_summary(summary))
+    controls = sorted(p.parent.name for p in (out / "controls").glob(f"*/{SUMMARY_JSON}"))
+    for name in controls:
+        rescore(out / "controls" / name)
+    return add_controls(benchmark, out, summary, controls) if controls else summary
