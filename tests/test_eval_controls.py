@@ -168,5 +168,8 @@ def test_rescore_gives_old_rows_the_current_scoring_and_its_controls_too(tmp_pat
     assert main(["eval", "rescore", str(tmp_path)]) == 0
     assert "scored again" in capsys.readouterr().out
     assert {f: (tmp_path / f).read_text() for f in files} == scored
+    assert main(["eval", "compare", str(tmp_path), str(tmp_path / "controls" / "swap")]) == 0
+    table = capsys.readouterr().out
+    assert "| *right conclusions (%)* |" in table and "| *map: objects in their cell (%)* |" in table
     assert main(["eval", "rescore", str(tmp_path / "nothing")]) == 2
     assert "nothing: no summary.json; rescore needs a finished run" in capsys.readouterr().err

@@ -143,6 +143,13 @@ def compare_runs(runs: Sequence[str | Path]) -> str:
         gains += [g for g in (s.get("controls") or {}).get("gains", {}) if g not in gains]
     rows += [[f"*{g}*", *cells(lambda s, g=g: (s.get("controls") or {}).get("gains", {}).get(g, {}).get("overall"))]
              for g in gains]
+    # the sim benchmark's counts of how answers follow reasoning and how maps place objects
+    counts = {"answers that follow their reasoning (%)": lambda s: (s.get("agreement") or {}).get("rate"),
+              "right conclusions (%)": lambda s: (s.get("conclusions") or {}).get("rate"),
+              "map: objects in their cell (%)": lambda s: ((s.get("map") or {}).get("cells") or {}).get("exact"),
+              "map: within one cell (%)": lambda s: ((s.get("map") or {}).get("cells") or {}).get("near")}
+    rows += [[f"*{name}*", *cells(lambda s, get=get: None if get(s) is None else 100 * get(s))]
+             for name, get in counts.items() if any(get(s) is not None for s in summaries)]
     benches = sorted({s.get("benchmark", "?") for s in summaries})
     lines = [f"# Compare: {', '.join(benches)} (scores ×100; Δ against {labels[0]})", ""]
     if len(benches) > 1:
