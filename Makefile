@@ -122,7 +122,8 @@ tiny-options: $(OPT)/sft/final/config.json
 # first drills marking options listed in a random order (cell-arithmetic tasks with options), from the
 # options experiment's vision warm-up (run tiny-options first); SFT then keeps drilling them beside its
 # own items. The data are the options experiment's scenes, videos and items, their derivations ending in
-# the marks' lines. Evaluated on those 560 items and compared with the options SFT and the shipped SFT.
+# the marks' lines. Evaluated on those 560 items and compared with the options SFT and the shipped SFT,
+# their runs scored again first (`spacer eval rescore`) to count their right conclusions.
 MARKS := runs/tiny-small-marks
 MARKS_RESULTS := docs/results/small_world_marks
 MARKS_EVAL := --bench sim --model $(MARKS)/sft/final --data-root $(MARKS)/data --batch-size 8 --max-new-tokens 448 --resume --no-progress
@@ -141,6 +142,8 @@ tiny-marks: $(MARKS)/sft/final/config.json
 	mkdir -p $(MARKS_RESULTS)/eval/controls/swap
 	$(PY) -m spacer_core.cli eval $(MARKS_EVAL) --out $(MARKS)/eval --control swap
 	$(PY) -m spacer_core.cli eval $(MARKS_EVAL) --out $(MARKS)/eval_given_map --given-map
+	$(PY) -m spacer_core.cli eval rescore $(DRILL)/eval/base_sft $(DRILL)/eval_given_map_cells/base_sft $(OPT)/eval \
+		$(OPT)/eval_given_map
 	$(PY) -m spacer_core.cli eval compare $(DRILL)/eval/base_sft $(OPT)/eval $(MARKS)/eval --out $(MARKS_RESULTS)/compare_eval.md
 	$(PY) -m spacer_core.cli eval compare $(DRILL)/eval_given_map_cells/base_sft $(OPT)/eval_given_map \
 		$(MARKS)/eval_given_map --out $(MARKS_RESULTS)/compare_given_map.md
