@@ -94,15 +94,17 @@ NFRAMES = 8  # frames a clip (configs/tiny/*.yaml)
 
 
 def configure(world: str, arithmetic: bool = False, drill: bool = False, walls: bool = False,
-              nframes: int = NFRAMES) -> None:
+              nframes: int = NFRAMES, options: bool = False, marks: bool = False) -> None:
     """Point the recipe's folders at ``world``'s runs (stages already done there are skipped);
     tinted walls are other videos, in runs/tiny-WORLD-walls; derivations with the cell arithmetic
     are another data set, in runs/tiny-WORLD-arith, and with the arithmetic stage another chain, in
-    runs/tiny-WORLD-arith-drill; a model reading other than 8 frames another chain, in
-    runs/tiny-WORLD-fN."""
+    runs/tiny-WORLD-arith-drill; derivations that mark the options another data set (-options), and
+    with the marks' drill stage another chain (-marks); a model reading other than 8 frames
+    another chain, in runs/tiny-WORLD-fN."""
     global RUNS, DATA, SWAPPED, TIMINGS, PLOT
     name = (("tiny" if world == "vsi" else f"tiny-{world}") + ("-walls" if walls else "")
             + ("-arith" if arithmetic else "") + ("-drill" if drill else "")
+            + ("-options" if options else "") + ("-marks" if marks else "")
             + (f"-f{nframes}" if nframes != NFRAMES else ""))
     RUNS = ROOT / "runs" / name
     DATA, SWAPPED, TIMINGS = RUNS / "data", RUNS / "data_swapped", RUNS / "timings.json"
@@ -202,6 +204,12 @@ def main() -> None:
                         help="with --cell-arithmetic: an arithmetic stage of this many steps after the lookup stage "
                              "(the lookup stage's tasks, 60%% of them the derivations' cell arithmetic), and SFT's "
                              "mixed-in tasks half arithmetic; runs in runs/tiny-WORLD-arith-drill")
+    parser.add_argument("--option-lines", action="store_true",
+                        help="multiple-choice derivations end with a line per option, marked (synth)")
+    parser.add_argument("--marks-steps", type=int, default=0,
+                        help="with --option-lines and --cell-arithmetic: a stage of this many steps before SFT that "
+                             "drills marking options (its arithmetic tasks list options in a random order), and "
+                             "SFT's mixed-in arithmetic tasks with options too")
     parser.add_argument("--max-new-tokens", type=int, default=288, help="the evaluations' completion budget")
     parser.add_argument("--lookup-steps", type=int, default=0,
                         help="the lookup stage between the vision warm-up and SFT (0: none)")
@@ -220,18 +228,21 @@ def main() -> None:
     rl_prompts = opts.rl_prompts or rl_config["per_device_train_batch_size"] // group
     if opts.arith_steps and not opts.cell_arithmetic:
         parser.error("--arith-steps needs --cell-arithmetic")
+    if opts.marks_steps and not (opts.option_lines and opts.cell_arithmetic):
+        parser.error("--marks-steps needs --option-lines and --cell-arithmetic")
     if opts.seeds == 0 and opts.ship not in (None, "sft"):
         parser.error(f"--ship {opts.ship} needs its RL arm: --seeds 0 trains none")
     if opts.nframes < 2 or opts.nframes % 2:
         parser.error("--nframes must be even and at least 2 (two frames make one video token)")
-    configure(opts.world, opts.cell_arithmetic, opts.arith_steps > 0, opts.tinted_walls, opts.nframes)
+    configure(opts.world, opts.cell_arithmetic, opts.arith_steps > 0, opts.tinted_walls, opts.nframes,
+              opts.option_lines, opts.marks_steps > 0)
     frames = ["--nframes", str(opts.nframes)] if opts.nframes != NFRAMES else []
     manifest = DATA / "manifest.json"
     if manifest.exists():  # stages are skipped when their output exists: never mix two data sets
         made = json.loads(manifest.read_text())["config"]
         wanted = dict(scenes=opts.scenes, test_fraction=opts.test_fraction, world=opts.world,
                       lookup_lines=opts.lookup_lines, cell_arithmetic=opts.cell_arithmetic,
-                      tinted_walls=opts.tinted_walls, option_lines=False)
+                      tinted_walls=opts.tinted_walls, option_lines=opts.option_lines)
         if {k: {**SYNTH_DEFAULTS, **made}.get(k) for k in wanted} != wanted:
             parser.error(f"{DATA} holds other data ({made}), not {wanted}: move {RUNS} away to start afresh")
     RUNS.mkdir(parents=True, exist_ok=True)
@@ -241,7 +252,7 @@ def main() -> None:
     stage(DATA / "test.jsonl", timings, "synth", "data", "synth", "--scenes", str(opts.scenes), "--out", str(DATA),
           "--test-fraction", str(opts.test_fraction), "--seed", "1", "--world", opts.world,
           *(["--lookup-lines"] if opts.lookup_lines else []), *(["--cell-arithmetic"] if opts.cell_arithmetic else []),
-          *(["--tinted-walls"] if opts.tinted_walls else []))
+          *(["--tinted-walls"] if opts.tinted_walls else []), *(["--option-lines"] if opts.option_lines else []))
     # the stages before SFT: (done marker, name, command, log)
     before_sft = [
         (RUNS / "untrained" / "config.json", "build", ("model", "tiny", "--out", str(RUNS / "untrained"),
@@ -268,10 +279,18 @@ def main() -> None:
               "--output_dir", str(RUNS / "arith"), "--max_steps", str(opts.arith_steps),
               "--lookup_arith_fraction", "0.6", "--lookup_copy_fraction", "0.1", log=RUNS / "arith.log")
         decoder_start = RUNS / "arith" / "final"
+    marks = ["--lookup_option_marks"] if opts.marks_steps else []
+    if opts.marks_steps:
+        stage(RUNS / "marks" / "final" / "config.json", timings, "marks", "train", "--config",
+              "configs/tiny/lookup.yaml", "--model", str(decoder_start), "--lookup_world", opts.world,
+              "--output_dir", str(RUNS / "marks"), "--max_steps", str(opts.marks_steps), "--learning_rate", "1e-3",
+              "--lookup_arith_fraction", "0.6", "--lookup_copy_fraction", "0.1", *marks, log=RUNS / "marks.log")
+        decoder_start = RUNS / "marks" / "final"
     stage(RUNS / "sft" / "final" / "config.json", timings, "sft", "train", "--config", "configs/tiny/sft.yaml",
           "--model", str(decoder_start), *train_file, "--output_dir", str(RUNS / "sft"), "--max_steps",
           str(opts.sft_steps), "--lookup_batch", str(opts.lookup_batch), "--lookup_world", opts.world,
-          *(["--lookup_arith_fraction", "0.5"] if opts.arith_steps else []), *frames, log=RUNS / "sft.log")
+          *(["--lookup_arith_fraction", "0.5"] if opts.arith_steps or opts.marks_steps else []), *marks, *frames,
+          log=RUNS / "sft.log")
     limit = ["--limit", str(opts.eval_limit)] if opts.eval_limit else []
     # with --reuse, that run's SFT model on this run's held-out items: what the other derivations change
     base_sft = opts.reuse / "sft" / "final" if opts.reuse else None
@@ -623,7 +642,7 @@ def publish(dest: Path) -> None:
     dest.mkdir(parents=True, exist_ok=True)
     for name, copy in (("stages.json", "stages.json"), ("timings.json", "timings.json"),
                        ("vision/vision_warmup.json", "vision_warmup.json"), ("lookup/lookup.json", "lookup.json"),
-                       ("arith/lookup.json", "arith.json")):
+                       ("arith/lookup.json", "arith.json"), ("marks/lookup.json", "marks.json")):
         if (RUNS / name).exists():
             shutil.copy2(RUNS / name, dest / copy)
     plots = os.path.relpath(ROOT / "docs" / "img", dest)  # the report's plot, seen from dest

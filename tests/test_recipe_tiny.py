@@ -230,7 +230,8 @@ def test_reuse_copies_another_runs_stages_with_the_commands_that_made_them(recip
 def test_options_that_cannot_go_together_are_refused(recipe, monkeypatch, capsys):
     for argv, message in ((["--arith-steps", "10"], "--arith-steps needs --cell-arithmetic"),
                           (["--seeds", "0", "--ship", "grpo"], "--ship grpo needs its RL arm"),
-                          (["--nframes", "5"], "--nframes must be even")):
+                          (["--nframes", "5"], "--nframes must be even"),
+                          (["--option-lines", "--marks-steps", "10"], "--marks-steps needs --option-lines and --cell-arithmetic")):
         monkeypatch.setattr("sys.argv", ["spacer_tiny.py", *argv])
         with pytest.raises(SystemExit):
             recipe.main()
@@ -245,6 +246,8 @@ def test_each_data_set_has_its_own_run_folder(recipe, monkeypatch):
                                                             "tiny_ablation_small_arith.png")
     recipe.configure("small", walls=True, nframes=16)
     assert (recipe.RUNS.name, recipe.PLOT) == ("tiny-small-walls-f16", "tiny_ablation_small_walls_f16.png")
+    recipe.configure("small", walls=True, arithmetic=True, drill=True, nframes=16, options=True, marks=True)
+    assert recipe.RUNS.name == "tiny-small-walls-arith-drill-options-marks-f16"
     recipe.configure("vsi")
     assert (recipe.RUNS.name, recipe.PLOT) == ("tiny", "tiny_ablation.png")
 
