@@ -134,6 +134,10 @@ def test_bad_lookup_settings_name_the_field(untrained_tiny_dir, tmp_path, capsys
     assert main(["train", "--stage", "lookup", "--model", str(untrained_tiny_dir), "--output_dir", str(tmp_path),
                  "--use_cpu", "true", "--lookup_asked", "6-3"]) != 0
     assert "lookup_asked: expected 1 <= LOW <= HIGH, got '6-3'" in capsys.readouterr().err
+    assert main(["train", "--stage", "lookup", "--model", str(untrained_tiny_dir), "--output_dir", str(tmp_path),
+                 "--use_cpu", "true", "--lookup_arith_fraction", "0.5", "--lookup_marks_fraction", "0.5"]) != 0
+    assert "lookup_marks_fraction must be in [0, 1 - lookup_copy_fraction - lookup_arith_fraction], got 0.5" in \
+        capsys.readouterr().err
 
 
 def test_lookup_lines_read_out_the_questions_categories():
@@ -261,3 +265,25 @@ def test_arithmetic_tally_counts_a_wrong_mark():
     wrong_letter = derivation + "\nA. right vs left: yes.\nB. left vs left: no."
     tally = arithmetic_tally(wrong_letter, truth)
     assert not tally["marks_exact"] and not tally["marks_letter"] and tally["answers"]
+
+
+def test_marks_tasks_mark_the_conclusion_among_every_kind_of_option(untrained_tiny_dir):
+    """A marks task (lookup_marks_fraction) lists lettered options and ends on a conclusion; its
+    target marks each option against the conclusion, as `spacer data synth --option-lines` does."""
+    from spacer_core.train.lookup import marks_task
+
+    rng, words = random.Random(0), set()
+    for _ in range(200):
+        question, target = marks_task(rng, "small")
+        head, _, conclusion_line = question.rpartition("\n")
+        options = head.split("Options:\n")[1].split("\n")
+        conclusion = marks_for(conclusion_line)
+        assert target.split("\n") == [
+            f"{o} vs {conclusion}: {'yes' if o.split('. ', 1)[1] == conclusion else 'no'}." for o in options]
+        assert target.count(": yes.") == 1 and len(set(options)) == len(options) >= 2
+        words.add("closest" if "closest" in conclusion_line else "route" if "Turn" in conclusion else conclusion)
+    assert {"closest", "route", "left", "back", "front-right"} <= words
+    _, processor = load_model(untrained_tiny_dir)
+    stream = LookupTasks(processor, copy_fraction=0.1, seed=5, world="small", arith_fraction=0.3, marks_fraction=0.4)
+    marks = sum(t["prompt"].count("Options:\n") and not t["prompt"].count("<map>") for t, _ in zip(stream, range(60), strict=False))
+    assert 12 <= marks <= 40

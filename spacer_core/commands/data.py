@@ -34,8 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        "map's cells ('(5-2, 1-3) = (3, -2)', products, one comparison), and only items the "
                        "true map answers rightly are asked (spacer_core/sim/cell_arithmetic.py)")
     synth.add_argument("--option-lines", action="store_true",
-                       help="multiple-choice derivations end by going through the options, each copied and "
-                       "marked: 'A. left: no. B. right: yes.' (spacer_core/sim/questions.py)")
+                       help="multiple-choice derivations end by going through the options, a line each, copied "
+                       "beside the conclusion and marked: 'A. left vs right: no.' (spacer_core/sim/questions.py)")
     synth.add_argument("--tinted-walls", action="store_true",
                        help="each wall its own light tint, so every frame shows which way the camera faces and "
                        "where objects stand on the map can be read from the video (spacer_core/sim/render.py)")

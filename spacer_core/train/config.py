@@ -51,6 +51,8 @@ class SpacerArgs:
         "help": "share of cell-arithmetic tasks (the derivations of spacer data synth --cell-arithmetic)"})
     lookup_option_marks: bool = field(default=False, metadata={
         "help": "cell-arithmetic tasks list options and end by marking each (spacer data synth --option-lines)"})
+    lookup_marks_fraction: float = field(default=0.0, metadata={
+        "help": "share of mark tasks alone: lettered options and a conclusion -> the option marks"})
     lookup_asked: str = field(default="3-6", metadata={"help": "categories per lookup question: N or LOW-HIGH"})
     lookup_eval_every: int = field(default=500, metadata={"help": "steps between held-out lookup checks"})
     lookup_eval_scenes: int = field(default=50, metadata={"help": "held-out maps per check"})
@@ -71,6 +73,9 @@ class SpacerArgs:
         if not 0 <= self.lookup_arith_fraction <= 1 - self.lookup_copy_fraction:
             raise ValueError(f"lookup_arith_fraction must be in [0, 1 - lookup_copy_fraction], "
                              f"got {self.lookup_arith_fraction}")
+        if not 0 <= self.lookup_marks_fraction <= 1 - self.lookup_copy_fraction - self.lookup_arith_fraction:
+            raise ValueError(f"lookup_marks_fraction must be in [0, 1 - lookup_copy_fraction - lookup_arith_fraction], "
+                             f"got {self.lookup_marks_fraction}")
         from spacer_core.sim.scene import get_world
 
         get_world(self.lookup_world)

@@ -14,6 +14,9 @@ generated scenes (no rendering, so the data is unlimited):
           for it ("Facing the sofa: (4-4, 9-0) = (0, 9). ... So front-left."); with
           ``lookup_option_marks`` the question lists options and the derivation marks each
           ("A. back-left vs front-left: no.", a line each)
+  marks (``lookup_marks_fraction``) lettered options and a conclusion alone -> the option marks, so
+          that the comparison of each option with the conclusion is drilled apart from the long
+          arithmetic before it (option words: categories, directions, routes' turns)
 
 Every ``lookup_eval_every`` steps it checks the lookup on held-out scenes (other seeds) and writes
 the history to ``output_dir/lookup.json``. The SFT stage can keep training these tasks beside its
@@ -105,6 +108,29 @@ def arithmetic_task(cogmap: dict, rng: random.Random, marks: bool = False) -> tu
             text + "\n" + option_marks(lettered, chr(65 + options.index(answer))))
 
 
+def marks_task(rng: random.Random, world: str = "vsi") -> tuple[str, str]:
+    """(question, marks): lettered options in a random order and a conclusion as a derivation
+    ends (``The lamp is the closest: 16.``, ``So back-left.``, ``So: Turn Left, Turn Back.``) ->
+    the marks `spacer data synth --option-lines` writes after it (``A. sofa vs lamp: no.`` ...)."""
+    kind = rng.choice(["closest", "easy", "medium", "hard", "route"])
+    if kind == "closest":
+        options = rng.sample(get_world(world).vocabulary, rng.randint(2, 4))
+        answer = rng.choice(options)
+        conclusion = f"The {answer} is the closest: {rng.randint(0, 81)}."
+    elif kind == "route":
+        turns = [", ".join(c) for c in product(TURNS.values(), repeat=rng.randint(1, 2))]
+        options = rng.sample(turns, min(4, len(turns)))
+        answer = rng.choice(options)
+        conclusion = f"So: {answer}."
+    else:
+        options = rng.sample(DIRECTION_OPTIONS[kind], len(DIRECTION_OPTIONS[kind]))
+        answer = rng.choice(options)
+        conclusion = f"So {answer}."
+    lettered = letters(options)
+    return ("Options:\n" + "\n".join(lettered) + "\n" + conclusion,
+            option_marks(lettered, chr(65 + options.index(answer))))
+
+
 def lookup_score(text: str, cogmap: dict, asked: list[str]) -> dict[str, int]:
     """Tallies for one answer: categories asked, named in the answer, given the right count (or
     "none"), whose right count is 1 (what always answering "1" gets right), and true cells, true
@@ -130,14 +156,17 @@ def lookup_score(text: str, cogmap: dict, asked: list[str]) -> dict[str, int]:
 
 
 class LookupTasks(torch.utils.data.IterableDataset):
-    """An endless stream of (prompt, target) texts: copy with probability ``copy_fraction``, cell
-    arithmetic with probability ``arith_fraction`` (a little less: a draw the map leaves undecided,
-    about 1 in 25, is skipped; ``option_marks``: with options to mark), else lookup."""
+    """An endless stream of (prompt, target) texts: copy with probability ``copy_fraction``, marks
+    alone with probability ``marks_fraction``, cell arithmetic with probability ``arith_fraction``
+    (a little less: a draw the map leaves undecided, about 1 in 25, is skipped; ``option_marks``:
+    with options to mark), else lookup."""
 
     def __init__(self, processor, copy_fraction: float = 0.25, asked: tuple[int, int] = (3, 6), seed: int = 0,
-                 world: str = "vsi", arith_fraction: float = 0.0, option_marks: bool = False):
+                 world: str = "vsi", arith_fraction: float = 0.0, option_marks: bool = False,
+                 marks_fraction: float = 0.0):
         self.processor, self.copy_fraction, self.asked, self.seed = processor, copy_fraction, asked, seed
         self.world, self.arith_fraction, self.option_marks = world, arith_fraction, option_marks
+        self.marks_fraction = marks_fraction
 
     def __iter__(self):
         rng = random.Random(self.seed)
@@ -146,7 +175,10 @@ class LookupTasks(torch.utils.data.IterableDataset):
             draw = rng.random()
             if draw < self.copy_fraction:
                 question, answer = copy_task(rng)
+            elif draw < self.copy_fraction + self.marks_fraction:
+                question, answer = marks_task(rng, self.world)
             else:
+                draw -= self.marks_fraction
                 scene_seed += 1
                 cogmap = scene_map(generate_scene(scene_seed, world=self.world))
                 if draw < self.copy_fraction + self.arith_fraction:
@@ -289,5 +321,5 @@ def lookup_trainer(spacer, config, model, processor):
     return Trainer(model=model, args=config, callbacks=[HeldOut()],
                    train_dataset=LookupTasks(processor, spacer.lookup_copy_fraction, asked, config.seed,
                                              spacer.lookup_world, spacer.lookup_arith_fraction,
-                                             spacer.lookup_option_marks),
+                                             spacer.lookup_option_marks, spacer.lookup_marks_fraction),
                    data_collator=lambda rows: collate(processor.tokenizer, rows))
