@@ -208,8 +208,8 @@ def main() -> None:
                         help="multiple-choice derivations end with a line per option, marked (synth)")
     parser.add_argument("--marks-steps", type=int, default=0,
                         help="with --option-lines and --cell-arithmetic: a stage of this many steps before SFT that "
-                             "drills marking options (its arithmetic tasks list options in a random order), and "
-                             "SFT's mixed-in arithmetic tasks with options too")
+                             "drills marking options (half its tasks marks alone, a quarter arithmetic tasks that "
+                             "list options in a random order), and SFT's mixed-in tasks with marks too")
     parser.add_argument("--max-new-tokens", type=int, default=288, help="the evaluations' completion budget")
     parser.add_argument("--lookup-steps", type=int, default=0,
                         help="the lookup stage between the vision warm-up and SFT (0: none)")
@@ -279,18 +279,21 @@ def main() -> None:
               "--output_dir", str(RUNS / "arith"), "--max_steps", str(opts.arith_steps),
               "--lookup_arith_fraction", "0.6", "--lookup_copy_fraction", "0.1", log=RUNS / "arith.log")
         decoder_start = RUNS / "arith" / "final"
-    marks = ["--lookup_option_marks"] if opts.marks_steps else []
+    # a fifth of the marks stage's tasks stay lookups: without them the lookup is lost within 500 steps
+    sft_tasks = ["--lookup_arith_fraction", "0.5"] if opts.arith_steps else []
     if opts.marks_steps:
         stage(RUNS / "marks" / "final" / "config.json", timings, "marks", "train", "--config",
               "configs/tiny/lookup.yaml", "--model", str(decoder_start), "--lookup_world", opts.world,
               "--output_dir", str(RUNS / "marks"), "--max_steps", str(opts.marks_steps), "--learning_rate", "1e-3",
-              "--lookup_arith_fraction", "0.6", "--lookup_copy_fraction", "0.1", *marks, log=RUNS / "marks.log")
+              "--lookup_arith_fraction", "0.25", "--lookup_marks_fraction", "0.5", "--lookup_copy_fraction", "0.05",
+              "--lookup_option_marks", log=RUNS / "marks.log")
         decoder_start = RUNS / "marks" / "final"
+        sft_tasks = ["--lookup_arith_fraction", "0.4", "--lookup_marks_fraction", "0.3", "--lookup_copy_fraction",
+                     "0.1", "--lookup_option_marks"]
     stage(RUNS / "sft" / "final" / "config.json", timings, "sft", "train", "--config", "configs/tiny/sft.yaml",
           "--model", str(decoder_start), *train_file, "--output_dir", str(RUNS / "sft"), "--max_steps",
           str(opts.sft_steps), "--lookup_batch", str(opts.lookup_batch), "--lookup_world", opts.world,
-          *(["--lookup_arith_fraction", "0.5"] if opts.arith_steps or opts.marks_steps else []), *marks, *frames,
-          log=RUNS / "sft.log")
+          *sft_tasks, *frames, log=RUNS / "sft.log")
     limit = ["--limit", str(opts.eval_limit)] if opts.eval_limit else []
     # with --reuse, that run's SFT model on this run's held-out items: what the other derivations change
     base_sft = opts.reuse / "sft" / "final" if opts.reuse else None
