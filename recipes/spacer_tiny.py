@@ -279,9 +279,8 @@ def main() -> None:
               "--output_dir", str(RUNS / "arith"), "--max_steps", str(opts.arith_steps),
               "--lookup_arith_fraction", "0.6", "--lookup_copy_fraction", "0.1", log=RUNS / "arith.log")
         decoder_start = RUNS / "arith" / "final"
-    # a fifth of the marks stage's tasks stay lookups: without them the lookup is lost within 500 steps
     sft_tasks = ["--lookup_arith_fraction", "0.5"] if opts.arith_steps else []
-    if opts.marks_steps:
+    if opts.marks_steps:  # a fifth of its tasks stay lookups: without them the lookup is lost within 500 steps
         stage(RUNS / "marks" / "final" / "config.json", timings, "marks", "train", "--config",
               "configs/tiny/lookup.yaml", "--model", str(decoder_start), "--lookup_world", opts.world,
               "--output_dir", str(RUNS / "marks"), "--max_steps", str(opts.marks_steps), "--learning_rate", "1e-3",
