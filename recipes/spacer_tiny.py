@@ -94,17 +94,17 @@ NFRAMES = 8  # frames a clip (configs/tiny/*.yaml)
 
 
 def configure(world: str, arithmetic: bool = False, drill: bool = False, walls: bool = False,
-              nframes: int = NFRAMES, options: bool = False, marks: bool = False) -> None:
+              nframes: int = NFRAMES, options: bool = False, marks: bool = False, alone: bool = False) -> None:
     """Point the recipe's folders at ``world``'s runs (stages already done there are skipped);
     tinted walls are other videos, in runs/tiny-WORLD-walls; derivations with the cell arithmetic
     are another data set, in runs/tiny-WORLD-arith, and with the arithmetic stage another chain, in
     runs/tiny-WORLD-arith-drill; derivations that mark the options another data set (-options), and
-    with the marks' drill stage another chain (-marks); a model reading other than 8 frames
-    another chain, in runs/tiny-WORLD-fN."""
+    with the marks' drill stage another chain (-marks, -marks-alone with marks drilled alone); a
+    model reading other than 8 frames another chain, in runs/tiny-WORLD-fN."""
     global RUNS, DATA, SWAPPED, TIMINGS, PLOT
     name = (("tiny" if world == "vsi" else f"tiny-{world}") + ("-walls" if walls else "")
             + ("-arith" if arithmetic else "") + ("-drill" if drill else "")
-            + ("-options" if options else "") + ("-marks" if marks else "")
+            + ("-options" if options else "") + ("-marks" if marks else "") + ("-alone" if alone else "")
             + (f"-f{nframes}" if nframes != NFRAMES else ""))
     RUNS = ROOT / "runs" / name
     DATA, SWAPPED, TIMINGS = RUNS / "data", RUNS / "data_swapped", RUNS / "timings.json"
@@ -208,8 +208,12 @@ def main() -> None:
                         help="multiple-choice derivations end with a line per option, marked (synth)")
     parser.add_argument("--marks-steps", type=int, default=0,
                         help="with --option-lines and --cell-arithmetic: a stage of this many steps before SFT that "
-                             "drills marking options (half its tasks marks alone, a quarter arithmetic tasks that "
-                             "list options in a random order), and SFT's mixed-in tasks with marks too")
+                             "drills marking options (its arithmetic tasks list options in a random order), and "
+                             "SFT's mixed-in arithmetic tasks with options too")
+    parser.add_argument("--marks-alone", action="store_true",
+                        help="with --marks-steps: half the marks stage's tasks are marks alone (options and a "
+                             "conclusion; a quarter arithmetic, a fifth lookups), and 30%% of SFT's mixed-in tasks; "
+                             "runs in -marks-alone folders")
     parser.add_argument("--max-new-tokens", type=int, default=288, help="the evaluations' completion budget")
     parser.add_argument("--lookup-steps", type=int, default=0,
                         help="the lookup stage between the vision warm-up and SFT (0: none)")
@@ -230,12 +234,14 @@ def main() -> None:
         parser.error("--arith-steps needs --cell-arithmetic")
     if opts.marks_steps and not (opts.option_lines and opts.cell_arithmetic):
         parser.error("--marks-steps needs --option-lines and --cell-arithmetic")
+    if opts.marks_alone and not opts.marks_steps:
+        parser.error("--marks-alone needs --marks-steps")
     if opts.seeds == 0 and opts.ship not in (None, "sft"):
         parser.error(f"--ship {opts.ship} needs its RL arm: --seeds 0 trains none")
     if opts.nframes < 2 or opts.nframes % 2:
         parser.error("--nframes must be even and at least 2 (two frames make one video token)")
     configure(opts.world, opts.cell_arithmetic, opts.arith_steps > 0, opts.tinted_walls, opts.nframes,
-              opts.option_lines, opts.marks_steps > 0)
+              opts.option_lines, opts.marks_steps > 0, opts.marks_alone)
     frames = ["--nframes", str(opts.nframes)] if opts.nframes != NFRAMES else []
     manifest = DATA / "manifest.json"
     if manifest.exists():  # stages are skipped when their output exists: never mix two data sets
@@ -279,16 +285,18 @@ def main() -> None:
               "--output_dir", str(RUNS / "arith"), "--max_steps", str(opts.arith_steps),
               "--lookup_arith_fraction", "0.6", "--lookup_copy_fraction", "0.1", log=RUNS / "arith.log")
         decoder_start = RUNS / "arith" / "final"
-    sft_tasks = ["--lookup_arith_fraction", "0.5"] if opts.arith_steps else []
-    if opts.marks_steps:  # a fifth of its tasks stay lookups: without them the lookup is lost within 500 steps
+    sft_tasks = ["--lookup_arith_fraction", "0.5"] if opts.arith_steps or opts.marks_steps else []
+    if opts.marks_steps:
+        # with marks alone a fifth of the tasks stay lookups: without them the lookup is lost within 500 steps
+        tasks = (["--lookup_arith_fraction", "0.25", "--lookup_marks_fraction", "0.5", "--lookup_copy_fraction", "0.05"]
+                 if opts.marks_alone else ["--lookup_arith_fraction", "0.6", "--lookup_copy_fraction", "0.1"])
         stage(RUNS / "marks" / "final" / "config.json", timings, "marks", "train", "--config",
               "configs/tiny/lookup.yaml", "--model", str(decoder_start), "--lookup_world", opts.world,
               "--output_dir", str(RUNS / "marks"), "--max_steps", str(opts.marks_steps), "--learning_rate", "1e-3",
-              "--lookup_arith_fraction", "0.25", "--lookup_marks_fraction", "0.5", "--lookup_copy_fraction", "0.05",
-              "--lookup_option_marks", log=RUNS / "marks.log")
+              *tasks, "--lookup_option_marks", log=RUNS / "marks.log")
         decoder_start = RUNS / "marks" / "final"
-        sft_tasks = ["--lookup_arith_fraction", "0.4", "--lookup_marks_fraction", "0.3", "--lookup_copy_fraction",
-                     "0.1", "--lookup_option_marks"]
+        sft_tasks = (["--lookup_arith_fraction", "0.4", "--lookup_marks_fraction", "0.3", "--lookup_copy_fraction", "0.1"]
+                     if opts.marks_alone else sft_tasks) + ["--lookup_option_marks"]
     stage(RUNS / "sft" / "final" / "config.json", timings, "sft", "train", "--config", "configs/tiny/sft.yaml",
           "--model", str(decoder_start), *train_file, "--output_dir", str(RUNS / "sft"), "--max_steps",
           str(opts.sft_steps), "--lookup_batch", str(opts.lookup_batch), "--lookup_world", opts.world,

@@ -231,7 +231,8 @@ def test_options_that_cannot_go_together_are_refused(recipe, monkeypatch, capsys
     for argv, message in ((["--arith-steps", "10"], "--arith-steps needs --cell-arithmetic"),
                           (["--seeds", "0", "--ship", "grpo"], "--ship grpo needs its RL arm"),
                           (["--nframes", "5"], "--nframes must be even"),
-                          (["--option-lines", "--marks-steps", "10"], "--marks-steps needs --option-lines and --cell-arithmetic")):
+                          (["--option-lines", "--marks-steps", "10"], "--marks-steps needs --option-lines and --cell-arithmetic"),
+                          (["--marks-alone"], "--marks-alone needs --marks-steps")):
         monkeypatch.setattr("sys.argv", ["spacer_tiny.py", *argv])
         with pytest.raises(SystemExit):
             recipe.main()
@@ -248,6 +249,8 @@ def test_each_data_set_has_its_own_run_folder(recipe, monkeypatch):
     assert (recipe.RUNS.name, recipe.PLOT) == ("tiny-small-walls-f16", "tiny_ablation_small_walls_f16.png")
     recipe.configure("small", walls=True, arithmetic=True, drill=True, nframes=16, options=True, marks=True)
     assert recipe.RUNS.name == "tiny-small-walls-arith-drill-options-marks-f16"
+    recipe.configure("small", walls=True, arithmetic=True, drill=True, nframes=16, options=True, marks=True, alone=True)
+    assert recipe.RUNS.name == "tiny-small-walls-arith-drill-options-marks-alone-f16"
     recipe.configure("vsi")
     assert (recipe.RUNS.name, recipe.PLOT) == ("tiny", "tiny_ablation.png")
 
