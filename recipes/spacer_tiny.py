@@ -295,8 +295,9 @@ def main() -> None:
               "--output_dir", str(RUNS / "marks"), "--max_steps", str(opts.marks_steps), "--learning_rate", "1e-3",
               *tasks, "--lookup_option_marks", log=RUNS / "marks.log")
         decoder_start = RUNS / "marks" / "final"
-        sft_tasks = (["--lookup_arith_fraction", "0.4", "--lookup_marks_fraction", "0.3", "--lookup_copy_fraction", "0.1"]
-                     if opts.marks_alone else sft_tasks) + ["--lookup_option_marks"]
+        if opts.marks_alone:
+            sft_tasks = ["--lookup_arith_fraction", "0.4", "--lookup_marks_fraction", "0.3", "--lookup_copy_fraction", "0.1"]
+        sft_tasks += ["--lookup_option_marks"]
     stage(RUNS / "sft" / "final" / "config.json", timings, "sft", "train", "--config", "configs/tiny/sft.yaml",
           "--model", str(decoder_start), *train_file, "--output_dir", str(RUNS / "sft"), "--max_steps",
           str(opts.sft_steps), "--lookup_batch", str(opts.lookup_batch), "--lookup_world", opts.world,
