@@ -224,8 +224,12 @@ $(MOREV)/sft/final/config.json: $(MORE)/vision/final/config.json
 tiny-more-scenes-unfrozen: $(MOREV)/sft/final/config.json
 	mkdir -p $(MORE_RESULTS)/unfrozen/eval/controls/swap
 	$(PY) -m spacer_core.cli eval $(MOREV_EVAL) --out $(MOREV)/eval --control swap
+	$(PY) -m spacer_core.cli eval $(MOREV_EVAL) --out $(MOREV)/eval_given_map --given-map
 	$(PY) -m spacer_core.cli eval compare $(MARKS)/eval $(MORE)/eval $(MOREV)/eval --out $(MORE_RESULTS)/unfrozen/compare_eval.md
-	cp $(MOREV)/eval/summary.* $(MORE_RESULTS)/unfrozen/eval/ && gzip -nc $(MOREV)/eval/results.jsonl > $(MORE_RESULTS)/unfrozen/eval/results.jsonl.gz
+	$(PY) -m spacer_core.cli eval compare $(MARKS)/eval_given_map $(MORE)/eval_given_map $(MOREV)/eval_given_map \
+		--out $(MORE_RESULTS)/unfrozen/compare_given_map.md
+	for run in eval eval_given_map; do mkdir -p $(MORE_RESULTS)/unfrozen/$$run && cp $(MOREV)/$$run/summary.* $(MORE_RESULTS)/unfrozen/$$run/ \
+		&& gzip -nc $(MOREV)/$$run/results.jsonl > $(MORE_RESULTS)/unfrozen/$$run/results.jsonl.gz || exit 1; done
 	gzip -nc $(MOREV)/eval/controls/swap/results.jsonl > $(MORE_RESULTS)/unfrozen/eval/controls/swap/results.jsonl.gz
 
 clean:
