@@ -3,7 +3,7 @@ PY      := .venv/bin/python
 STAMP   := .venv/.installed
 PORT    ?= 7860
 
-.PHONY: setup demo test test-fast lint lab bench tiny-model tiny-arith tiny-walls tiny-options tiny-marks tiny-marks-redrill tiny-more-scenes tiny-more-scenes-unfrozen clean
+.PHONY: setup demo test test-fast lint lab bench tiny-model tiny-arith tiny-walls tiny-options tiny-marks tiny-marks-redrill tiny-more-scenes tiny-more-scenes-unfrozen tiny-more-scenes-unfrozen-seeds clean
 
 setup: $(STAMP)
 
@@ -231,6 +231,24 @@ tiny-more-scenes-unfrozen: $(MOREV)/sft/final/config.json
 	for run in eval eval_given_map; do mkdir -p $(MORE_RESULTS)/unfrozen/$$run && cp $(MOREV)/$$run/summary.* $(MORE_RESULTS)/unfrozen/$$run/ \
 		&& gzip -nc $(MOREV)/$$run/results.jsonl > $(MORE_RESULTS)/unfrozen/$$run/results.jsonl.gz || exit 1; done
 	gzip -nc $(MOREV)/eval/controls/swap/results.jsonl > $(MORE_RESULTS)/unfrozen/eval/controls/swap/results.jsonl.gz
+
+# Seeds 1 and 2 of that SFT (seed 0 above), to tell its route and appearance-order answers from noise.
+# Each saves a checkpoint every 300 steps and continues from the newest one when run again.
+MOREV_SEEDS := 1 2
+tiny-more-scenes-unfrozen-seeds: $(MOREV)/sft/final/config.json
+	for seed in $(MOREV_SEEDS); do run=$(MOREV)-seed$$seed; mkdir -p $$run; \
+		if [ ! -f $$run/sft/final/config.json ]; then \
+			$(PY) -m spacer_core.cli train --config configs/tiny/sft.yaml --model $(MORE)/vision/final --freeze_vision false \
+				--train_file $(MORE)/data/train.jsonl --output_dir $$run/sft --max_steps 1800 --lookup_batch 8 \
+				--lookup_world small --lookup_arith_fraction 0.5 --lookup_option_marks --nframes 16 --seed $$seed \
+				--save_strategy steps --save_steps 300 $$(ls -d $$run/sft/checkpoint-* >/dev/null 2>&1 && echo --resume) \
+				>> $$run/sft.log 2>&1 || exit 1; fi; \
+		$(PY) -m spacer_core.cli eval --bench sim --model $$run/sft/final --data-root $(MARKS)/data --batch-size 8 \
+			--max-new-tokens 448 --resume --no-progress --out $$run/eval --control swap || exit 1; \
+		mkdir -p $(MORE_RESULTS)/unfrozen/seed$$seed/eval/controls/swap && cp $$run/eval/summary.* $(MORE_RESULTS)/unfrozen/seed$$seed/eval/ \
+		&& gzip -nc $$run/eval/results.jsonl > $(MORE_RESULTS)/unfrozen/seed$$seed/eval/results.jsonl.gz \
+		&& gzip -nc $$run/eval/controls/swap/results.jsonl > $(MORE_RESULTS)/unfrozen/seed$$seed/eval/controls/swap/results.jsonl.gz || exit 1; \
+	done
 
 clean:
 	rm -rf .venv .pytest_cache build *.egg-info
