@@ -122,6 +122,20 @@ def test_lookup_tasks_join_every_sft_batch(sim_root, untrained_tiny_dir):
         VideoSFTCollator(processor, VIDEO, None, 2)
 
 
+def test_dataloader_workers_draw_different_lookup_tasks(sim_root, untrained_tiny_dir):
+    """With dataloader workers (the GPU runs' setting) every worker forks the collator's stream;
+    each must draw its own tasks, not repeat the others'."""
+    _, processor = load_model(untrained_tiny_dir)
+    rows = sft_rows(load_dataset_jsonl(sim_root / "train.jsonl", maps=sim_root / "cognitive_map.jsonl")[:4])
+    collator = VideoSFTCollator(processor, VIDEO, iter(LookupTasks(processor, copy_fraction=0.0, seed=3)), 2)
+    loader = torch.utils.data.DataLoader(rows, batch_size=1, collate_fn=collator, num_workers=2)
+    tok = processor.tokenizer
+    targets = [tok.decode(b["input_ids"][i][b["labels"][i] != -100]) for b in loader for i in (1, 2)]
+    assert len(set(targets)) == len(targets) == 8
+    plain = [t["target"] for t, _ in zip(LookupTasks(processor, copy_fraction=0.0, seed=3), range(4), strict=False)]
+    assert targets[:2] + targets[4:6] == plain  # worker 0 (batches 0 and 2) keeps the plain seed
+
+
 def test_sft_with_lookup_batches_runs(sim_root, untrained_tiny_dir, tmp_path):
     out = tmp_path / "sft"
     assert main(["train", "--config", "configs/sft_tiny.yaml", "--model", str(untrained_tiny_dir), "--train_file",

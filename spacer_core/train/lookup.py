@@ -42,6 +42,7 @@ from spacer_core.sim.scene import VOCABULARY, generate_scene, get_world
 
 METRICS_FILE = "lookup.json"
 TRAIN_SEED0 = 10_000_000  # scene seeds for training; the held-out maps use seeds from 0
+WORKER_STRIDE = 1_000_000  # seed offset per DataLoader worker: far more than the scenes one run draws
 WORDS = list(VOCABULARY) + list("0123456789")
 
 
@@ -169,8 +170,12 @@ class LookupTasks(torch.utils.data.IterableDataset):
         self.marks_fraction = marks_fraction
 
     def __iter__(self):
-        rng = random.Random(self.seed)
-        scene_seed = TRAIN_SEED0
+        # Each DataLoader worker draws its own tasks (the same seed in every worker would repeat each
+        # task once per worker); worker 0, or no worker, keeps the plain seed.
+        info = torch.utils.data.get_worker_info()
+        worker = info.id if info is not None else 0
+        rng = random.Random(self.seed + WORKER_STRIDE * worker)
+        scene_seed = TRAIN_SEED0 + WORKER_STRIDE * worker
         while True:
             draw = rng.random()
             if draw < self.copy_fraction:
