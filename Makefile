@@ -232,22 +232,20 @@ tiny-more-scenes-unfrozen: $(MOREV)/sft/final/config.json
 		&& gzip -nc $(MOREV)/$$run/results.jsonl > $(MORE_RESULTS)/unfrozen/$$run/results.jsonl.gz || exit 1; done
 	gzip -nc $(MOREV)/eval/controls/swap/results.jsonl > $(MORE_RESULTS)/unfrozen/eval/controls/swap/results.jsonl.gz
 
-# Seeds 1 and 2 of that SFT (seed 0 above), to tell its route and appearance-order answers from noise.
-# Each saves a checkpoint every 300 steps and continues from the newest one when run again.
+# Seeds 1 and 2 of that SFT (seed 0 above), to tell its route and appearance-order answers from noise
+# (recipes/unfrozen_sft_seeds.sh: each run continues from its newest checkpoint when run again).
 MOREV_SEEDS := 1 2
 tiny-more-scenes-unfrozen-seeds: $(MOREV)/sft/final/config.json
-	for seed in $(MOREV_SEEDS); do run=$(MOREV)-seed$$seed; mkdir -p $$run; \
-		if [ ! -f $$run/sft/final/config.json ]; then \
-			$(PY) -m spacer_core.cli train --config configs/tiny/sft.yaml --model $(MORE)/vision/final --freeze_vision false \
-				--train_file $(MORE)/data/train.jsonl --output_dir $$run/sft --max_steps 1800 --lookup_batch 8 \
-				--lookup_world small --lookup_arith_fraction 0.5 --lookup_option_marks --nframes 16 --seed $$seed \
-				--save_strategy steps --save_steps 300 $$(ls -d $$run/sft/checkpoint-* >/dev/null 2>&1 && echo --resume) \
-				>> $$run/sft.log 2>&1 || exit 1; fi; \
+	PY=$(PY) bash recipes/unfrozen_sft_seeds.sh $(MOREV) "$(MOREV_SEEDS)"
+	for seed in $(MOREV_SEEDS); do run=$(MOREV)-seed$$seed; \
 		$(PY) -m spacer_core.cli eval --bench sim --model $$run/sft/final --data-root $(MARKS)/data --batch-size 8 \
 			--max-new-tokens 448 --resume --no-progress --out $$run/eval --control swap || exit 1; \
-		mkdir -p $(MORE_RESULTS)/unfrozen/seed$$seed/eval/controls/swap && cp $$run/eval/summary.* $(MORE_RESULTS)/unfrozen/seed$$seed/eval/ \
-		&& gzip -nc $$run/eval/results.jsonl > $(MORE_RESULTS)/unfrozen/seed$$seed/eval/results.jsonl.gz \
-		&& gzip -nc $$run/eval/controls/swap/results.jsonl > $(MORE_RESULTS)/unfrozen/seed$$seed/eval/controls/swap/results.jsonl.gz || exit 1; \
+		$(PY) -m spacer_core.cli eval --bench sim --model $$run/sft/final --data-root $(MARKS)/data --batch-size 8 \
+			--max-new-tokens 448 --resume --no-progress --out $$run/eval_given_map --given-map || exit 1; \
+		res=$(MORE_RESULTS)/unfrozen/seed$$seed; mkdir -p $$res/eval/controls/swap $$res/eval_given_map \
+		&& for e in eval eval_given_map; do cp $$run/$$e/summary.* $$res/$$e/ \
+			&& gzip -nc $$run/$$e/results.jsonl > $$res/$$e/results.jsonl.gz || exit 1; done \
+		&& gzip -nc $$run/eval/controls/swap/results.jsonl > $$res/eval/controls/swap/results.jsonl.gz || exit 1; \
 	done
 
 clean:

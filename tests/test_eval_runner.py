@@ -7,6 +7,7 @@ import copy
 import json
 import signal
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -92,6 +93,7 @@ def test_rows_hold_every_item_scored_exactly(items, tiny, sim_root, tmp_path):
                               "cells": {"objects": sum(len(p) for it in items[:6] for p in it.true_map.values()),
                                         "exact": 1.0, "near": 1.0}}
     assert summary["n"] == 6 and summary["errors"] == 0
+    assert summary["at_budget"] == {"max_new_tokens": len(ids) + 4, "count": 0, "by_type": {}}  # each ended with EOS
     saved = json.loads((tmp_path / "summary.json").read_text())
     assert saved["overall"] == pytest.approx(summary["overall"])
     assert saved["setup"]["mode"] == "thinking_map" and saved["setup"]["video"]["nframes"] == 8
@@ -112,6 +114,10 @@ def test_unreadable_videos_become_error_rows(items, tiny, tmp_path):
     assert [r["error"] is None for r in rows] == [True, False, True]
     assert "broken.mp4" in rows[1]["error"] and rows[1]["score"] == 0.0
     assert (summary["n"], summary["errors"]) == (3, 1)
+    # The two readable items stopped at the 2-token budget, and the summary says so.
+    cut = Counter([items[0].question_type, items[2].question_type])
+    assert summary["at_budget"] == {"max_new_tokens": 2, "count": 2, "by_type": dict(sorted(cut.items()))}
+    assert "| stopped at the token budget | 2 of the completions (" in (tmp_path / "run" / "summary.md").read_text()
 
 
 def test_results_need_resume_and_the_same_setup(items, tiny, tmp_path):

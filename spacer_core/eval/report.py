@@ -23,6 +23,13 @@ def _decoding(gen: Mapping[str, Any]) -> str:
     return f"{how}, max {gen.get('max_new_tokens')} new tokens"
 
 
+def _at_budget(cut: Mapping[str, Any]) -> str:
+    text = f"{cut['count']} of the completions"
+    if cut["count"]:
+        text += " (" + ", ".join(f"{t} {n}" for t, n in cut["by_type"].items()) + "): raise --max-new-tokens"
+    return text
+
+
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
     return lines + ["| " + " | ".join(r) + " |" for r in rows]
@@ -42,6 +49,7 @@ def render_summary(summary: Mapping[str, Any]) -> str:
         ("frames", _frames(setup.get("video", {}))),
         ("decoding", _decoding(setup.get("generation", {}))),
         ("items", f"{summary['n']} ({summary.get('errors', 0)} errors, scored 0)"),
+        *([("stopped at the token budget", _at_budget(summary["at_budget"]))] if summary.get("at_budget") else []),
         ("data", str(setup.get("data_root", "?"))),
         ("finished", str(setup.get("finished", "?"))),
     ]

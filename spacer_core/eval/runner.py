@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from datetime import datetime, timezone
@@ -193,8 +194,15 @@ def summarize(benchmark: Benchmark, rows: Sequence[dict[str, Any]], setup: dict[
     if not rows:
         raise RunError("no result rows to summarize")
     aggregate = benchmark.aggregate(rows)
-    return {"benchmark": benchmark.name, "title": benchmark.title, "n": len(rows),
-            "errors": sum(1 for r in rows if r.get("error")), **aggregate, "setup": setup}
+    summary = {"benchmark": benchmark.name, "title": benchmark.title, "n": len(rows),
+               "errors": sum(1 for r in rows if r.get("error")), **aggregate, "setup": setup}
+    if budget := (setup.get("generation") or {}).get("max_new_tokens"):
+        # Completions cut off by the budget usually lose their answer: a budget shorter than the
+        # reasoning the model was taught to write scores the budget, not the model.
+        cut = Counter(r.get("question_type", "?") for r in rows
+                      if not r.get("error") and r.get("completion_tokens", 0) >= budget)
+        summary["at_budget"] = {"max_new_tokens": budget, "count": sum(cut.values()), "by_type": dict(sorted(cut.items()))}
+    return summary
 
 
 def evaluate(benchmark: Benchmark, items: Sequence[Item], reasoner, out: str | Path, *, mode: str | None = None,
