@@ -34,6 +34,11 @@ NUMERICAL_TYPES = frozenset(
 REL_DIRECTION = "object_rel_direction"
 
 
+def vsi_task(question_type: str) -> str:
+    """The VSI-Bench task of a question type: the three object_rel_direction_* types are one task."""
+    return REL_DIRECTION if question_type.startswith(REL_DIRECTION + "_") else question_type
+
+
 def exact_match(pred: str, target: str) -> float:
     """1.0 when the stripped strings are equal ignoring case, else 0.0."""
     return float(pred.strip().lower() == target.strip().lower())
@@ -152,9 +157,9 @@ def vsibench_aggregate(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         raise ValueError("vsibench_aggregate: no rows")
     per_type = {q: 100.0 * sums[q] / counts[q] for q in counts}
     tasks: dict[str, float] = {}
-    rel_dir = [v for q, v in per_type.items() if q.startswith(REL_DIRECTION + "_")]
+    rel_dir = [v for q, v in per_type.items() if vsi_task(q) == REL_DIRECTION]
     for q, v in per_type.items():
-        if q.startswith(REL_DIRECTION + "_"):
+        if vsi_task(q) == REL_DIRECTION:
             tasks.setdefault(REL_DIRECTION, sum(rel_dir) / len(rel_dir))
         else:
             tasks[q] = v

@@ -21,15 +21,16 @@ from datasets import Dataset, IterableDataset
 from trl import GRPOTrainer
 
 from spacer_core.data import load_dataset_jsonl
+from spacer_core.metrics import vsi_task
 from spacer_core.models import load_model
 from spacer_core.rewards import temporal_bonus as temporal_rule
-from spacer_core.train.config import parse
-from spacer_core.train.dataset import grpo_rows, sft_rows
+from spacer_core.train.config import SpacerArgs, parse
+from spacer_core.train.dataset import balance_tasks, grpo_rows, sft_rows
 from spacer_core.train.generation import generate_completions
 from spacer_core.train.grpo import SGRLVRConfig, SGRLVRTrainer
 from spacer_core.train.metrics_log import read_metrics
 from spacer_core.train.rollout_log import RolloutLog
-from spacer_core.train.run import resume_checkpoint
+from spacer_core.train.run import load_records, resume_checkpoint
 from spacer_core.train.sft import VideoSFTCollator
 from spacer_core.train.visual import encode_rows, mm_token_types, shared_video_inputs, video_tensors
 from spacer_core.video import load_clip
@@ -279,6 +280,31 @@ def test_sft_collator_masks_the_prompt_and_trains_the_vision_tower(records, untr
 
 
 @pytest.mark.slow
+def test_balance_tasks_gives_each_task_an_equal_share(sim, records):
+    def tally(rows):
+        out = {}
+        for r in rows:
+            out[vsi_task(r["question_type"])] = out.get(vsi_task(r["question_type"]), 0) + 1
+        return out
+
+    before = tally(records)
+    assert max(before.values()) > 2 * min(before.values())  # the generated data are unbalanced
+    balanced = balance_tasks(records, seed=1)
+    after = tally(balanced)
+    assert len(balanced) == len(records) and after.keys() == before.keys()
+    assert max(after.values()) - min(after.values()) <= 1
+    ids = {r["problem_id"] for r in balanced}
+    rare = [t for t, n in before.items() if n <= min(after.values())]
+    assert rare and all(r["problem_id"] in ids for r in records if vsi_task(r["question_type"]) in rare)
+    assert balance_tasks(records, seed=1) == balanced and balance_tasks(records, seed=2) != balanced
+    with pytest.raises(ValueError, match=r"record 1 \(problem_id x\) has no question_type"):
+        balance_tasks([records[0], {**records[1], "problem_id": "x", "question_type": ""}])
+    # --balance_tasks reaches the SFT and RL stages' records, not the vision warm-up's
+    spacer = dict(model="tiny", train_file=str(sim / "train.jsonl"), balance_tasks=True)
+    assert tally(load_records(SpacerArgs(stage="sft", **spacer), seed=1)) == after
+    assert tally(load_records(SpacerArgs(stage="vision", **spacer), seed=1)) == before
+
+
 def test_sft_with_freeze_vision_trains_the_decoder_only(sim, tmp_path, untrained_tiny_dir):
     from safetensors.torch import load_file
 

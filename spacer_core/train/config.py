@@ -60,6 +60,8 @@ class SpacerArgs:
         "help": "the world the lookup tasks' maps come from (spacer data synth --world): vsi or small"})
     lookup_batch: int = field(default=0, metadata={
         "help": "sft: also train on this many lookup/copy tasks every step (keeps a lookup stage's skill)"})
+    balance_tasks: bool = field(default=False, metadata={
+        "help": "sft, rl: each VSI-Bench task an equal share of the training items (rare ones repeated)"})
 
     def __post_init__(self):
         from spacer_core.train.lookup import parse_span

@@ -8,10 +8,13 @@ suffix follows the item's problem type.
 from __future__ import annotations
 
 import json
+import random
+from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
 from spacer_core.data.records import SPATIAL_SOURCE
+from spacer_core.metrics import vsi_task
 from spacer_core.parsing import extract_answer
 from spacer_core.prompts import build_prompt
 
@@ -72,3 +75,27 @@ def sft_rows(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                          f"(problem_id {', '.join(missing[:5])}{', …' if len(missing) > 5 else ''})")
     return [{"prompt": user_turn(r), "completion": sft_target(r), "problem_id": str(r["problem_id"])}
             for r in records]
+
+
+def balance_tasks(records: Sequence[dict[str, Any]], seed: int = 0) -> list[dict[str, Any]]:
+    """As many records, each VSI-Bench task an equal share of them (the relative-direction types are
+    one task, as in the overall score): a task's records come in shuffled order, round after round
+    when it has fewer than its share. VSI-Bench's overall score is the plain mean of its tasks, but
+    generated data hold some tasks 17 times more often than others (route planning and appearance
+    order are 1.4% and 1.1% of the small world's items, and each weighs 1/8 of the score)."""
+    by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for i, record in enumerate(records):
+        if not record.get("question_type"):
+            raise ValueError(f"balance_tasks: record {i} (problem_id {record.get('problem_id')}) has no "
+                             "question_type to balance on")
+        by_task[vsi_task(record["question_type"])].append(record)
+    rng = random.Random(seed)
+    share, extra = divmod(len(records), len(by_task))
+    out: list[dict[str, Any]] = []
+    for i, task in enumerate(sorted(by_task)):
+        wanted, drawn = share + (i < extra), []
+        while len(drawn) < wanted:
+            drawn += rng.sample(by_task[task], len(by_task[task]))
+        out += drawn[:wanted]
+    rng.shuffle(out)
+    return out

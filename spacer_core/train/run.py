@@ -11,15 +11,16 @@ from pathlib import Path
 
 from spacer_core.data import load_dataset_jsonl
 from spacer_core.train.config import SpacerArgs
-from spacer_core.train.dataset import grpo_rows, sft_rows
+from spacer_core.train.dataset import balance_tasks, grpo_rows, sft_rows
 
 logger = logging.getLogger(__name__)
 DATA_FILE = "spacer_data.json"
 
 
-def load_records(spacer: SpacerArgs) -> list[dict]:
+def load_records(spacer: SpacerArgs, seed: int = 0) -> list[dict]:
     records = load_dataset_jsonl(spacer.train_file, spacer.video_root, spacer.maps_path(), spacer.exclude_file)
-    return records[: spacer.limit] if spacer.limit else records
+    records = records[: spacer.limit] if spacer.limit else records
+    return balance_tasks(records, seed) if spacer.balance_tasks and spacer.stage in ("sft", "rl") else records
 
 
 def resume_checkpoint(output_dir: str, resume: bool) -> str | None:
@@ -67,9 +68,9 @@ def train(spacer: SpacerArgs, config, resume: bool = False) -> Path:
 
         trainer = lookup_trainer(spacer, config, model, processor)
     elif spacer.stage == "sft":
-        trainer = _sft_trainer(spacer, config, model, processor, Dataset.from_list(sft_rows(load_records(spacer))))
+        trainer = _sft_trainer(spacer, config, model, processor, Dataset.from_list(sft_rows(load_records(spacer, config.seed))))
     else:
-        rows = grpo_rows(load_records(spacer), config.map_reward)
+        rows = grpo_rows(load_records(spacer, config.seed), config.map_reward)
         trainer = _grpo_trainer(spacer, config, model, processor, Dataset.from_list(rows), checkpoint)
     trainer.add_callback(MetricsLog(config.output_dir))
     trainer.train(resume_from_checkpoint=checkpoint)
