@@ -188,17 +188,20 @@ def test_merge_gives_up_on_a_missing_shard(items, tmp_path):
         merge_shards(items[:4], tmp_path, 2, wait_timeout=0.2, poll=0.05)
 
 
-def _summary(path: Path, overall: float, per_type: dict[str, float]) -> Path:
+def _summary(path: Path, overall: float, per_type: dict[str, float], **extra) -> Path:
     path.mkdir()
     (path / "summary.json").write_text(json.dumps({"benchmark": "vsibench", "overall": overall, "per_type": per_type,
-                                                   "n": 10, "setup": {"model": path.name, "mode": "thinking"}}))
+                                                   "n": 10, "setup": {"model": path.name, "mode": "thinking"},
+                                                   **extra}))
     return path
 
 
 def test_compare_puts_runs_side_by_side_with_deltas(tmp_path, capsys):
     a = _summary(tmp_path / "base", 40.0, {"object_counting": 50.0, "route_planning": 30.0})
-    b = _summary(tmp_path / "tuned", 45.5, {"object_counting": 47.25, "room_size_estimation": 12.0})
+    b = _summary(tmp_path / "tuned", 45.5, {"object_counting": 47.25, "room_size_estimation": 12.0},
+                 at_budget={"max_new_tokens": 64, "count": 3, "by_type": {"object_counting": 3}})
     table = compare_runs([a, b])
+    assert "| *completions cut off by the token budget (%)* | – | 30.0 | – |" in table  # 3 of 10
     assert "| question type | base | tuned | Δ tuned |" in table
     assert "| **overall** | 40.0 | 45.5 | +5.5 |" in table
     assert "| object_counting | 50.0 | 47.2 | -2.8 |" in table  # 47.25 − 50 = −2.75

@@ -155,7 +155,9 @@ def compare_runs(runs: Sequence[str | Path]) -> str:
     counts = {"answers that follow their reasoning (%)": lambda s: (s.get("agreement") or {}).get("rate"),
               "right conclusions (%)": lambda s: (s.get("conclusions") or {}).get("rate"),
               "map: objects in their cell (%)": lambda s: ((s.get("map") or {}).get("cells") or {}).get("exact"),
-              "map: within one cell (%)": lambda s: ((s.get("map") or {}).get("cells") or {}).get("near")}
+              "map: within one cell (%)": lambda s: ((s.get("map") or {}).get("cells") or {}).get("near"),
+              "completions cut off by the token budget (%)":
+                  lambda s: s["at_budget"]["count"] / s["n"] if s.get("at_budget") else None}
     rows += [[f"*{name}*", *cells(lambda s, get=get: None if get(s) is None else 100 * get(s))]
              for name, get in counts.items() if any(get(s) is not None for s in summaries)]
     benches = sorted({s.get("benchmark", "?") for s in summaries})
