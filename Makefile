@@ -239,6 +239,8 @@ tiny-more-scenes-unfrozen-seeds: $(MOREV)/sft/final/config.json
 	PY=$(PY) bash recipes/unfrozen_sft_seeds.sh $(MOREV) "$(MOREV_SEEDS)"
 	for seed in $(MOREV_SEEDS); do PY=$(PY) bash recipes/eval_model.sh $(MOREV)-seed$$seed/sft/final $(MOREV)-seed$$seed \
 		$(MORE_RESULTS)/unfrozen/seed$$seed 448 || exit 1; done
+	for e in eval eval_given_map; do $(PY) -m spacer_core.cli eval compare $(MOREV)/$$e $(MOREV)-seed1/$$e $(MOREV)-seed2/$$e \
+		--spread --out $(MORE_RESULTS)/unfrozen/seeds_$$e.md || exit 1; done
 
 # The evaluations above allowed 448 new tokens, and 5 of the 26 route items' own derivations are
 # longer (up to 487 tokens; the summaries now count the completions cut off). The marks model and the

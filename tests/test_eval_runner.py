@@ -211,6 +211,21 @@ def test_compare_puts_runs_side_by_side_with_deltas(tmp_path, capsys):
     assert capsys.readouterr().out == table == (tmp_path / "cmp.md").read_text()
     assert main(["eval", "compare", str(a), str(tmp_path / "nowhere")]) == 2
     assert "nowhere" in capsys.readouterr().err
+    c = _summary(tmp_path / "seed2", 44.0, {"object_counting": 41.0})
+    assert main(["eval", "compare", str(a), str(b), str(c), "--spread"]) == 0
+    spread = capsys.readouterr().out
+    assert "| Δ seed2 | mean ± sd (3 runs) |" in spread
+    assert "| **overall** | 40.0 | 45.5 | +5.5 | 44.0 | +4.0 | 43.2 ± 2.8 |" in spread  # sd of 40, 45.5, 44
+    assert "| route_planning | 30.0 | – | – | – | – | – |" in spread  # one run: no spread
+
+
+def test_compare_names_runs_of_the_same_folder_name_by_their_parents(tmp_path):
+    runs = []
+    for seed in ("seed0", "seed1", "seed2"):
+        (tmp_path / seed).mkdir()
+        runs.append(_summary(tmp_path / seed / "eval", 40.0, {"object_counting": 50.0}))
+    table = compare_runs(runs)
+    assert "| question type | seed0/eval | seed1/eval | Δ seed1/eval | seed2/eval | Δ seed2/eval |" in table
 
 
 def test_compare_gives_a_paired_interval_on_the_items_both_runs_scored(sim_root, tmp_path):

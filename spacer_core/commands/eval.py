@@ -59,6 +59,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              description="Reads RUN/summary.json of each run; deltas are against the first run.")
     compare.add_argument("runs", nargs="+", metavar="RUN", help="run folders (or their summary.json)")
     compare.add_argument("--out", dest="compare_out", default=None, help="also write the table to this file")
+    compare.add_argument("--spread", action="store_true",
+                         help="add a column with the mean ± sd of all the runs (seeds of one recipe)")
     rescore = sub.add_parser("rescore", help="score finished runs' completions again with the current scoring",
                              description="Rewrites RUN/results.jsonl and RUN/summary.* (and its controls') from the "
                              "completions already there, with the items from the run's data root: new counts and "
@@ -164,7 +166,7 @@ def run_compare(args: argparse.Namespace) -> int:
     from spacer_core.eval import compare_runs
 
     try:
-        table = compare_runs(args.runs)
+        table = compare_runs(args.runs, spread=args.spread)
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

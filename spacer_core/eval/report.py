@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -115,16 +116,14 @@ def _labels(runs: Sequence[str | Path]) -> list[str]:
     """Short column names: the run folder names, made unique with their parents when needed."""
     paths = [Path(r).resolve() for r in runs]
     paths = [p.parent if p.is_file() else p for p in paths]
-    labels = [p.name for p in paths]
-    for i, label in enumerate(labels):
-        if labels.count(label) > 1:
-            labels[i] = f"{paths[i].parent.name}/{label}"
-    return labels
+    names = [p.name for p in paths]
+    return [f"{p.parent.name}/{name}" if names.count(name) > 1 else name for p, name in zip(paths, names, strict=True)]
 
 
-def compare_runs(runs: Sequence[str | Path]) -> str:
+def compare_runs(runs: Sequence[str | Path], spread: bool = False) -> str:
     """A markdown table: overall and each question type, one column per run, and the delta of every
-    run after the first against the first."""
+    run after the first against the first; ``spread``: and the mean ± sd of all the runs (seeds of
+    one recipe)."""
     if len(runs) < 2:
         raise ValueError("compare needs at least two runs")
     summaries = [load_summary(r) for r in runs]
@@ -135,6 +134,8 @@ def compare_runs(runs: Sequence[str | Path]) -> str:
     header = ["question type", labels[0]]
     for label in labels[1:]:
         header += [label, f"Δ {label}"]
+    if spread:
+        header.append(f"mean ± sd ({len(runs)} runs)")
     base = summaries[0]
 
     def cells(get) -> list[str]:
@@ -142,6 +143,9 @@ def compare_runs(runs: Sequence[str | Path]) -> str:
         for s in summaries[1:]:
             a, b = get(base), get(s)
             out += [_fmt(b), "–" if a is None or b is None else f"{b - a:+.1f}"]
+        if spread:
+            values = [v for v in map(get, summaries) if v is not None]
+            out.append(f"{statistics.mean(values):.1f} ± {statistics.stdev(values):.1f}" if len(values) > 1 else "–")
         return out
 
     rows = [["**overall**", *cells(lambda s: s.get("overall"))]]
