@@ -250,6 +250,8 @@ tiny-budget-640: $(MARKS)/sft/final/config.json $(MOREV)/sft/final/config.json
 	PY=$(PY) bash recipes/eval_model.sh $(MARKS)/sft/final $(MARKS)/b640 $(BUDGET_RESULTS)/marks
 	for run in $(MOREV) $(MOREV)-seed1 $(MOREV)-seed2; do PY=$(PY) bash recipes/eval_model.sh $$run/sft/final $$run/b640 \
 		$(BUDGET_RESULTS)/$$(basename $$run | sed 's/tiny-small-more-scenes-//') || exit 1; done
+	for e in eval eval_given_map; do $(PY) -m spacer_core.cli eval compare $(MOREV)/b640/$$e $(MOREV)-seed1/b640/$$e \
+		$(MOREV)-seed2/b640/$$e --spread --out $(BUDGET_RESULTS)/unfrozen_seeds_$$e.md || exit 1; done
 
 # Task-balanced SFT: VSI-Bench's overall score is the plain mean of 8 tasks, but route planning and
 # appearance order are 1.4% and 1.1% of the generated items. The unfrozen SFT with each task an
@@ -260,6 +262,8 @@ tiny-more-scenes-balanced: $(MORE)/vision/final/config.json
 	PY=$(PY) bash recipes/unfrozen_sft_seeds.sh $(BAL) "$(BAL_SEEDS)" --balance_tasks true
 	for seed in $(BAL_SEEDS); do PY=$(PY) bash recipes/eval_model.sh $(BAL)-seed$$seed/sft/final $(BAL)-seed$$seed \
 		$(BUDGET_RESULTS)/balanced-seed$$seed || exit 1; done
+	for e in eval eval_given_map; do $(PY) -m spacer_core.cli eval compare $(MARKS)/b640/$$e $(MOREV)/b640/$$e \
+		$(BAL)-seed0/$$e --out $(BUDGET_RESULTS)/balanced_$$e.md || exit 1; done
 
 clean:
 	rm -rf .venv .pytest_cache build *.egg-info

@@ -226,6 +226,10 @@ def test_compare_names_runs_of_the_same_folder_name_by_their_parents(tmp_path):
         runs.append(_summary(tmp_path / seed / "eval", 40.0, {"object_counting": 50.0}))
     table = compare_runs(runs)
     assert "| question type | seed0/eval | seed1/eval | Δ seed1/eval | seed2/eval | Δ seed2/eval |" in table
+    (tmp_path / "a" / "b640").mkdir(parents=True)
+    (tmp_path / "c" / "b640").mkdir(parents=True)
+    deeper = [_summary(tmp_path / "a" / "b640" / "eval", 40.0, {}), _summary(tmp_path / "c" / "b640" / "eval", 41.0, {})]
+    assert "| question type | a/b640/eval | c/b640/eval | Δ c/b640/eval |" in compare_runs(deeper)
 
 
 def test_compare_gives_a_paired_interval_on_the_items_both_runs_scored(sim_root, tmp_path):

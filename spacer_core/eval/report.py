@@ -113,11 +113,14 @@ def load_summary(run: str | Path) -> dict[str, Any]:
 
 
 def _labels(runs: Sequence[str | Path]) -> list[str]:
-    """Short column names: the run folder names, made unique with their parents when needed."""
+    """Short column names: the run folders' names, with as many parent folders as make them unique."""
     paths = [Path(r).resolve() for r in runs]
     paths = [p.parent if p.is_file() else p for p in paths]
-    names = [p.name for p in paths]
-    return [f"{p.parent.name}/{name}" if names.count(name) > 1 else name for p, name in zip(paths, names, strict=True)]
+    for depth in range(1, max(len(p.parts) for p in paths) + 1):
+        labels = ["/".join(p.parts[-depth:]) for p in paths]
+        if len(set(labels)) == len(labels):
+            break
+    return labels
 
 
 def compare_runs(runs: Sequence[str | Path], spread: bool = False) -> str:
