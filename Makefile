@@ -254,16 +254,19 @@ tiny-budget-640: $(MARKS)/sft/final/config.json $(MOREV)/sft/final/config.json
 		$(MOREV)-seed2/b640/$$e --spread --out $(BUDGET_RESULTS)/unfrozen_seeds_$$e.md || exit 1; done
 
 # Task-balanced SFT: VSI-Bench's overall score is the plain mean of 8 tasks, but route planning and
-# appearance order are 1.4% and 1.1% of the generated items. The unfrozen SFT with each task an
-# equal share of the items (--balance_tasks), evaluated at 640 new tokens.
-BAL := runs/tiny-small-more-scenes-balanced
+# appearance order are 1.4% and 1.1% of the generated items. The unfrozen SFT with the tasks' shares
+# evened out (--balance_tasks: 1 equal shares, 0.5 shares ∝ √count; `make tiny-more-scenes-balanced
+# BAL_STRENGTH=0.5`), evaluated at 640 new tokens.
+BAL_STRENGTH := 1
 BAL_SEEDS := 0
+BAL_NAME := $(if $(filter 1,$(BAL_STRENGTH)),balanced,balanced-$(BAL_STRENGTH))
+BAL := runs/tiny-small-more-scenes-$(BAL_NAME)
 tiny-more-scenes-balanced: $(MORE)/vision/final/config.json
-	PY=$(PY) bash recipes/unfrozen_sft_seeds.sh $(BAL) "$(BAL_SEEDS)" --balance_tasks true
+	PY=$(PY) bash recipes/unfrozen_sft_seeds.sh $(BAL) "$(BAL_SEEDS)" --balance_tasks $(BAL_STRENGTH)
 	for seed in $(BAL_SEEDS); do PY=$(PY) bash recipes/eval_model.sh $(BAL)-seed$$seed/sft/final $(BAL)-seed$$seed \
-		$(BUDGET_RESULTS)/balanced-seed$$seed || exit 1; done
+		$(BUDGET_RESULTS)/$(BAL_NAME)-seed$$seed || exit 1; done
 	for e in eval eval_given_map; do $(PY) -m spacer_core.cli eval compare $(MARKS)/b640/$$e $(MOREV)/b640/$$e \
-		$(BAL)-seed0/$$e --out $(BUDGET_RESULTS)/balanced_$$e.md || exit 1; done
+		$(BAL)-seed0/$$e --out $(BUDGET_RESULTS)/$(BAL_NAME)_$$e.md || exit 1; done
 
 clean:
 	rm -rf .venv .pytest_cache build *.egg-info

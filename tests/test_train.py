@@ -299,10 +299,18 @@ def test_balance_tasks_gives_each_task_an_equal_share(sim, records):
     assert balance_tasks(records, seed=1) == balanced and balance_tasks(records, seed=2) != balanced
     with pytest.raises(ValueError, match=r"record 1 \(problem_id x\) has no question_type"):
         balance_tasks([records[0], {**records[1], "problem_id": "x", "question_type": ""}])
+    # strength 0 keeps the data's shares (every record once); 0.5: shares ∝ the square roots of the counts
+    assert sorted(r["problem_id"] for r in balance_tasks(records, 1, strength=0.0)) == sorted(r["problem_id"] for r in records)
+    half = tally(balance_tasks(records, seed=1, strength=0.5))
+    roots = {t: n ** 0.5 for t, n in before.items()}
+    assert sum(half.values()) == len(records)
+    assert all(abs(half[t] - len(records) * roots[t] / sum(roots.values())) < 1 for t in before)
     # --balance_tasks reaches the SFT and RL stages' records, not the vision warm-up's
-    spacer = dict(model="tiny", train_file=str(sim / "train.jsonl"), balance_tasks=True)
+    spacer = dict(model="tiny", train_file=str(sim / "train.jsonl"), balance_tasks=1.0)
     assert tally(load_records(SpacerArgs(stage="sft", **spacer), seed=1)) == after
     assert tally(load_records(SpacerArgs(stage="vision", **spacer), seed=1)) == before
+    with pytest.raises(ValueError, match=r"balance_tasks must be in \[0, 1\], got 2"):
+        SpacerArgs(stage="sft", **{**spacer, "balance_tasks": 2})
 
 
 def test_sft_with_freeze_vision_trains_the_decoder_only(sim, tmp_path, untrained_tiny_dir):

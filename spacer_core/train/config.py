@@ -60,8 +60,9 @@ class SpacerArgs:
         "help": "the world the lookup tasks' maps come from (spacer data synth --world): vsi or small"})
     lookup_batch: int = field(default=0, metadata={
         "help": "sft: also train on this many lookup/copy tasks every step (keeps a lookup stage's skill)"})
-    balance_tasks: bool = field(default=False, metadata={
-        "help": "sft, rl: each VSI-Bench task an equal share of the training items (rare ones repeated)"})
+    balance_tasks: float = field(default=0.0, metadata={
+        "help": "sft, rl: even out the VSI-Bench tasks' shares of the training items: 0 keeps the data's, "
+                "1 gives each task an equal share (rare ones repeated); between, shares ∝ count^(1 − this)"})
 
     def __post_init__(self):
         from spacer_core.train.lookup import parse_span
@@ -72,6 +73,8 @@ class SpacerArgs:
             parse_span(self.lookup_asked)
         except ValueError as err:
             raise ValueError(f"lookup_asked: {err}") from None
+        if not 0 <= self.balance_tasks <= 1:
+            raise ValueError(f"balance_tasks must be in [0, 1], got {self.balance_tasks}")
         if not 0 <= self.lookup_arith_fraction <= 1 - self.lookup_copy_fraction:
             raise ValueError(f"lookup_arith_fraction must be in [0, 1 - lookup_copy_fraction], "
                              f"got {self.lookup_arith_fraction}")

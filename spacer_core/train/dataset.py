@@ -77,23 +77,30 @@ def sft_rows(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             for r in records]
 
 
-def balance_tasks(records: Sequence[dict[str, Any]], seed: int = 0) -> list[dict[str, Any]]:
-    """As many records, each VSI-Bench task an equal share of them (the relative-direction types are
-    one task, as in the overall score): a task's records come in shuffled order, round after round
-    when it has fewer than its share. VSI-Bench's overall score is the plain mean of its tasks, but
-    generated data hold some tasks 17 times more often than others (route planning and appearance
-    order are 1.4% and 1.1% of the small world's items, and each weighs 1/8 of the score)."""
+def balance_tasks(records: Sequence[dict[str, Any]], seed: int = 0, strength: float = 1.0) -> list[dict[str, Any]]:
+    """As many records, with the VSI-Bench tasks' shares evened out (the relative-direction types are
+    one task, as in the overall score): task t gets a share ∝ n_t^(1 − strength) of them, so 1 gives
+    every task an equal share and 0 keeps the data's. A task's records come in shuffled order, round
+    after round when its share is larger than its count. VSI-Bench's overall score is the plain mean
+    of its tasks, but generated data hold some tasks 17 times more often than others (route
+    planning and appearance order are 1.4% and 1.1% of the small world's items, and each weighs 1/8
+    of the score)."""
     by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for i, record in enumerate(records):
         if not record.get("question_type"):
             raise ValueError(f"balance_tasks: record {i} (problem_id {record.get('problem_id')}) has no "
                              "question_type to balance on")
         by_task[vsi_task(record["question_type"])].append(record)
+    tasks = sorted(by_task)
+    weights = [len(by_task[t]) ** (1 - strength) for t in tasks]
+    exact = [len(records) * w / sum(weights) for w in weights]
+    shares = [int(x) for x in exact]
+    for i in sorted(range(len(tasks)), key=lambda i: shares[i] - exact[i])[:len(records) - sum(shares)]:
+        shares[i] += 1  # the largest remainders, the first tasks on ties
     rng = random.Random(seed)
-    share, extra = divmod(len(records), len(by_task))
     out: list[dict[str, Any]] = []
-    for i, task in enumerate(sorted(by_task)):
-        wanted, drawn = share + (i < extra), []
+    for task, wanted in zip(tasks, shares, strict=True):
+        drawn: list[dict[str, Any]] = []
         while len(drawn) < wanted:
             drawn += rng.sample(by_task[task], len(by_task[task]))
         out += drawn[:wanted]

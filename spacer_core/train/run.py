@@ -20,7 +20,9 @@ DATA_FILE = "spacer_data.json"
 def load_records(spacer: SpacerArgs, seed: int = 0) -> list[dict]:
     records = load_dataset_jsonl(spacer.train_file, spacer.video_root, spacer.maps_path(), spacer.exclude_file)
     records = records[: spacer.limit] if spacer.limit else records
-    return balance_tasks(records, seed) if spacer.balance_tasks and spacer.stage in ("sft", "rl") else records
+    if spacer.balance_tasks and spacer.stage in ("sft", "rl"):
+        return balance_tasks(records, seed, spacer.balance_tasks)
+    return records
 
 
 def resume_checkpoint(output_dir: str, resume: bool) -> str | None:
