@@ -254,9 +254,9 @@ tiny-budget-640: $(MARKS)/sft/final/config.json $(MOREV)/sft/final/config.json
 		$(MOREV)-seed2/b640/$$e --spread --out $(BUDGET_RESULTS)/unfrozen_seeds_$$e.md || exit 1; done
 
 # Task-balanced SFT: VSI-Bench's overall score is the plain mean of 8 tasks, but route planning and
-# appearance order are 1.4% and 1.1% of the generated items. The unfrozen SFT with the tasks' shares
-# evened out (--balance_tasks: 1 equal shares, 0.5 shares ∝ √count; `make tiny-more-scenes-balanced
-# BAL_STRENGTH=0.5`), evaluated at 640 new tokens.
+# appearance order are 4.5% and 1.0% of the generated items (relative direction 26%). The unfrozen
+# SFT with the tasks' shares evened out (--balance_tasks: 1 equal shares, 0.5 shares ∝ √count;
+# `make tiny-more-scenes-balanced BAL_STRENGTH=0.5`), evaluated at 640 new tokens.
 BAL_STRENGTH := 1
 BAL_SEEDS := 0
 BAL_NAME := $(if $(filter 1,$(BAL_STRENGTH)),balanced,balanced-$(BAL_STRENGTH))

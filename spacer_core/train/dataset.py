@@ -82,9 +82,9 @@ def balance_tasks(records: Sequence[dict[str, Any]], seed: int = 0, strength: fl
     one task, as in the overall score): task t gets a share ∝ n_t^(1 − strength) of them, so 1 gives
     every task an equal share and 0 keeps the data's. A task's records come in shuffled order, round
     after round when its share is larger than its count. VSI-Bench's overall score is the plain mean
-    of its tasks, but generated data hold some tasks 17 times more often than others (route
-    planning and appearance order are 1.4% and 1.1% of the small world's items, and each weighs 1/8
-    of the score)."""
+    of its tasks, but generated data hold some tasks 25 times more often than others (relative
+    direction is 26% of the small world's items, route planning 4.5% and appearance order 1.0%, and
+    each weighs 1/8 of the score)."""
     by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for i, record in enumerate(records):
         if not record.get("question_type"):
