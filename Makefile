@@ -215,22 +215,16 @@ tiny-more-scenes: $(MORE)/sft/final/config.json
 # The same, with the vision tower trained in SFT too: with 6000 scenes it has less to learn by heart,
 # and the map's read-out may need features the warm-up's linear head does not ask for.
 MOREV := runs/tiny-small-more-scenes-unfrozen
-MOREV_EVAL := --bench sim --model $(MOREV)/sft/final --data-root $(MARKS)/data --batch-size 8 --max-new-tokens 448 --resume --no-progress
 $(MOREV)/sft/final/config.json: $(MORE)/vision/final/config.json
 	mkdir -p $(MOREV)
 	$(PY) -m spacer_core.cli train --config configs/tiny/sft.yaml --model $(MORE)/vision/final --freeze_vision false \
 		--train_file $(MORE)/data/train.jsonl --output_dir $(MOREV)/sft --max_steps 1800 --lookup_batch 8 \
 		--lookup_world small --lookup_arith_fraction 0.5 --lookup_option_marks --nframes 16 > $(MOREV)/sft.log 2>&1
 tiny-more-scenes-unfrozen: $(MOREV)/sft/final/config.json
-	mkdir -p $(MORE_RESULTS)/unfrozen/eval/controls/swap
-	$(PY) -m spacer_core.cli eval $(MOREV_EVAL) --out $(MOREV)/eval --control swap
-	$(PY) -m spacer_core.cli eval $(MOREV_EVAL) --out $(MOREV)/eval_given_map --given-map
+	PY=$(PY) bash recipes/eval_model.sh $(MOREV)/sft/final $(MOREV) $(MORE_RESULTS)/unfrozen 448
 	$(PY) -m spacer_core.cli eval compare $(MARKS)/eval $(MORE)/eval $(MOREV)/eval --out $(MORE_RESULTS)/unfrozen/compare_eval.md
 	$(PY) -m spacer_core.cli eval compare $(MARKS)/eval_given_map $(MORE)/eval_given_map $(MOREV)/eval_given_map \
 		--out $(MORE_RESULTS)/unfrozen/compare_given_map.md
-	for run in eval eval_given_map; do mkdir -p $(MORE_RESULTS)/unfrozen/$$run && cp $(MOREV)/$$run/summary.* $(MORE_RESULTS)/unfrozen/$$run/ \
-		&& gzip -nc $(MOREV)/$$run/results.jsonl > $(MORE_RESULTS)/unfrozen/$$run/results.jsonl.gz || exit 1; done
-	gzip -nc $(MOREV)/eval/controls/swap/results.jsonl > $(MORE_RESULTS)/unfrozen/eval/controls/swap/results.jsonl.gz
 
 # Seeds 1 and 2 of that SFT (seed 0 above), to tell its route and appearance-order answers from noise
 # (recipes/unfrozen_sft_seeds.sh: each run continues from its newest checkpoint when run again).
