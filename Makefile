@@ -3,7 +3,7 @@ PY      := .venv/bin/python
 STAMP   := .venv/.installed
 PORT    ?= 7860
 
-.PHONY: setup demo test test-fast lint lab bench tiny-model tiny-arith tiny-walls tiny-options tiny-marks tiny-marks-redrill tiny-more-scenes tiny-more-scenes-unfrozen tiny-more-scenes-unfrozen-seeds tiny-budget-640 tiny-more-scenes-balanced clean
+.PHONY: setup demo test test-fast lint lab bench tiny-model tiny-arith tiny-walls tiny-options tiny-marks tiny-marks-redrill tiny-more-scenes tiny-more-scenes-unfrozen tiny-more-scenes-unfrozen-seeds tiny-budget-640 tiny-stages tiny-more-scenes-balanced clean
 
 setup: $(STAMP)
 
@@ -81,12 +81,19 @@ tiny-walls: setup
 # shipped SFT; their given-map runs are made again to count the answers' agreement with their reasoning.
 OPT := runs/tiny-small-options
 DRILL := runs/tiny-small-arith-drill
+# The stages these experiments start from, each alone (`--until`): tiny-model's up to its lookup
+# stage, then tiny-arith's arithmetic stage.
+SMALL_FLAGS := --world small --whole-categories --lookup-lines --lookup-steps 6000 --test-fraction 0.05
+runs/tiny-small/lookup/final/config.json: | setup
+	$(PY) recipes/spacer_tiny.py $(SMALL_FLAGS) --until lookup
+$(DRILL)/arith/final/config.json: runs/tiny-small/lookup/final/config.json
+	$(PY) recipes/spacer_tiny.py $(SMALL_FLAGS) --cell-arithmetic --arith-steps 6000 --reuse runs/tiny-small --until arith
 OPT_RESULTS := docs/results/small_world_options
 OPT_EVAL := --bench sim --model $(OPT)/sft/final --data-root $(OPT)/data --batch-size 8 --max-new-tokens 448 --resume --no-progress
 $(OPT)/data/test.jsonl: | setup
 	$(PY) -m spacer_core.cli data synth --scenes 1000 --out $(OPT)/data --test-fraction 0.05 --seed 1 --world small \
 		--lookup-lines --cell-arithmetic --tinted-walls --option-lines
-$(OPT)/vision/final/config.json: $(OPT)/data/test.jsonl
+$(OPT)/vision/final/config.json: $(DRILL)/arith/final/config.json $(OPT)/data/test.jsonl
 	$(PY) -m spacer_core.cli train --config configs/tiny/vision.yaml --model runs/tiny-small-arith-drill/arith/final \
 		--train_file $(OPT)/data/train.jsonl --output_dir $(OPT)/vision --nframes 16 > $(OPT)/vision.log 2>&1
 $(OPT)/sft/final/config.json: $(OPT)/vision/final/config.json
@@ -131,6 +138,7 @@ $(MARKS)/data/test.jsonl: | setup
 	$(PY) -m spacer_core.cli data synth --scenes 1000 --out $(MARKS)/data --test-fraction 0.05 --seed 1 --world small \
 		--lookup-lines --cell-arithmetic --tinted-walls --option-lines
 $(MARKS)/marks/final/config.json: $(OPT)/vision/final/config.json
+	mkdir -p $(MARKS)
 	$(PY) -m spacer_core.cli train --config configs/tiny/lookup.yaml --model $(OPT)/vision/final --lookup_world small \
 		--output_dir $(MARKS)/marks --max_steps 2500 --learning_rate 1e-3 --lookup_arith_fraction 0.6 \
 		--lookup_copy_fraction 0.1 --lookup_option_marks > $(MARKS)/marks.log 2>&1
@@ -212,6 +220,17 @@ tiny-more-scenes: $(MORE)/sft/final/config.json
 	gzip -nc $(MORE)/eval/controls/swap/results.jsonl > $(MORE_RESULTS)/eval/controls/swap/results.jsonl.gz
 	cp $(MORE)/vision/vision_warmup.json $(MORE_RESULTS)/
 
+# That warm-up's model starts every experiment below: committed (4 MB) in $(MORE_START), so that a
+# fresh checkout starts them at once instead of training the two-hour chain of stages before it
+# again. `make tiny-stages` trains that chain (each stage skipped once done) and copies it there.
+MORE_START := assets/stages/tiny-small-more-scenes-vision
+$(MORE_START)/config.json:
+	$(MAKE) tiny-stages
+tiny-stages: $(MORE)/vision/final/config.json
+	rm -rf $(MORE_START) && mkdir -p $(MORE_START)
+	$(PY) -m spacer_core.cli model copy $(MORE)/vision/final $(MORE_START)
+	cp $(MORE)/vision/vision_warmup.json $(MORE_START)/
+
 # The same, with the vision tower trained in SFT too: with 6000 scenes it has less to learn by heart,
 # and the map's read-out may need features the warm-up's linear head does not ask for.
 MOREV := runs/tiny-small-more-scenes-unfrozen
@@ -250,17 +269,25 @@ tiny-budget-640: $(MARKS)/sft/final/config.json $(MOREV)/sft/final/config.json
 # Task-balanced SFT: VSI-Bench's overall score is the plain mean of 8 tasks, but route planning and
 # appearance order are 4.5% and 1.0% of the generated items (relative direction 26%). The unfrozen
 # SFT with the tasks' shares evened out (--balance_tasks: 1 equal shares, 0.5 shares ∝ √count;
-# `make tiny-more-scenes-balanced BAL_STRENGTH=0.5`), evaluated at 640 new tokens.
+# `make tiny-more-scenes-balanced BAL_STRENGTH=0.5`), evaluated at 640 new tokens. BAL_SEEDS are
+# the seeds to train (seed 0 of strengths 1 and 0.5 is published: BAL_SEEDS="1 2" for the others).
+# Seed 0 is compared with the marks model and the unfrozen SFT, and every published seed of the arm
+# in a mean ± sd table, all from the committed rows.
 BAL_STRENGTH := 1
 BAL_SEEDS := 0
 BAL_NAME := $(if $(filter 1,$(BAL_STRENGTH)),balanced,balanced-$(BAL_STRENGTH))
 BAL := runs/tiny-small-more-scenes-$(BAL_NAME)
-tiny-more-scenes-balanced: $(MORE)/vision/final/config.json
-	PY=$(PY) bash recipes/unfrozen_sft_seeds.sh $(BAL) "$(BAL_SEEDS)" --balance_tasks $(BAL_STRENGTH)
+tiny-more-scenes-balanced: $(MORE_START)/config.json $(MARKS)/data/test.jsonl
+	PY=$(PY) VISION=$(MORE_START) bash recipes/unfrozen_sft_seeds.sh $(BAL) "$(BAL_SEEDS)" --balance_tasks $(BAL_STRENGTH)
 	for seed in $(BAL_SEEDS); do PY=$(PY) bash recipes/eval_model.sh $(BAL)-seed$$seed/sft/final $(BAL)-seed$$seed \
 		$(BUDGET_RESULTS)/$(BAL_NAME)-seed$$seed || exit 1; done
-	for e in eval eval_given_map; do $(PY) -m spacer_core.cli eval compare $(MARKS)/b640/$$e $(MOREV)/b640/$$e \
-		$(BAL)-seed0/$$e --out $(BUDGET_RESULTS)/$(BAL_NAME)_$$e.md || exit 1; done
+	for e in eval eval_given_map; do \
+		$(PY) -m spacer_core.cli eval compare $(BUDGET_RESULTS)/marks/$$e $(BUDGET_RESULTS)/unfrozen/$$e \
+			$(BUDGET_RESULTS)/$(BAL_NAME)-seed0/$$e --out $(BUDGET_RESULTS)/$(BAL_NAME)_$$e.md \
+			|| exit 1; \
+		set -- $(BUDGET_RESULTS)/$(BAL_NAME)-seed*/$$e; [ $$# -lt 2 ] || $(PY) -m spacer_core.cli eval compare "$$@" \
+			--spread --out $(BUDGET_RESULTS)/$(BAL_NAME)_seeds_$$e.md || exit 1; \
+	done
 
 clean:
 	rm -rf .venv .pytest_cache build *.egg-info

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One trained model on the 560 held-out items of the experiments (docs/tiny-ablation.md, "Since v6"):
-# own video with the swap control, then the true map given; rows and summaries kept in RESULTS.
+# own video with the swap control, then the true map given; rows and summaries kept in RESULTS, with
+# the model's files (RESULTS/model, 4 MB) so the next session can evaluate it again.
 #
 #   recipes/eval_model.sh MODEL RUN RESULTS [BUDGET]
 #
@@ -19,3 +20,4 @@ for e in eval eval_given_map; do
 	gzip -nc "$run/$e/results.jsonl" > "$results/$e/results.jsonl.gz"
 done
 gzip -nc "$run/eval/controls/swap/results.jsonl" > "$results/eval/controls/swap/results.jsonl.gz"
+"$PY" -m spacer_core.cli model copy "$model" "$results/model"

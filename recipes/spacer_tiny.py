@@ -55,6 +55,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from spacer_core.models import copy_model  # noqa: E402
 from spacer_core.tiny_model import SHIPPED_SIZES  # noqa: E402
 
 # The recipe's folders: runs/tiny for the VSI-like world, runs/tiny-WORLD for another (`configure`).
@@ -219,6 +220,8 @@ def main() -> None:
                         help="the lookup stage between the vision warm-up and SFT (0: none)")
     parser.add_argument("--lookup-batch", type=int, default=0, help="lookup tasks mixed into every SFT step")
     parser.add_argument("--sft-steps", type=int, default=860)
+    parser.add_argument("--until", choices=["vision", "lookup", "arith", "marks"], default=None,
+                        help="stop after this stage (its model starts other experiments: see the Makefile)")
     parser.add_argument("--results", type=Path, default=None,
                         help="copy the report, the stages' arguments and timings, the warm-up and lookup checks "
                              "and every evaluation's summary and rows (gzipped) to this folder")
@@ -234,6 +237,9 @@ def main() -> None:
         parser.error("--arith-steps needs --cell-arithmetic")
     if opts.marks_steps and not (opts.option_lines and opts.cell_arithmetic):
         parser.error("--marks-steps needs --option-lines and --cell-arithmetic")
+    needs = {"lookup": opts.lookup_steps, "arith": opts.arith_steps, "marks": opts.marks_steps}
+    if opts.until in needs and not needs[opts.until]:
+        parser.error(f"--until {opts.until} needs --{opts.until}-steps")
     if opts.marks_alone and not opts.marks_steps:
         parser.error("--marks-alone needs --marks-steps")
     if opts.seeds == 0 and opts.ship not in (None, "sft"):
@@ -275,9 +281,13 @@ def main() -> None:
             RUNS / "lookup.log"))
     if opts.reuse:
         reuse(opts.reuse, {name: argv for _, name, argv, _ in before_sft}, timings)
+        if opts.until in ("vision", "lookup"):
+            return
     else:
         for done, name, argv, log in before_sft:
             stage(done, timings, name, *argv, log=log)
+            if name == opts.until:
+                return
     decoder_start = RUNS / ("lookup" if opts.lookup_steps else "vision") / "final"
     if opts.arith_steps:
         stage(RUNS / "arith" / "final" / "config.json", timings, "arith", "train", "--config",
@@ -285,6 +295,8 @@ def main() -> None:
               "--output_dir", str(RUNS / "arith"), "--max_steps", str(opts.arith_steps),
               "--lookup_arith_fraction", "0.6", "--lookup_copy_fraction", "0.1", log=RUNS / "arith.log")
         decoder_start = RUNS / "arith" / "final"
+    if opts.until == "arith":
+        return
     sft_tasks = ["--lookup_arith_fraction", "0.5"] if opts.arith_steps or opts.marks_steps else []
     if opts.marks_steps:
         # with marks alone a fifth of the tasks stay lookups: without them the lookup is lost within 500 steps
@@ -295,6 +307,8 @@ def main() -> None:
               "--output_dir", str(RUNS / "marks"), "--max_steps", str(opts.marks_steps), "--learning_rate", "1e-3",
               *tasks, "--lookup_option_marks", log=RUNS / "marks.log")
         decoder_start = RUNS / "marks" / "final"
+    if opts.until == "marks":
+        return
         if opts.marks_alone:
             sft_tasks = ["--lookup_arith_fraction", "0.4", "--lookup_marks_fraction", "0.3", "--lookup_copy_fraction", "0.1"]
         sft_tasks += ["--lookup_option_marks"]
@@ -669,13 +683,9 @@ def publish(dest: Path) -> None:
 
 def ship(model_dir: Path) -> None:
     dest = ROOT / "assets" / "tiny-model"
-    keep = {"config.json", "generation_config.json", "model.safetensors", "processor_config.json", "tokenizer.json",
-            "tokenizer_config.json", "chat_template.jinja", "spacer_video.json", "spacer_data.json"}
     for f in dest.iterdir():
         f.unlink()
-    for f in model_dir.iterdir():
-        if f.name in keep:
-            shutil.copy2(f, dest / f.name)
+    copy_model(model_dir, dest)
     print(f"shipped {model_dir} -> {dest}")
 
 

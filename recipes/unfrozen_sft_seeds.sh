@@ -6,14 +6,15 @@
 #   recipes/unfrozen_sft_seeds.sh OUT "SEEDS" [more `spacer train` flags]
 #
 # OUT-seedK/sft is seed K's run. Environment: PY (python), DATA (the 6,000 seed-2 scenes; made here
-# when missing), VISION (the start: that data's vision warm-up), STEPS, PARALLEL=1 to run the seeds
-# at once (on one GPU: each process decodes its own videos, with its dataloader workers).
+# when missing), VISION (the start: that data's vision warm-up, committed in assets/stages; `make
+# tiny-stages` trains it again), STEPS, PARALLEL=1 to run the seeds at once (on one GPU: each
+# process decodes its own videos, with its dataloader workers).
 set -euo pipefail
 out=$1 seeds=$2
 shift 2
 PY=${PY:-.venv/bin/python}
 DATA=${DATA:-runs/tiny-small-more-scenes/data}
-VISION=${VISION:-runs/tiny-small-more-scenes/vision/final}
+VISION=${VISION:-assets/stages/tiny-small-more-scenes-vision}
 STEPS=${STEPS:-1800}
 SCENES=${SCENES:-6000}  # fewer only to try the script out
 

@@ -71,6 +71,28 @@ def resolve_path(name_or_path: str | Path) -> str:
     return str(name_or_path)
 
 
+# What a trained checkpoint needs to load and run: weights, configs, tokenizer and processor, and this
+# project's records (the video settings, the data's synth settings); not its training state.
+MODEL_FILES = ("config.json", "generation_config.json", "model.safetensors", "processor_config.json",
+               "tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "spacer_video.json",
+               "spacer_data.json")
+
+
+def copy_model(src: str | Path, dest: str | Path) -> list[str]:
+    """Copy the checkpoint ``src``'s MODEL_FILES into the folder ``dest`` (made if missing; the files
+    it already holds are replaced); returns the names copied."""
+    import shutil
+
+    src, dest = Path(src), Path(dest)
+    if not (src / "config.json").is_file() or not (src / "model.safetensors").is_file():
+        raise ModelError(f"{src}: not a checkpoint folder (no config.json and model.safetensors)")
+    dest.mkdir(parents=True, exist_ok=True)
+    names = [name for name in MODEL_FILES if (src / name).is_file()]
+    for name in names:
+        shutil.copy2(src / name, dest / name)
+    return names
+
+
 def save_processor(processor, out: str | Path, video: dict | None) -> None:
     """Save ``processor`` beside a trained model, with the video settings it was trained on
     (``video``: spacer_video.json's fields; `SpacerArgs.saved_video_settings`). Without that file,

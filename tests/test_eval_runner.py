@@ -4,6 +4,7 @@ shards merged by rank 0, `spacer eval` and `spacer eval compare`."""
 from __future__ import annotations
 
 import copy
+import gzip
 import json
 import signal
 import sys
@@ -255,7 +256,11 @@ def test_compare_gives_a_paired_interval_on_the_items_both_runs_scored(sim_root,
     renumbered = [{**r, "id": str(int(r["id"]) + 1)} for r in runs[1].values()]  # another data set, numbered alike
     (tmp_path / "b" / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in renumbered))
     assert "- b and a: no paired difference, their items differ (id " in compare_runs([tmp_path / "a", tmp_path / "b"])
-    (tmp_path / "b" / "results.jsonl").unlink()  # a run without its rows: the table alone
+    # rows as published (gzipped, beside the summary): paired the same as the run's own
+    (tmp_path / "b" / "results.jsonl.gz").write_bytes(gzip.compress((tmp_path / "b" / "results.jsonl").read_bytes()))
+    (tmp_path / "b" / "results.jsonl").unlink()
+    assert "- b and a: no paired difference, their items differ (id " in compare_runs([tmp_path / "a", tmp_path / "b"])
+    (tmp_path / "b" / "results.jsonl.gz").unlink()  # a run without its rows: the table alone
     assert "items both scored" not in compare_runs([tmp_path / "a", tmp_path / "b"])
 
 

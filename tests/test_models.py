@@ -17,6 +17,7 @@ from spacer_core.models import (
     ModelError,
     Runtime,
     avoid_cudnn_sdpa,
+    copy_model,
     load_model,
     resolve_runtime,
 )
@@ -113,6 +114,29 @@ def test_build_is_deterministic_and_matches_the_shipped_architecture(tmp_path):
     assert (tmp_path / "a/tokenizer.json").read_text() == (tmp_path / "b/tokenizer.json").read_text()
     shipped = load_file(TINY_MODEL_DIR / "model.safetensors")
     assert {k: v.shape for k, v in shipped.items()} == {k: v.shape for k, v in wa.items()}
+
+
+def test_copy_keeps_what_loads_and_leaves_the_training_state(tmp_path):
+    """`spacer model copy`: a checkpoint with a trainer's leftovers (a copy of the shipped model
+    plus training_args.bin and optimizer.pt) comes out as the model files alone, loading to the
+    same weights; a folder without weights is refused, naming it."""
+    import shutil
+
+    from spacer_core.cli import main
+
+    src = tmp_path / "final"
+    shutil.copytree(TINY_MODEL_DIR, src)
+    for leftover in ("training_args.bin", "optimizer.pt"):
+        (src / leftover).write_bytes(b"state")
+    assert main(["model", "copy", str(src), str(tmp_path / "kept")]) == 0
+    assert sorted(p.name for p in (tmp_path / "kept").iterdir()) == sorted(p.name for p in TINY_MODEL_DIR.iterdir())
+    model, _ = load_model(tmp_path / "kept", device="cpu")
+    shipped = load_file(TINY_MODEL_DIR / "model.safetensors")
+    assert all(torch.equal(shipped[k], v) for k, v in load_file(tmp_path / "kept" / "model.safetensors").items())
+    assert model.config.model_type == "qwen2_5_vl"
+    (src / "model.safetensors").unlink()
+    with pytest.raises(ModelError, match=f"{src}: not a checkpoint folder"):
+        copy_model(src, tmp_path / "again")
 
 
 def test_unknown_architecture_is_a_clear_error(tmp_path):

@@ -232,11 +232,49 @@ def test_options_that_cannot_go_together_are_refused(recipe, monkeypatch, capsys
                           (["--seeds", "0", "--ship", "grpo"], "--ship grpo needs its RL arm"),
                           (["--nframes", "5"], "--nframes must be even"),
                           (["--option-lines", "--marks-steps", "10"], "--marks-steps needs --option-lines and --cell-arithmetic"),
-                          (["--marks-alone"], "--marks-alone needs --marks-steps")):
+                          (["--marks-alone"], "--marks-alone needs --marks-steps"),
+                          (["--until", "arith"], "--until arith needs --arith-steps")):
         monkeypatch.setattr("sys.argv", ["spacer_tiny.py", *argv])
         with pytest.raises(SystemExit):
             recipe.main()
         assert message in capsys.readouterr().err
+
+
+def test_until_stops_after_that_stage(recipe, tmp_path, monkeypatch):
+    """--until lookup runs the stages up to the lookup stage and nothing after (no SFT, no evaluation);
+    run again with --until arith and --reuse, it copies those stages and stops after the arithmetic."""
+    for name in ("RUNS", "DATA", "SWAPPED", "TIMINGS", "PLOT"):
+        monkeypatch.setattr(recipe, name, getattr(recipe, name))
+    shutil.copytree(recipe.ROOT / "configs", tmp_path / "configs")
+    monkeypatch.setattr(recipe, "ROOT", tmp_path)
+    commands = []
+
+    def run(*args, log=None, threads=None):  # each command leaves the output its stage waits for
+        commands.append(args[:2])
+        out = Path(args[args.index("--out" if "--out" in args else "--output_dir") + 1])
+        if args[:2] == ("data", "synth"):
+            out.mkdir(parents=True)
+            (out / "test.jsonl").write_text("")
+            (out / "manifest.json").write_text(json.dumps({"config": {"scenes": 1000, "seed": 1}}))
+        else:
+            done = out / "config.json" if args[0] == "model" else out / "final" / "config.json"
+            done.parent.mkdir(parents=True)
+            done.write_text("{}")
+        return 1.0
+
+    monkeypatch.setattr(recipe, "run", run)
+    argv = ["spacer_tiny.py", "--world", "small", "--test-fraction", "0.05", "--lookup-steps", "10"]
+    monkeypatch.setattr("sys.argv", [*argv, "--until", "lookup"])
+    recipe.main()
+    assert commands == [("data", "synth"), ("model", "tiny"), ("train", "--config"), ("train", "--config")]
+    assert sorted(recipe.recorded_stages()) == ["build", "lookup", "synth", "vision"]
+    commands.clear()
+    monkeypatch.setattr("sys.argv", [*argv, "--cell-arithmetic", "--arith-steps", "5", "--until", "arith",
+                                     "--reuse", str(tmp_path / "runs" / "tiny-small")])
+    recipe.main()
+    assert commands == [("data", "synth"), ("train", "--config")]  # its own data, then the arithmetic only
+    assert recipe.RUNS.name == "tiny-small-arith-drill"
+    assert sorted(recipe.recorded_stages()) == ["arith", "build", "lookup", "synth", "vision"]
 
 
 def test_each_data_set_has_its_own_run_folder(recipe, monkeypatch):

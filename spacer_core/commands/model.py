@@ -1,4 +1,5 @@
-"""`spacer model tiny`: build the embedded tiny Qwen2.5-VL."""
+"""`spacer model tiny`: build the embedded tiny Qwen2.5-VL; `spacer model copy`: a trained model's
+files without its training state."""
 
 from __future__ import annotations
 
@@ -16,6 +17,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     tiny.add_argument("--whole-categories", action="store_true",
                       help="make each object category one token wherever it stands (see docs/tiny-ablation.md)")
     tiny.set_defaults(func=run_tiny)
+    copy = sub.add_parser("copy", help="copy a trained checkpoint's model files (no training state) to a folder")
+    copy.add_argument("src", help="checkpoint folder (e.g. runs/X/sft/final)")
+    copy.add_argument("dest", help="folder to copy them to (made if missing)")
+    copy.set_defaults(func=run_copy)
 
 
 def size_item(text: str) -> tuple[str, int]:
@@ -33,4 +38,16 @@ def run_tiny(args: argparse.Namespace) -> int:
     out = build_tiny_model(args.out, seed=args.seed, whole_categories=args.whole_categories,
                            **dict(args.size))
     print(f"tiny Qwen2.5-VL written to {out}")
+    return 0
+
+
+def run_copy(args: argparse.Namespace) -> int:
+    from spacer_core.models import ModelError, copy_model
+
+    try:
+        names = copy_model(args.src, args.dest)
+    except ModelError as e:
+        print(f"error: {e}")
+        return 2
+    print(f"{args.src} -> {args.dest}: {', '.join(names)}")
     return 0

@@ -186,9 +186,11 @@ def _paired(runs: Sequence[str | Path], summaries: Sequence[dict], labels: Seque
     from spacer_core.eval.runner import read_rows
 
     def rows(run: str | Path) -> list[dict] | None:
-        path = Path(run)
-        path = (path.parent if path.is_file() else path) / "results.jsonl"
-        return read_rows(path) if path.is_file() else None
+        folder = Path(run).parent if Path(run).is_file() else Path(run)
+        for name in ("results.jsonl", "results.jsonl.gz"):  # a run, or its rows as published (docs/results)
+            if (folder / name).is_file():
+                return read_rows(folder / name)
+        return None
 
     base, name = rows(runs[0]), summaries[0].get("benchmark")
     lines = []

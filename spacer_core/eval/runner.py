@@ -18,6 +18,7 @@ shard file holds all its rows, merges them into ``results.jsonl`` and writes the
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import time
@@ -67,11 +68,12 @@ def results_path(out: Path, rank: int, world_size: int) -> Path:
 
 
 def read_rows(path: Path, repair: bool = False) -> list[dict[str, Any]]:
-    """The rows of a results file. An unterminated last line (the process was killed while writing
-    it) is ignored, and cut off the file when ``repair``; a bad complete line is an error naming it."""
+    """The rows of a results file, or of its gzipped copy (``*.gz``: a run's published rows). An
+    unterminated last line (the process was killed while writing it) is ignored, and cut off the
+    file when ``repair``; a bad complete line is an error naming it."""
     if not path.exists():
         return []
-    data = path.read_bytes()
+    data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
     *lines, tail = data.split(b"\n")  # tail: b"" when the file ends with a newline
     rows = []
     for n, line in enumerate(lines, 1):
