@@ -37,18 +37,18 @@ lab: setup
 bench: setup
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
+# The small world's chain up to its lookup stage, which the experiments below share.
+SMALL_FLAGS := --world small --whole-categories --lookup-lines --lookup-steps 6000 --test-fraction 0.05
 tiny-model: setup
-	$(PY) recipes/spacer_tiny.py --world small --whole-categories --lookup-lines --lookup-steps 6000 \
-		--lookup-batch 8 --sft-steps 1800 --test-fraction 0.05 --rl-steps 150 --rl-prompts 4 \
+	$(PY) recipes/spacer_tiny.py $(SMALL_FLAGS) --lookup-batch 8 --sft-steps 1800 --rl-steps 150 --rl-prompts 4 \
 		--results docs/results/small_world --ship sft
 
 # The cell-arithmetic experiment (docs/tiny-ablation.md): an arithmetic stage, then SFT on derivations
 # that spell the arithmetic out; it reuses tiny-model's stages before SFT (run that first) and
 # resumes stage by stage.
 tiny-arith: setup
-	$(PY) recipes/spacer_tiny.py --world small --whole-categories --lookup-lines --cell-arithmetic \
-		--arith-steps 6000 --reuse runs/tiny-small --lookup-steps 6000 --lookup-batch 8 --sft-steps 1800 \
-		--test-fraction 0.05 --seeds 0 --max-new-tokens 384 --results docs/results/small_world_arith_drill
+	$(PY) recipes/spacer_tiny.py $(SMALL_FLAGS) --cell-arithmetic --arith-steps 6000 --reuse runs/tiny-small \
+		--lookup-batch 8 --sft-steps 1800 --seeds 0 --max-new-tokens 384 --results docs/results/small_world_arith_drill
 
 # Tinted walls and 16 frames (docs/tiny-ablation.md): the same scenes and questions as tiny-model's,
 # videos whose walls show which way the camera faces, read as 16 frames. Then the shipped chain's SFT
@@ -83,7 +83,6 @@ OPT := runs/tiny-small-options
 DRILL := runs/tiny-small-arith-drill
 # The stages these experiments start from, each alone (`--until`): tiny-model's up to its lookup
 # stage, then tiny-arith's arithmetic stage.
-SMALL_FLAGS := --world small --whole-categories --lookup-lines --lookup-steps 6000 --test-fraction 0.05
 runs/tiny-small/lookup/final/config.json: | setup
 	$(PY) recipes/spacer_tiny.py $(SMALL_FLAGS) --until lookup
 $(DRILL)/arith/final/config.json: runs/tiny-small/lookup/final/config.json
@@ -227,9 +226,9 @@ MORE_START := assets/stages/tiny-small-more-scenes-vision
 $(MORE_START)/config.json:
 	$(MAKE) tiny-stages
 tiny-stages: $(MORE)/vision/final/config.json
-	rm -rf $(MORE_START) && mkdir -p $(MORE_START)
+	rm -rf $(MORE_START)
 	$(PY) -m spacer_core.cli model copy $(MORE)/vision/final $(MORE_START)
-	cp $(MORE)/vision/vision_warmup.json $(MORE_START)/
+	cp $(MORE)/vision/vision_warmup.json $(MORE)/vision/spacer_args.json $(MORE_START)/
 
 # The same, with the vision tower trained in SFT too: with 6000 scenes it has less to learn by heart,
 # and the map's read-out may need features the warm-up's linear head does not ask for.
@@ -249,7 +248,7 @@ tiny-more-scenes-unfrozen: $(MOREV)/sft/final/config.json
 # (recipes/unfrozen_sft_seeds.sh: each run continues from its newest checkpoint when run again).
 MOREV_SEEDS := 1 2
 tiny-more-scenes-unfrozen-seeds: $(MOREV)/sft/final/config.json
-	PY=$(PY) bash recipes/unfrozen_sft_seeds.sh $(MOREV) "$(MOREV_SEEDS)"
+	PY=$(PY) VISION=$(MORE)/vision/final bash recipes/unfrozen_sft_seeds.sh $(MOREV) "$(MOREV_SEEDS)"
 	for seed in $(MOREV_SEEDS); do PY=$(PY) bash recipes/eval_model.sh $(MOREV)-seed$$seed/sft/final $(MOREV)-seed$$seed \
 		$(MORE_RESULTS)/unfrozen/seed$$seed 448 || exit 1; done
 	for e in eval eval_given_map; do $(PY) -m spacer_core.cli eval compare $(MOREV)/$$e $(MOREV)-seed1/$$e $(MOREV)-seed2/$$e \

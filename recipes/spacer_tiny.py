@@ -55,7 +55,6 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from spacer_core.models import copy_model  # noqa: E402
 from spacer_core.tiny_model import SHIPPED_SIZES  # noqa: E402
 
 # The recipe's folders: runs/tiny for the VSI-like world, runs/tiny-WORLD for another (`configure`).
@@ -240,6 +239,14 @@ def main() -> None:
     needs = {"lookup": opts.lookup_steps, "arith": opts.arith_steps, "marks": opts.marks_steps}
     if opts.until in needs and not needs[opts.until]:
         parser.error(f"--until {opts.until} needs --{opts.until}-steps")
+    if opts.until and (opts.results or opts.ship):
+        parser.error("--until stops before the evaluations: it cannot go with --results or --ship")
+
+    def stop_after(name: str) -> bool:
+        if opts.until == name:
+            print(f"stopped after the {name} stage (--until {name})", flush=True)
+        return opts.until == name
+
     if opts.marks_alone and not opts.marks_steps:
         parser.error("--marks-alone needs --marks-steps")
     if opts.seeds == 0 and opts.ship not in (None, "sft"):
@@ -281,12 +288,12 @@ def main() -> None:
             RUNS / "lookup.log"))
     if opts.reuse:
         reuse(opts.reuse, {name: argv for _, name, argv, _ in before_sft}, timings)
-        if opts.until in ("vision", "lookup"):
+        if stop_after("vision") or stop_after("lookup"):
             return
     else:
         for done, name, argv, log in before_sft:
             stage(done, timings, name, *argv, log=log)
-            if name == opts.until:
+            if stop_after(name):
                 return
     decoder_start = RUNS / ("lookup" if opts.lookup_steps else "vision") / "final"
     if opts.arith_steps:
@@ -295,7 +302,7 @@ def main() -> None:
               "--output_dir", str(RUNS / "arith"), "--max_steps", str(opts.arith_steps),
               "--lookup_arith_fraction", "0.6", "--lookup_copy_fraction", "0.1", log=RUNS / "arith.log")
         decoder_start = RUNS / "arith" / "final"
-    if opts.until == "arith":
+    if stop_after("arith"):
         return
     sft_tasks = ["--lookup_arith_fraction", "0.5"] if opts.arith_steps or opts.marks_steps else []
     if opts.marks_steps:
@@ -307,11 +314,11 @@ def main() -> None:
               "--output_dir", str(RUNS / "marks"), "--max_steps", str(opts.marks_steps), "--learning_rate", "1e-3",
               *tasks, "--lookup_option_marks", log=RUNS / "marks.log")
         decoder_start = RUNS / "marks" / "final"
-    if opts.until == "marks":
-        return
         if opts.marks_alone:
             sft_tasks = ["--lookup_arith_fraction", "0.4", "--lookup_marks_fraction", "0.3", "--lookup_copy_fraction", "0.1"]
         sft_tasks += ["--lookup_option_marks"]
+    if stop_after("marks"):
+        return
     stage(RUNS / "sft" / "final" / "config.json", timings, "sft", "train", "--config", "configs/tiny/sft.yaml",
           "--model", str(decoder_start), *train_file, "--output_dir", str(RUNS / "sft"), "--max_steps",
           str(opts.sft_steps), "--lookup_batch", str(opts.lookup_batch), "--lookup_world", opts.world,
@@ -682,10 +689,14 @@ def publish(dest: Path) -> None:
 
 
 def ship(model_dir: Path) -> None:
+    from spacer_core.models import copy_model
+
     dest = ROOT / "assets" / "tiny-model"
-    for f in dest.iterdir():
-        f.unlink()
-    copy_model(model_dir, dest)
+    staged = dest.with_name("tiny-model.new")
+    shutil.rmtree(staged, ignore_errors=True)
+    copy_model(model_dir, staged)  # a bad model_dir stops here, the shipped model untouched
+    shutil.rmtree(dest)
+    staged.rename(dest)
     print(f"shipped {model_dir} -> {dest}")
 
 

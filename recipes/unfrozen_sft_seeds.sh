@@ -18,6 +18,7 @@ VISION=${VISION:-assets/stages/tiny-small-more-scenes-vision}
 STEPS=${STEPS:-1800}
 SCENES=${SCENES:-6000}  # fewer only to try the script out
 
+[ -f "$VISION/config.json" ] || { echo "no model in $VISION (make tiny-stages trains it)" >&2; exit 1; }
 if [ ! -f "$DATA/train.jsonl" ]; then  # the data of `make tiny-more-scenes`: the same scenes
 	"$PY" -m spacer_core.cli data synth --scenes "$SCENES" --out "$DATA" --test-fraction 0.05 --seed 2 --world small \
 		--lookup-lines --cell-arithmetic --tinted-walls --option-lines > "$DATA.synth.log" 2>&1

@@ -233,25 +233,34 @@ def test_options_that_cannot_go_together_are_refused(recipe, monkeypatch, capsys
                           (["--nframes", "5"], "--nframes must be even"),
                           (["--option-lines", "--marks-steps", "10"], "--marks-steps needs --option-lines and --cell-arithmetic"),
                           (["--marks-alone"], "--marks-alone needs --marks-steps"),
-                          (["--until", "arith"], "--until arith needs --arith-steps")):
+                          (["--until", "arith"], "--until arith needs --arith-steps"),
+                          (["--lookup-steps", "9", "--until", "lookup", "--ship", "sft"], "--until stops before")):
         monkeypatch.setattr("sys.argv", ["spacer_tiny.py", *argv])
         with pytest.raises(SystemExit):
             recipe.main()
         assert message in capsys.readouterr().err
 
 
-def test_until_stops_after_that_stage(recipe, tmp_path, monkeypatch):
-    """--until lookup runs the stages up to the lookup stage and nothing after (no SFT, no evaluation);
-    run again with --until arith and --reuse, it copies those stages and stops after the arithmetic."""
+class SFTStarted(Exception):
+    pass
+
+
+@pytest.fixture
+def stub_stages(recipe, tmp_path, monkeypatch):
+    """The recipe in tmp_path with each `spacer` command replaced by one that leaves the output its
+    stage waits for; returns the commands run. The SFT stage stops the recipe (SFTStarted, with its
+    arguments), so a run without --until ends there."""
     for name in ("RUNS", "DATA", "SWAPPED", "TIMINGS", "PLOT"):
         monkeypatch.setattr(recipe, name, getattr(recipe, name))
     shutil.copytree(recipe.ROOT / "configs", tmp_path / "configs")
     monkeypatch.setattr(recipe, "ROOT", tmp_path)
     commands = []
 
-    def run(*args, log=None, threads=None):  # each command leaves the output its stage waits for
-        commands.append(args[:2])
+    def run(*args, log=None, threads=None):
         out = Path(args[args.index("--out" if "--out" in args else "--output_dir") + 1])
+        if out.name == "sft":
+            raise SFTStarted(args)
+        commands.append(out.name)
         if args[:2] == ("data", "synth"):
             out.mkdir(parents=True)
             (out / "test.jsonl").write_text("")
@@ -263,18 +272,49 @@ def test_until_stops_after_that_stage(recipe, tmp_path, monkeypatch):
         return 1.0
 
     monkeypatch.setattr(recipe, "run", run)
-    argv = ["spacer_tiny.py", "--world", "small", "--test-fraction", "0.05", "--lookup-steps", "10"]
-    monkeypatch.setattr("sys.argv", [*argv, "--until", "lookup"])
+    return commands
+
+
+SMALL = ["spacer_tiny.py", "--world", "small", "--test-fraction", "0.05", "--lookup-steps", "10"]
+MARKS = ["--cell-arithmetic", "--option-lines", "--arith-steps", "5", "--marks-steps", "5"]
+
+
+@pytest.mark.parametrize("until, argv, stages", [
+    ("vision", [], ["data", "untrained", "vision"]),
+    ("lookup", [], ["data", "untrained", "vision", "lookup"]),
+    ("marks", MARKS, ["data", "untrained", "vision", "lookup", "arith", "marks"]),
+])
+def test_until_stops_after_that_stage(recipe, stub_stages, monkeypatch, capsys, until, argv, stages):
+    monkeypatch.setattr("sys.argv", [*SMALL, *argv, "--until", until])
+    recipe.main()  # no SFT: it would raise
+    assert stub_stages == stages
+    assert f"stopped after the {until} stage" in capsys.readouterr().out
+
+
+def test_until_arith_reuses_the_stages_before_it(recipe, stub_stages, tmp_path, monkeypatch):
+    monkeypatch.setattr("sys.argv", [*SMALL, "--until", "lookup"])
     recipe.main()
-    assert commands == [("data", "synth"), ("model", "tiny"), ("train", "--config"), ("train", "--config")]
-    assert sorted(recipe.recorded_stages()) == ["build", "lookup", "synth", "vision"]
-    commands.clear()
-    monkeypatch.setattr("sys.argv", [*argv, "--cell-arithmetic", "--arith-steps", "5", "--until", "arith",
+    stub_stages.clear()
+    monkeypatch.setattr("sys.argv", [*SMALL, "--cell-arithmetic", "--arith-steps", "5", "--until", "arith",
                                      "--reuse", str(tmp_path / "runs" / "tiny-small")])
     recipe.main()
-    assert commands == [("data", "synth"), ("train", "--config")]  # its own data, then the arithmetic only
+    assert stub_stages == ["data", "arith"]  # its own data, then the arithmetic alone
     assert recipe.RUNS.name == "tiny-small-arith-drill"
     assert sorted(recipe.recorded_stages()) == ["arith", "build", "lookup", "synth", "vision"]
+
+
+def test_sft_after_the_marks_stage_drills_the_marks(recipe, stub_stages, monkeypatch):
+    """Without --until the chain goes on to SFT, which starts from the marks stage's model and keeps
+    drilling the marks (arithmetic tasks with options), alone when --marks-alone."""
+    for alone, tasks in (([], ["--lookup_arith_fraction", "0.5", "--lookup_option_marks"]),
+                         (["--marks-alone"], ["--lookup_arith_fraction", "0.4", "--lookup_marks_fraction", "0.3",
+                                              "--lookup_copy_fraction", "0.1", "--lookup_option_marks"])):
+        monkeypatch.setattr("sys.argv", [*SMALL, *MARKS, *alone])
+        with pytest.raises(SFTStarted) as sft:
+            recipe.main()
+        args = list(sft.value.args[0])
+        assert args[args.index("--model") + 1] == str(recipe.RUNS / "marks" / "final")
+        assert args[args.index("--lookup_world") + 2:] == tasks
 
 
 def test_each_data_set_has_its_own_run_folder(recipe, monkeypatch):

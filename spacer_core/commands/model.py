@@ -4,6 +4,7 @@ files without its training state."""
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -47,7 +48,7 @@ def run_copy(args: argparse.Namespace) -> int:
     try:
         names = copy_model(args.src, args.dest)
     except ModelError as e:
-        print(f"error: {e}")
+        print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"{args.src} -> {args.dest}: {', '.join(names)}")
     return 0

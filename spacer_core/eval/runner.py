@@ -68,9 +68,9 @@ def results_path(out: Path, rank: int, world_size: int) -> Path:
 
 
 def read_rows(path: Path, repair: bool = False) -> list[dict[str, Any]]:
-    """The rows of a results file, or of its gzipped copy (``*.gz``: a run's published rows). An
-    unterminated last line (the process was killed while writing it) is ignored, and cut off the
-    file when ``repair``; a bad complete line is an error naming it."""
+    """The rows of a results file, or of its gzipped copy (``*.gz``: a run's published rows, never
+    repaired). An unterminated last line (the process was killed while writing it) is ignored, and
+    cut off the file when ``repair``; a bad complete line is an error naming it."""
     if not path.exists():
         return []
     data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
@@ -82,7 +82,7 @@ def read_rows(path: Path, repair: bool = False) -> list[dict[str, Any]]:
                 rows.append(json.loads(line))
             except ValueError:
                 raise RunError(f"{path}:{n}: not a JSON row") from None
-    if repair and tail:
+    if repair and tail and path.suffix != ".gz":
         with open(path, "r+b") as f:
             f.truncate(len(data) - len(tail))
     return rows
