@@ -221,7 +221,8 @@ tiny-more-scenes: $(MORE)/sft/final/config.json
 
 # That warm-up's model starts every experiment below: committed (4 MB) in $(MORE_START), so that a
 # fresh checkout starts them at once instead of training the two-hour chain of stages before it
-# again. `make tiny-stages` trains that chain (each stage skipped once done) and copies it there.
+# again. `make tiny-stages` trains that chain (each stage skipped once done) and copies it there,
+# with the checks of the stages before it.
 MORE_START := assets/stages/tiny-small-more-scenes-vision
 $(MORE_START)/config.json:
 	$(MAKE) tiny-stages
@@ -229,6 +230,9 @@ tiny-stages: $(MORE)/vision/final/config.json
 	rm -rf $(MORE_START)
 	$(PY) -m spacer_core.cli model copy $(MORE)/vision/final $(MORE_START)
 	cp $(MORE)/vision/vision_warmup.json $(MORE)/vision/spacer_args.json $(MORE_START)/
+	cp runs/tiny-small/lookup/lookup.json $(MORE_START)/lookup_stage.json
+	cp $(DRILL)/arith/lookup.json $(MORE_START)/arith_stage.json
+	cp $(MARKS)/marks/lookup.json $(MORE_START)/marks_stage.json
 
 # The same, with the vision tower trained in SFT too: with 6000 scenes it has less to learn by heart,
 # and the map's read-out may need features the warm-up's linear head does not ask for.
