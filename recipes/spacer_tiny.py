@@ -241,18 +241,18 @@ def main() -> None:
         parser.error(f"--until {opts.until} needs --{opts.until}-steps")
     if opts.until and (opts.results or opts.ship):
         parser.error("--until stops before the evaluations: it cannot go with --results or --ship")
-
-    def stop_after(name: str) -> bool:
-        if opts.until == name:
-            print(f"stopped after the {name} stage (--until {name})", flush=True)
-        return opts.until == name
-
     if opts.marks_alone and not opts.marks_steps:
         parser.error("--marks-alone needs --marks-steps")
     if opts.seeds == 0 and opts.ship not in (None, "sft"):
         parser.error(f"--ship {opts.ship} needs its RL arm: --seeds 0 trains none")
     if opts.nframes < 2 or opts.nframes % 2:
         parser.error("--nframes must be even and at least 2 (two frames make one video token)")
+
+    def stop_after(name: str) -> bool:
+        if opts.until == name:
+            print(f"stopped after the {name} stage (--until {name})", flush=True)
+        return opts.until == name
+
     configure(opts.world, opts.cell_arithmetic, opts.arith_steps > 0, opts.tinted_walls, opts.nframes,
               opts.option_lines, opts.marks_steps > 0, opts.marks_alone)
     frames = ["--nframes", str(opts.nframes)] if opts.nframes != NFRAMES else []
