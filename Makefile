@@ -3,7 +3,7 @@ PY      := .venv/bin/python
 STAMP   := .venv/.installed
 PORT    ?= 7860
 
-.PHONY: setup demo test test-fast lint lab bench tiny-model tiny-arith tiny-walls tiny-options tiny-marks tiny-marks-redrill tiny-more-scenes tiny-more-scenes-unfrozen tiny-more-scenes-unfrozen-seeds tiny-budget-640 tiny-stages tiny-more-scenes-balanced clean
+.PHONY: setup demo test test-fast lint lab bench tiny-model tiny-arith tiny-walls tiny-options tiny-marks tiny-marks-redrill tiny-more-scenes tiny-more-scenes-unfrozen tiny-more-scenes-unfrozen-seeds tiny-budget-640 tiny-stages tiny-more-scenes-balanced tiny-option-words clean
 
 setup: $(STAMP)
 
@@ -290,6 +290,26 @@ tiny-more-scenes-balanced: $(MORE_START)/config.json $(MARKS)/data/test.jsonl
 			|| exit 1; \
 		set -- $(BUDGET_RESULTS)/$(BAL_NAME)-seed*/$$e; [ $$# -lt 2 ] || $(PY) -m spacer_core.cli eval compare "$$@" \
 			--spread --out $(BUDGET_RESULTS)/$(BAL_NAME)_seeds_$$e.md || exit 1; \
+	done
+
+# The option words made one token each (`spacer model add-words --option-words`): hard directions
+# and routes' turns are several BPE pieces, and the models above copy them into their option lines
+# and compare them piece by piece wrongly. Then the half-way balanced SFT from that start, for
+# WORDS_SEEDS; each seed is compared with the same seed of the half-way arm (the same start less the
+# added words), from the committed rows.
+WORDS_START := runs/tiny-small-more-scenes-option-words-start
+WORDS := runs/tiny-small-more-scenes-option-words
+WORDS_SEEDS := 1
+$(WORDS_START)/config.json: $(MORE_START)/config.json
+	$(PY) -m spacer_core.cli model add-words $(MORE_START) $(WORDS_START) --option-words
+tiny-option-words: $(WORDS_START)/config.json $(MARKS)/data/test.jsonl
+	PY=$(PY) VISION=$(WORDS_START) bash recipes/unfrozen_sft_seeds.sh $(WORDS) "$(WORDS_SEEDS)" --balance_tasks 0.5
+	for seed in $(WORDS_SEEDS); do \
+		PY=$(PY) bash recipes/eval_model.sh $(WORDS)-seed$$seed/sft/final $(WORDS)-seed$$seed \
+			$(BUDGET_RESULTS)/option-words-seed$$seed || exit 1; \
+		for e in eval eval_given_map; do $(PY) -m spacer_core.cli eval compare $(BUDGET_RESULTS)/balanced-0.5-seed$$seed/$$e \
+			$(BUDGET_RESULTS)/option-words-seed$$seed/$$e --out $(BUDGET_RESULTS)/option-words-seed$${seed}_$$e.md || exit 1; \
+		done; \
 	done
 
 clean:

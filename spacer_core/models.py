@@ -93,6 +93,36 @@ def copy_model(src: str | Path, dest: str | Path) -> list[str]:
     return names
 
 
+def add_words(src: str | Path, dest: str | Path, words: list[str]) -> list[str]:
+    """Save the checkpoint ``src`` to ``dest`` with each of ``words`` that its tokenizer splits into
+    several pieces made one token (an added token: the same id wherever it stands, a leading space
+    its own token, as `spacer model tiny --whole-categories` makes the categories). A new token's
+    embedding starts as the mean of its pieces' (the output layer too, tied or not), so the model
+    reads it at first about as it read the pieces. Returns the words added."""
+    from transformers import AutoProcessor
+
+    model, _ = load_model(src, device="cpu", dtype="float32")
+    processor = AutoProcessor.from_pretrained(str(src))
+    tokenizer = processor.tokenizer
+    pieces = {w: tokenizer(w, add_special_tokens=False)["input_ids"] for w in dict.fromkeys(words)}
+    new = [w for w, ids in pieces.items() if len(ids) > 1]
+    if not new:
+        raise ModelError(f"{src}: its tokenizer already reads each of {', '.join(words)} as one token")
+    tokenizer.add_tokens(new)
+    model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+    with torch.no_grad():
+        for layer in {id(m): m for m in (model.get_input_embeddings(), model.get_output_embeddings())}.values():
+            for word in new:
+                layer.weight[tokenizer.convert_tokens_to_ids(word)] = layer.weight[pieces[word]].mean(0)
+    dest = Path(dest)
+    model.save_pretrained(dest)
+    processor.save_pretrained(dest)
+    for name in MODEL_FILES:  # this project's records (video and data settings) go along
+        if name.startswith("spacer_") and (Path(src) / name).is_file():
+            (dest / name).write_bytes((Path(src) / name).read_bytes())
+    return new
+
+
 def save_processor(processor, out: str | Path, video: dict | None) -> None:
     """Save ``processor`` beside a trained model, with the video settings it was trained on
     (``video``: spacer_video.json's fields; `SpacerArgs.saved_video_settings`). Without that file,

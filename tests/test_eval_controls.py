@@ -4,6 +4,7 @@ and resumes only under the same one; `spacer eval rescore` scores a finished run
 
 from __future__ import annotations
 
+import gzip
 import json
 
 import numpy as np
@@ -171,5 +172,17 @@ def test_rescore_gives_old_rows_the_current_scoring_and_its_controls_too(tmp_pat
     assert main(["eval", "compare", str(tmp_path), str(tmp_path / "controls" / "swap")]) == 0
     table = capsys.readouterr().out
     assert "| *right conclusions (%)* |" in table and "| *map: objects in their cell (%)* |" in table
+    # published rows (docs/results: results.jsonl.gz) are scored again in place; a published control
+    # keeps its rows alone (recipes/eval_model.sh), and still counts in the run's summary
+    (tmp_path / "controls" / "swap" / "summary.json").unlink()
+    for folder in (tmp_path, tmp_path / "controls" / "swap"):
+        rows = [{k: v for k, v in row.items() if k != "concludes"} for row in read_rows(folder / "results.jsonl")]
+        (folder / "results.jsonl.gz").write_bytes(gzip.compress(
+            "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode(), mtime=0))
+        (folder / "results.jsonl").unlink()
+    assert main(["eval", "rescore", str(tmp_path)]) == 0
+    assert not (tmp_path / "results.jsonl").exists()
+    assert read_rows(tmp_path / "results.jsonl.gz") == [json.loads(line) for line in scored["results.jsonl"].splitlines()]
+    assert (tmp_path / "summary.json").read_text() == scored["summary.json"]
     assert main(["eval", "rescore", str(tmp_path / "nothing")]) == 2
     assert "nothing: no summary.json; rescore needs a finished run" in capsys.readouterr().err

@@ -241,3 +241,28 @@ def test_sparbench_aggregates_task_means_and_tiers():
     assert summary["overall"] == pytest.approx((50 + 100 + 0 + 30) / 4)
     assert summary["tiers"] == pytest.approx({"low": 50.0, "middle": 100.0, "high": 15.0})
     assert summary["groups"]["img_type"] == pytest.approx({"single-view": (50 + 0 + 30) / 3, "multi-view": 100.0})
+
+
+def test_sim_counts_option_lines_that_copy_the_prompts_options():
+    """The option lines of seed 1 of the half-way balanced SFT: right conclusions, but options copied
+    in an order of their own (docs/results/budget_640/balanced-0.5-seed1, item 547)."""
+    from spacer_core.eval.report import render_summary
+    from spacer_core.eval.spatial import copies_options
+
+    hard = ["A. front-right", "B. back-left", "C. back-right", "D. front-left"]
+    copied = ("…So front-left.\nA. front-right vs front-left: no.\nB. back-left vs front-left: no.\n"
+              "C. back-right vs front-left: no.\nD. front-left vs front-left: yes.</think>\n<answer>D</answer>")
+    own_order = copied.replace("A. front-right", "A. front-left").replace("D. front-left vs", "D. front-right vs")
+    assert copies_options(copied, hard) is True
+    assert copies_options(own_order, hard) is False
+    assert copies_options(copied.replace("\nD. front-left vs front-left: yes.", ""), hard) is False  # one left out
+    assert copies_options("…So front-left.</think>\n<answer>D</answer>", hard) is None  # no option lines
+
+    bench = get_benchmark("sim")
+    item = vsi_item("object_rel_direction_hard", "D", options=hard)
+    rows = [{"question_type": item.question_type, "score": s.score, **s.extra}
+            for s in (bench.score(item, c) for c in (copied, own_order, "<answer>D</answer>"))]
+    assert [r["copies"] for r in rows] == [True, False, None]
+    summary = {**bench.aggregate(rows), "benchmark": "sim", "n": 3}
+    assert summary["copies"] == {"rate": 0.5, "count": 2}
+    assert "50% copy the prompt's options exactly" in render_summary(summary)

@@ -190,3 +190,33 @@ def test_whole_categories_are_one_id_wherever_they_stand():
     assert not pieces[0] & pieces[1] & pieces[2]
     # a two-word category is one token, and a category inside another ("shelf", "bookshelf") is not split out
     assert [whole.decode([i]) for i in whole(' "trash can" bookshelf')["input_ids"]] == [' "', "trash can", '"', " ", "bookshelf"]
+
+
+def test_add_words_makes_each_option_word_one_token_that_starts_as_its_pieces(tmp_path):
+    """`spacer model add-words --option-words` on the shipped model: each option word becomes one id
+    wherever it stands, its embedding the mean of its old pieces', every old row kept; the result
+    loads and generates; a word already one token is not added, and nothing to add is an error."""
+    from spacer_core.cli import main
+    from spacer_core.sim.questions import OPTION_WORDS
+
+    old_tok = AutoProcessor.from_pretrained(TINY_MODEL_DIR).tokenizer
+    pieces = {w: old_tok(w, add_special_tokens=False)["input_ids"] for w in OPTION_WORDS}
+    assert all(len(ids) > 1 for ids in pieces.values())
+    out = tmp_path / "words"
+    assert main(["model", "add-words", str(TINY_MODEL_DIR), str(out), "chair", "--option-words"]) == 0
+    model, processor = load_model(out, device="cpu")
+    tok = processor.tokenizer
+    assert len(tok) == len(old_tok) + len(OPTION_WORDS)
+    ids = tok("A. " + ", ".join(OPTION_WORDS), add_special_tokens=False)["input_ids"]
+    assert [tok.decode([i]) for i in ids] == ["A", "."] + [p for w in OPTION_WORDS for p in (" ", w, ",")][:-1]
+    old = load_file(TINY_MODEL_DIR / "model.safetensors")
+    embed = model.get_input_embeddings().weight.detach()
+    old_embed = next(v for k, v in old.items() if k.endswith("embed_tokens.weight"))
+    assert torch.equal(embed[: len(old_tok)], old_embed)
+    for word, word_pieces in pieces.items():
+        assert torch.allclose(embed[tok.convert_tokens_to_ids(word)], old_embed[word_pieces].mean(0))
+    assert model.get_output_embeddings().weight.shape == embed.shape
+    assert (out / "spacer_video.json").read_text() == (TINY_MODEL_DIR / "spacer_video.json").read_text()
+    inputs = processor.tokenizer(["So front-left."], return_tensors="pt")
+    assert model.generate(**inputs, max_new_tokens=3, do_sample=False).shape[1] == inputs["input_ids"].shape[1] + 3
+    assert main(["model", "add-words", str(out), str(tmp_path / "again"), "--option-words"]) == 2

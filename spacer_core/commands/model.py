@@ -1,5 +1,5 @@
 """`spacer model tiny`: build the embedded tiny Qwen2.5-VL; `spacer model copy`: a trained model's
-files without its training state."""
+files without its training state; `spacer model add-words`: make words one token each."""
 
 from __future__ import annotations
 
@@ -22,6 +22,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     copy.add_argument("src", help="checkpoint folder (e.g. runs/X/sft/final)")
     copy.add_argument("dest", help="folder to copy them to (made if missing)")
     copy.set_defaults(func=run_copy)
+    words = sub.add_parser("add-words", help="save a checkpoint with words its tokenizer splits made one token each")
+    words.add_argument("src", help="checkpoint folder")
+    words.add_argument("dest", help="folder to save the result to")
+    words.add_argument("words", nargs="*", help="words or phrases to make one token each (e.g. front-left)")
+    words.add_argument("--option-words", action="store_true",
+                       help="the generated questions' option words: hard directions and routes' turns")
+    words.set_defaults(func=run_add_words)
 
 
 def size_item(text: str) -> tuple[str, int]:
@@ -51,4 +58,21 @@ def run_copy(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"{args.src} -> {args.dest}: {', '.join(names)}")
+    return 0
+
+
+def run_add_words(args: argparse.Namespace) -> int:
+    from spacer_core.models import ModelError, add_words
+    from spacer_core.sim.questions import OPTION_WORDS
+
+    words = args.words + (OPTION_WORDS if args.option_words else [])
+    if not words:
+        print("error: name the words, or give --option-words", file=sys.stderr)
+        return 2
+    try:
+        added = add_words(args.src, args.dest, words)
+    except ModelError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"{args.src} -> {args.dest}: {len(added)} words made one token each: {', '.join(added)}")
     return 0

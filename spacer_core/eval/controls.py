@@ -165,10 +165,10 @@ def add_controls(benchmark: Benchmark, out: Path, summary: dict, names: Sequence
     """The normal run's summary (in ``out``) with the `control_report` of its controls, whose runs
     are in ``out/controls/NAME``; summary.json and summary.md are rewritten with them."""
     from spacer_core.eval.report import render_summary
-    from spacer_core.eval.runner import SUMMARY_JSON, SUMMARY_MD, read_rows
+    from spacer_core.eval.runner import SUMMARY_JSON, SUMMARY_MD, read_rows, results_file
 
-    rows = {name: read_rows(out / "controls" / name / "results.jsonl") for name in names}
-    summary = {**summary, "controls": control_report(benchmark, read_rows(out / "results.jsonl"), rows)}
+    rows = {name: read_rows(results_file(out / "controls" / name)) for name in names}
+    summary = {**summary, "controls": control_report(benchmark, read_rows(results_file(out)), rows)}
     (out / SUMMARY_JSON).write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     (out / SUMMARY_MD).write_text(render_summary(summary) + "\n" + render_controls(summary["controls"]))
     return summary

@@ -80,7 +80,7 @@ def render_summary(summary: Mapping[str, Any]) -> str:
     for group, values in (summary.get("groups") or {}).items():
         rows = [[str(k), _fmt(v)] for k, v in sorted(values.items())]
         lines += [f"## By {group}", ""] + _table([group, "score"], rows) + [""]
-    if summary.get("agreement") or summary.get("conclusions"):
+    if summary.get("agreement") or summary.get("conclusions") or summary.get("copies"):
         lines += ["## Answers and their reasoning", ""]
         if a := summary.get("agreement"):
             lines += [f"Of the {a['count']} multiple-choice completions whose reasoning arrives at an option, "
@@ -88,6 +88,9 @@ def render_summary(summary: Mapping[str, Any]) -> str:
         if c := summary.get("conclusions"):
             lines += [f"Of the {c['count']} multiple-choice completions, {100 * c['rate']:.0f}% derive the right "
                       "option's words (before any step that turns them into a letter).", ""]
+        if c := summary.get("copies"):
+            lines += [f"Of the {c['count']} that go through the options a line each, {100 * c['rate']:.0f}% copy the "
+                      "prompt's options exactly, in its order.", ""]
     if summary.get("map"):
         m = summary["map"]
         mean = "–" if m["mean"] is None else f"{m['mean']:.3f}"
@@ -161,6 +164,7 @@ def compare_runs(runs: Sequence[str | Path], spread: bool = False) -> str:
     # the sim benchmark's counts of how answers follow reasoning and how maps place objects
     counts = {"answers that follow their reasoning (%)": lambda s: (s.get("agreement") or {}).get("rate"),
               "right conclusions (%)": lambda s: (s.get("conclusions") or {}).get("rate"),
+              "option lines that copy the prompt's options (%)": lambda s: (s.get("copies") or {}).get("rate"),
               "map: objects in their cell (%)": lambda s: ((s.get("map") or {}).get("cells") or {}).get("exact"),
               "map: within one cell (%)": lambda s: ((s.get("map") or {}).get("cells") or {}).get("near"),
               "completions cut off by the token budget (%)":
@@ -183,14 +187,11 @@ def _paired(runs: Sequence[str | Path], summaries: Sequence[dict], labels: Seque
     (two data sets numbered alike) gives a note instead."""
     from spacer_core.eval import BenchmarkError, get_benchmark
     from spacer_core.eval.controls import paired_gain
-    from spacer_core.eval.runner import read_rows
+    from spacer_core.eval.runner import read_rows, results_file
 
     def rows(run: str | Path) -> list[dict] | None:
-        folder = Path(run).parent if Path(run).is_file() else Path(run)
-        for name in ("results.jsonl", "results.jsonl.gz"):  # a run, or its rows as published (docs/results)
-            if (folder / name).is_file():
-                return read_rows(folder / name)
-        return None
+        found = results_file(Path(run).parent if Path(run).is_file() else Path(run))
+        return None if found is None else read_rows(found)
 
     base, name = rows(runs[0]), summaries[0].get("benchmark")
     lines = []

@@ -88,6 +88,14 @@ def read_rows(path: Path, repair: bool = False) -> list[dict[str, Any]]:
     return rows
 
 
+def results_file(run: Path) -> Path | None:
+    """A run folder's rows: its results.jsonl, or the published results.jsonl.gz (docs/results)."""
+    for name in (RESULTS, RESULTS + ".gz"):
+        if (run / name).is_file():
+            return run / name
+    return None
+
+
 def make_row(item: Item, score: Score | None = None, result=None, error: str | None = None) -> dict[str, Any]:
     """One line of results.jsonl; an item that could not be run has ``error`` set and scores 0."""
     row = {
@@ -270,8 +278,9 @@ def evaluate(benchmark: Benchmark, items: Sequence[Item], reasoner, out: str | P
 
 def rescore(out: str | Path) -> dict[str, Any]:
     """Score a finished run's completions again with the benchmark's current scoring (a count added
-    since, a parser fixed) without generating them again: rewrites results.jsonl and the summary,
-    and those of its controls (``out/controls/NAME``). The items come from the run's data root."""
+    since, a parser fixed) without generating them again: rewrites results.jsonl (or the published
+    results.jsonl.gz, docs/results) and the summary, and those of its controls
+    (``out/controls/NAME``). The items come from the run's data root."""
     from spacer_core.eval.controls import add_controls
 
     out = Path(out)
@@ -283,23 +292,26 @@ def rescore(out: str | Path) -> dict[str, Any]:
         items = {item.id: item for item in benchmark.load(Path(setup["data_root"]))}
     except BenchmarkError as err:
         raise RunError(f"{out}: {err}") from None
+    results = results_file(out) or out / RESULTS
     rows = []
-    for row in read_rows(out / RESULTS):
+    for row in read_rows(results):
         if row.get("error"):
             rows.append(row)
             continue
         if row["id"] not in items:
-            raise RunError(f"{out / RESULTS}: item {row['id']!r} is not in {setup['data_root']}")
+            raise RunError(f"{results}: item {row['id']!r} is not in {setup['data_root']}")
         item = items[row["id"]]
         result = SimpleNamespace(**{k: row[k] for k in ("raw", "seconds", "prompt_tokens", "completion_tokens")})
         rows.append(make_row(item, benchmark.score(item, row["raw"]), result))
-    tmp = out / (RESULTS + ".tmp")
-    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    tmp.replace(out / RESULTS)
+    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode()
+    tmp = results.with_name(results.name + ".tmp")
+    tmp.write_bytes(gzip.compress(text, mtime=0) if results.suffix == ".gz" else text)
+    tmp.replace(results)
     summary = summarize(benchmark, rows, setup)
     (out / SUMMARY_JSON).write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     (out / SUMMARY_MD).write_text(render_summary(summary))
-    controls = sorted(p.parent.name for p in (out / "controls").glob(f"*/{SUMMARY_JSON}"))
+    controls = sorted(p.name for p in (out / "controls").glob("*") if results_file(p))
     for name in controls:
-        rescore(out / "controls" / name)
+        if (out / "controls" / name / SUMMARY_JSON).is_file():  # a published control keeps its rows alone
+            rescore(out / "controls" / name)
     return add_controls(benchmark, out, summary, controls) if controls else summary

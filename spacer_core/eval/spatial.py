@@ -65,6 +65,8 @@ def vsibench_problem_type(question_type: str, where: str) -> str:
 _MARKED = re.compile(r"\b([A-Z])\. ([^:.\n]+?)(?: vs [^:.\n]+)?: yes\.")
 # where a derivation starts going through the options (`spacer data synth --option-lines`)
 _OPTION_LINES = re.compile(r"\n[A-Z]\. [^\n]*?: (?:yes|no)\.")
+# one such line: the option as the derivation copied it from the prompt ("B. front-left")
+_OPTION_LINE = re.compile(r"^([A-Z]\. .*?) vs .*?: (?:yes|no)\.(?=<|$)", re.M)
 
 
 def derivation_choice(completion: str, options: Sequence[str]) -> str | None:
@@ -79,6 +81,13 @@ def derivation_choice(completion: str, options: Sequence[str]) -> str | None:
     if marked:
         return marked.pop() if len(marked) == 1 else None
     return _named_last(reasoning, texts)
+
+
+def copies_options(completion: str, options: Sequence[str]) -> bool | None:
+    """Whether a derivation's option lines (`spacer data synth --option-lines`) list the prompt's
+    options exactly, in its order; None when it has none."""
+    copied = _OPTION_LINE.findall(completion.split("<answer>")[0])
+    return copied == [o.strip() for o in options] if copied else None
 
 
 def conclusion_choice(completion: str, options: Sequence[str]) -> str | None:
@@ -157,13 +166,15 @@ class SimBench(Benchmark):
         the map score's matching. SpaceR's score gives a point 1 − d/(10·√2), so a map of uniformly
         random cells scores about 0.63 (1% of objects in their cell, 8% within one). For a
         multiple-choice item, ``agrees``: whether the answer is the option the reasoning arrives at
-        (`derivation_choice`; None when it names no option), and ``concludes``: whether the
-        conclusion the reasoning derives is the right option's text (`conclusion_choice`)."""
+        (`derivation_choice`; None when it names no option), ``concludes``: whether the
+        conclusion the reasoning derives is the right option's text (`conclusion_choice`), and
+        ``copies``: whether its option lines copy the prompt's options (`copies_options`)."""
         result = vsibench_row_score(item, completion)
         if item.options:
             choice = derivation_choice(completion, item.options)
             result.extra["agrees"] = None if choice is None else choice == result.prediction.upper()
             result.extra["concludes"] = conclusion_choice(completion, item.options) == item.ground_truth.upper()
+            result.extra["copies"] = copies_options(completion, item.options)
         if item.true_map is None or MAP[0] not in completion:
             result.extra["map_score"] = None
             return result
@@ -186,6 +197,9 @@ class SimBench(Benchmark):
         concludes = [r["concludes"] for r in rows if r.get("concludes") is not None]
         if concludes:
             out["conclusions"] = {"rate": sum(concludes) / len(concludes), "count": len(concludes)}
+        copies = [r["copies"] for r in rows if r.get("copies") is not None]
+        if copies:
+            out["copies"] = {"rate": sum(copies) / len(copies), "count": len(copies)}
         cells = [r["map_cells"] for r in rows if r.get("map_cells")]
         objects = sum(c["objects"] for c in cells)
         if objects:

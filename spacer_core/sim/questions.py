@@ -411,6 +411,9 @@ def _direction(kind: str) -> Callable[[_SceneFacts, np.random.Generator, int], l
 
 
 TURNS = {"left": "Turn Left", "right": "Turn Right", "back": "Turn Back"}
+# The options' words of several BPE pieces each: copied into option lines and compared piece by
+# piece, they are what a small decoder gets wrong (`spacer model add-words --option-words`).
+OPTION_WORDS = DIRECTION_OPTIONS["hard"] + list(TURNS.values())
 
 
 def _turn(angle: float) -> str | None:
