@@ -269,6 +269,18 @@ tiny-budget-640: $(MARKS)/sft/final/config.json $(MOREV)/sft/final/config.json
 	for e in eval eval_given_map; do $(PY) -m spacer_core.cli eval compare $(MOREV)/b640/$$e $(MOREV)-seed1/b640/$$e \
 		$(MOREV)-seed2/b640/$$e --spread --out $(BUDGET_RESULTS)/unfrozen_seeds_$$e.md || exit 1; done
 
+# The committed start's decoder, drilled again on text (the marks stage's tasks, 2,000 more steps):
+# the rebuilt chain ended its lookup short of the first one's (87% of counts right against 100%), and
+# every SFT from it copies the prompt's options into its option lines less often (35 to 40% against
+# 64 to 67%). Its checks are kept in $(BUDGET_RESULTS)/redrilled_start_lookup.json.
+REDRILL := runs/tiny-small-more-scenes-redrilled-start
+$(REDRILL)/final/config.json: $(MORE_START)/config.json
+	$(PY) -m spacer_core.cli train --config configs/tiny/lookup.yaml --model $(MORE_START) --lookup_world small \
+		--output_dir $(REDRILL) --max_steps 2000 --learning_rate 1e-3 --lookup_arith_fraction 0.6 \
+		--lookup_copy_fraction 0.1 --lookup_option_marks > $(REDRILL).log 2>&1
+	cp $(REDRILL)/lookup.json $(BUDGET_RESULTS)/redrilled_start_lookup.json
+tiny-redrill-start: $(REDRILL)/final/config.json
+
 # Task-balanced SFT: VSI-Bench's overall score is the plain mean of 8 tasks, but route planning and
 # appearance order are 4.5% and 1.0% of the generated items (relative direction 26%). The unfrozen
 # SFT with the tasks' shares evened out (--balance_tasks: 1 equal shares, 0.5 shares ∝ √count;
@@ -276,7 +288,8 @@ tiny-budget-640: $(MARKS)/sft/final/config.json $(MOREV)/sft/final/config.json
 # the seeds to train (seed 0 of strengths 1 and 0.5 is published: BAL_SEEDS="1 2" for the others).
 # The first published seed is compared with the marks model and the unfrozen SFT, and every published
 # seed of the arm in a mean ± sd table, all from the committed rows. BAL_START (with BAL_TAG naming
-# the runs) starts them from another checkpoint: BAL_START=$(REDRILL)/final BAL_TAG=-redrilled (below).
+# the runs) starts them from another checkpoint: BAL_START=$(REDRILL)/final BAL_TAG=-redrilled (above;
+# quoted in a shell: 'BAL_START=$(REDRILL)/final').
 BAL_STRENGTH := 1
 BAL_SEEDS := 0
 BAL_START := $(MORE_START)
@@ -314,18 +327,6 @@ tiny-option-words: $(WORDS_START)/config.json $(MARKS)/data/test.jsonl
 			$(BUDGET_RESULTS)/option-words-seed$$seed/$$e --out $(BUDGET_RESULTS)/option-words-seed$${seed}_$$e.md || exit 1; \
 		done; \
 	done
-
-# The committed start's decoder, drilled again on text (the marks stage's tasks, 2,000 more steps):
-# the rebuilt chain ended its lookup short of the first one's (87% of counts right against 100%), and
-# every SFT from it copies the prompt's options into its option lines less often (35 to 40% against
-# 64 to 67%). Its checks are kept in $(BUDGET_RESULTS)/redrilled_start_lookup.json.
-REDRILL := runs/tiny-small-more-scenes-redrilled-start
-$(REDRILL)/final/config.json: $(MORE_START)/config.json
-	$(PY) -m spacer_core.cli train --config configs/tiny/lookup.yaml --model $(MORE_START) --lookup_world small \
-		--output_dir $(REDRILL) --max_steps 2000 --learning_rate 1e-3 --lookup_arith_fraction 0.6 \
-		--lookup_copy_fraction 0.1 --lookup_option_marks > $(REDRILL).log 2>&1
-	cp $(REDRILL)/lookup.json $(BUDGET_RESULTS)/redrilled_start_lookup.json
-tiny-redrill-start: $(REDRILL)/final/config.json
 
 clean:
 	rm -rf .venv .pytest_cache build *.egg-info

@@ -98,9 +98,11 @@ def add_words(src: str | Path, dest: str | Path, words: list[str]) -> list[str]:
     several pieces made one token (an added token: the same id wherever it stands, a leading space
     its own token, as `spacer model tiny --whole-categories` makes the categories). A new token's
     embedding starts as the mean of its pieces' (the output layer too, tied or not), so the model
-    reads it at first about as it read the pieces. Returns the words added."""
+    reads it at first about as it read the pieces. An added token also matches inside a longer word
+    ("back-lefts": back-left + s). Returns the words added."""
     from transformers import AutoProcessor
 
+    src = Path(resolve_path(src))
     model, _ = load_model(src, device="cpu", dtype="float32")
     processor = AutoProcessor.from_pretrained(str(src))
     tokenizer = processor.tokenizer
@@ -118,8 +120,8 @@ def add_words(src: str | Path, dest: str | Path, words: list[str]) -> list[str]:
     model.save_pretrained(dest)
     processor.save_pretrained(dest)
     for name in MODEL_FILES:  # this project's records (video and data settings) go along
-        if name.startswith("spacer_") and (Path(src) / name).is_file():
-            (dest / name).write_bytes((Path(src) / name).read_bytes())
+        if name.startswith("spacer_") and (src / name).is_file():
+            (dest / name).write_bytes((src / name).read_bytes())
     return new
 
 

@@ -177,12 +177,15 @@ def test_rescore_gives_old_rows_the_current_scoring_and_its_controls_too(tmp_pat
     (tmp_path / "controls" / "swap" / "summary.json").unlink()
     for folder in (tmp_path, tmp_path / "controls" / "swap"):
         rows = [{k: v for k, v in row.items() if k != "concludes"} for row in read_rows(folder / "results.jsonl")]
+        rows[0]["score"] = 1 - rows[0]["score"]
         (folder / "results.jsonl.gz").write_bytes(gzip.compress(
             "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode(), mtime=0))
         (folder / "results.jsonl").unlink()
     assert main(["eval", "rescore", str(tmp_path)]) == 0
     assert not (tmp_path / "results.jsonl").exists()
-    assert read_rows(tmp_path / "results.jsonl.gz") == [json.loads(line) for line in scored["results.jsonl"].splitlines()]
+    for folder in ("", "controls/swap/"):
+        assert read_rows(tmp_path / f"{folder}results.jsonl.gz") == [
+            json.loads(line) for line in scored[f"{folder}results.jsonl"].splitlines()]
     assert (tmp_path / "summary.json").read_text() == scored["summary.json"]
     assert main(["eval", "rescore", str(tmp_path / "nothing")]) == 2
     assert "nothing: no summary.json; rescore needs a finished run" in capsys.readouterr().err

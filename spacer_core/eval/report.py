@@ -191,7 +191,7 @@ def _paired(runs: Sequence[str | Path], summaries: Sequence[dict], labels: Seque
 
     def rows(run: str | Path) -> list[dict] | None:
         found = results_file(Path(run).parent if Path(run).is_file() else Path(run))
-        return None if found is None else read_rows(found)
+        return read_rows(found) if found.is_file() else None
 
     base, name = rows(runs[0]), summaries[0].get("benchmark")
     lines = []

@@ -88,12 +88,11 @@ def read_rows(path: Path, repair: bool = False) -> list[dict[str, Any]]:
     return rows
 
 
-def results_file(run: Path) -> Path | None:
-    """A run folder's rows: its results.jsonl, or the published results.jsonl.gz (docs/results)."""
-    for name in (RESULTS, RESULTS + ".gz"):
-        if (run / name).is_file():
-            return run / name
-    return None
+def results_file(run: Path) -> Path:
+    """A run folder's rows: its results.jsonl, or the published results.jsonl.gz (docs/results) where
+    only that is there."""
+    published = run / (RESULTS + ".gz")
+    return published if published.is_file() and not (run / RESULTS).is_file() else run / RESULTS
 
 
 def make_row(item: Item, score: Score | None = None, result=None, error: str | None = None) -> dict[str, Any]:
@@ -292,14 +291,29 @@ def rescore(out: str | Path) -> dict[str, Any]:
         items = {item.id: item for item in benchmark.load(Path(setup["data_root"]))}
     except BenchmarkError as err:
         raise RunError(f"{out}: {err}") from None
-    results = results_file(out) or out / RESULTS
+    rows = _score_again(results_file(out), items, benchmark, setup["data_root"])
+    summary = summarize(benchmark, rows, setup)
+    (out / SUMMARY_JSON).write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    (out / SUMMARY_MD).write_text(render_summary(summary))
+    controls = sorted(p.name for p in (out / "controls").glob("*") if results_file(p).is_file())
+    for name in controls:
+        folder = out / "controls" / name
+        if (folder / SUMMARY_JSON).is_file():
+            rescore(folder)
+        else:  # a published control keeps its rows alone (recipes/eval_model.sh), on the same items
+            _score_again(results_file(folder), items, benchmark, setup["data_root"])
+    return add_controls(benchmark, out, summary, controls) if controls else summary
+
+
+def _score_again(results: Path, items: dict[str, Item], benchmark: Benchmark, data_root: str) -> list[dict[str, Any]]:
+    """`rescore`'s rows: ``results``' completions scored again, written back in place."""
     rows = []
     for row in read_rows(results):
         if row.get("error"):
             rows.append(row)
             continue
         if row["id"] not in items:
-            raise RunError(f"{results}: item {row['id']!r} is not in {setup['data_root']}")
+            raise RunError(f"{results}: item {row['id']!r} is not in {data_root}")
         item = items[row["id"]]
         result = SimpleNamespace(**{k: row[k] for k in ("raw", "seconds", "prompt_tokens", "completion_tokens")})
         rows.append(make_row(item, benchmark.score(item, row["raw"]), result))
@@ -307,11 +321,4 @@ def rescore(out: str | Path) -> dict[str, Any]:
     tmp = results.with_name(results.name + ".tmp")
     tmp.write_bytes(gzip.compress(text, mtime=0) if results.suffix == ".gz" else text)
     tmp.replace(results)
-    summary = summarize(benchmark, rows, setup)
-    (out / SUMMARY_JSON).write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
-    (out / SUMMARY_MD).write_text(render_summary(summary))
-    controls = sorted(p.name for p in (out / "controls").glob("*") if results_file(p))
-    for name in controls:
-        if (out / "controls" / name / SUMMARY_JSON).is_file():  # a published control keeps its rows alone
-            rescore(out / "controls" / name)
-    return add_controls(benchmark, out, summary, controls) if controls else summary
+    return rows
