@@ -309,8 +309,8 @@ tiny-more-scenes-balanced: $(BAL_START)/config.json $(MARKS)/data/test.jsonl
 	done
 
 # The option words made one token each (`spacer model add-words --option-words`): hard directions
-# and routes' turns are several BPE pieces, and the models above copy them into their option lines
-# and compare them piece by piece wrongly. Then the half-way balanced SFT from that start, for
+# and routes' turns are several BPE pieces, and the models above rarely copy them into their option
+# lines (it did not help: docs/tiny-ablation.md). Then the half-way balanced SFT from that start, for
 # WORDS_SEEDS; each seed is compared with the same seed of the half-way arm (the same start less the
 # added words), from the committed rows.
 WORDS_START := runs/tiny-small-more-scenes-option-words-start

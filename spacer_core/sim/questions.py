@@ -411,8 +411,8 @@ def _direction(kind: str) -> Callable[[_SceneFacts, np.random.Generator, int], l
 
 
 TURNS = {"left": "Turn Left", "right": "Turn Right", "back": "Turn Back"}
-# The options' words of several BPE pieces each: copied into option lines and compared piece by
-# piece, they are what a small decoder gets wrong (`spacer model add-words --option-words`).
+# The options' words of several BPE pieces each (`spacer model add-words --option-words` makes them
+# one token each; as tokens they did not help the tiny model copy them: docs/tiny-ablation.md).
 OPTION_WORDS = DIRECTION_OPTIONS["hard"] + list(TURNS.values())
 
 
