@@ -272,14 +272,21 @@ tiny-budget-640: $(MARKS)/sft/final/config.json $(MOREV)/sft/final/config.json
 # The committed start's decoder, drilled again on text (the marks stage's tasks, 2,000 more steps):
 # the rebuilt chain ended its lookup short of the first one's (87% of counts right against 100%), and
 # every SFT from it copies the prompt's options into its option lines less often (35 to 40% against
-# 64 to 67%). Its checks are kept in $(BUDGET_RESULTS)/redrilled_start_lookup.json.
+# 64 to 67%). Its checks are kept in $(BUDGET_RESULTS)/redrilled_start_lookup.json, and the drilled
+# model is committed (4 MB) in $(REDRILL_START): the start of the best arm so far.
 REDRILL := runs/tiny-small-more-scenes-redrilled-start
+REDRILL_START := assets/stages/tiny-small-more-scenes-redrilled
 $(REDRILL)/final/config.json: $(MORE_START)/config.json
 	$(PY) -m spacer_core.cli train --config configs/tiny/lookup.yaml --model $(MORE_START) --lookup_world small \
 		--output_dir $(REDRILL) --max_steps 2000 --learning_rate 1e-3 --lookup_arith_fraction 0.6 \
 		--lookup_copy_fraction 0.1 --lookup_option_marks > $(REDRILL).log 2>&1
 	cp $(REDRILL)/lookup.json $(BUDGET_RESULTS)/redrilled_start_lookup.json
+$(REDRILL_START)/config.json:
+	$(MAKE) tiny-redrill-start
 tiny-redrill-start: $(REDRILL)/final/config.json
+	rm -rf $(REDRILL_START)
+	$(PY) -m spacer_core.cli model copy $(REDRILL)/final $(REDRILL_START)
+	cp $(REDRILL)/spacer_args.json $(REDRILL_START)/
 
 # Task-balanced SFT: VSI-Bench's overall score is the plain mean of 8 tasks, but route planning and
 # appearance order are 4.5% and 1.0% of the generated items (relative direction 26%). The unfrozen
@@ -288,8 +295,9 @@ tiny-redrill-start: $(REDRILL)/final/config.json
 # the seeds to train (seed 0 of strengths 1 and 0.5 is published: BAL_SEEDS="1 2" for the others).
 # The first published seed is compared with the marks model and the unfrozen SFT, and every published
 # seed of the arm in a mean ± sd table, all from the committed rows. BAL_START (with BAL_TAG naming
-# the runs) starts them from another checkpoint: BAL_START=$(REDRILL)/final BAL_TAG=-redrilled (above;
-# quoted in a shell: 'BAL_START=$(REDRILL)/final').
+# the runs) starts them from another checkpoint: the best arm so far is BAL_STRENGTH=0.5
+# BAL_SEEDS="1 2 3" 'BAL_START=$(REDRILL_START)' BAL_TAG=-redrilled (the drilled start above; quoted
+# in a shell).
 BAL_STRENGTH := 1
 BAL_SEEDS := 0
 BAL_START := $(MORE_START)
