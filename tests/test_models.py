@@ -220,3 +220,29 @@ def test_add_words_makes_each_option_word_one_token_that_starts_as_its_pieces(tm
     inputs = processor.tokenizer(["So front-left."], return_tensors="pt")
     assert model.generate(**inputs, max_new_tokens=3, do_sample=False).shape[1] == inputs["input_ids"].shape[1] + 3
     assert main(["model", "add-words", str(out), str(tmp_path / "again"), "--option-words"]) == 2
+
+
+def test_add_words_starts_an_untied_output_layer_from_its_own_pieces(tmp_path):
+    """A checkpoint whose output layer is not the embedding (a real Qwen2.5-VL-7B's is untied): each
+    new word's output row starts as the mean of its pieces' output rows, not of their embeddings."""
+    from spacer_core.models import add_words
+
+    model, processor = load_model(TINY_MODEL_DIR, device="cpu", dtype="float32")
+    model.config.tie_word_embeddings = False
+    model.config.get_text_config().tie_word_embeddings = False
+    embed = model.get_input_embeddings().weight.detach()
+    model.get_output_embeddings().weight = torch.nn.Parameter(embed + torch.randn_like(embed))
+    untied = tmp_path / "untied"
+    model.save_pretrained(untied)
+    processor.save_pretrained(untied)
+    old_out = model.get_output_embeddings().weight.detach()
+    pieces = processor.tokenizer("front-left", add_special_tokens=False)["input_ids"]
+
+    assert add_words(untied, tmp_path / "words", ["front-left"]) == ["front-left"]
+    new_model, new_processor = load_model(tmp_path / "words", device="cpu")
+    word = new_processor.tokenizer.convert_tokens_to_ids("front-left")
+    out = new_model.get_output_embeddings().weight.detach()
+    assert out.data_ptr() != new_model.get_input_embeddings().weight.data_ptr()
+    assert torch.equal(out[: len(old_out)], old_out)
+    assert torch.allclose(out[word], old_out[pieces].mean(0))
+    assert torch.allclose(new_model.get_input_embeddings().weight[word], embed[pieces].mean(0))
