@@ -17,6 +17,7 @@ from spacer_core.models import (
     TINY_MODEL_DIR,
     ModelError,
     Runtime,
+    add_words,
     avoid_cudnn_sdpa,
     copy_model,
     load_model,
@@ -225,8 +226,6 @@ def test_add_words_makes_each_option_word_one_token_that_starts_as_its_pieces(tm
 def test_add_words_starts_an_untied_output_layer_from_its_own_pieces(tmp_path):
     """A checkpoint whose output layer is not the embedding (a real Qwen2.5-VL-7B's is untied): each
     new word's output row starts as the mean of its pieces' output rows, not of their embeddings."""
-    from spacer_core.models import add_words
-
     model, processor = load_model(TINY_MODEL_DIR, device="cpu", dtype="float32")
     model.config.tie_word_embeddings = False
     model.config.get_text_config().tie_word_embeddings = False
