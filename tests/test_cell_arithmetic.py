@@ -157,3 +157,89 @@ def test_offsets_right_counts_the_differences_a_text_computes():
     # a model's completion: the operands copied, one difference wrong
     assert offsets_right("Facing the sofa: (2-7, 0-3) = (-2, -3). To the door: (9-7, 4-3) = (2, 1).") == (3, 4)
     assert offsets_right("The map lists 2 lamps, so there are 2.") == (0, 0)
+
+
+def tenths(text: str) -> int:
+    whole, _, tenth = text.partition(".")
+    return int(whole) * 10 + int(tenth)
+
+
+@settings(max_examples=300, deadline=None)
+@given(cells, cells, st.floats(4.0, 7.5), st.floats(4.0, 7.5), st.floats(0.05, 1.2), st.floats(0.05, 1.2))
+def test_distance_steps_are_true_and_end_near_the_centres_distance_less_the_halves(a, b, width, length, ha, hb):
+    from spacer_core.sim.cell_arithmetic import distance
+
+    text, estimate = distance(("bed", "lamp"), (a, b), (width, length), (ha, hb))
+    steps_hold(text)
+    num = r"(\d+\.\d)"
+    room = re.match(rf"The room is about {num} m by {num} m, so a cell is {num} m by {num} m\. ", text)
+    w, ln, cw, cl = (tenths(v) for v in room.groups())
+    assert abs(w - width * 10) <= 0.5 + 1e-6 and abs(ln - length * 10) <= 0.5 + 1e-6
+    assert (cw, cl) == ((w + 5) // 10, (ln + 5) // 10)  # a tenth of each side, to 0.1 m, halves up
+    legs = re.findall(rf"(\d)\*{num} = {num} m", text)
+    assert [tenths(p) for _, _, p in legs] == [int(k) * tenths(c) for k, c, _ in legs]
+    assert [int(k) for k, _, _ in legs] == [abs(b[0] - a[0]), abs(b[1] - a[1])]
+    long_, short, long2, half, centres = (tenths(v) for v in re.search(
+        rf"{num} \+ {num}/2 = {num} \+ {num} = {num} m between the centres", text).groups())
+    assert long_ == long2 == max(tenths(p) for *_, p in legs) and short == min(tenths(p) for *_, p in legs)
+    assert half == (short + 1) // 2 and centres == long_ + half
+    # the longer leg plus half the shorter is within 12% (and the rounding) of the hypotenuse
+    assert abs(centres - math.hypot(long_, short)) <= 0.12 * math.hypot(long_, short) + 1
+    h1, h2, halves = (tenths(v) for v in re.search(rf"Half of each: {num} \+ {num} = {num} m\.", text).groups())
+    assert abs(h1 - ha * 10) <= 0.5 + 1e-6 and abs(h2 - hb * 10) <= 0.5 + 1e-6
+    assert halves == h1 + h2
+    if centres - halves >= 1:
+        assert text.endswith(f"= {estimate:.1f} m.") and round(estimate * 10) == centres - halves
+    else:
+        assert text.endswith("is below 0.1, so about 0.1 m.") and estimate == 0.1
+
+
+def test_distance_steps_beat_the_median_answer_on_true_maps():
+    """On 300 generated rooms (every object seen), the estimates the distance derivations end on
+    score far above the median answer: the steps carry the answer, not the prior."""
+    import statistics
+
+    from spacer_core.metrics import mean_relative_accuracy
+    from spacer_core.sim.questions import generate_questions
+    from spacer_core.sim.scene import generate_scene
+
+    items = [q for s in range(300) for q in generate_questions(generate_scene(s, world="small"), s, distance_steps=True)
+             if q.question_type == "object_abs_distance"]
+    assert len(items) >= 300
+    median = statistics.median(float(q.answer) for q in items)
+    steps = statistics.mean(mean_relative_accuracy(re.search(r"(\d+\.\d) m\.$", q.reasoning)[1], q.answer) for q in items)
+    prior = statistics.mean(mean_relative_accuracy(median, q.answer) for q in items)
+    assert steps > prior + 0.15, (steps, prior)
+
+
+def test_distance_steps_rewrite_only_the_derivations_of_kept_videos(tmp_path, capsys):
+    """`spacer data synth --distance-steps --keep-videos` on a data set already rendered: the videos
+    and scenes are not touched, every item is the same but the absolute distances' derivations, and
+    those read the map's cells. Settings that would change the videos are refused, naming the field."""
+    from spacer_core.cli import main
+
+    out = tmp_path / "data"
+    args = ["data", "synth", "--scenes", "3", "--frames", "6", "--size", "96", "--world", "small", "--workers", "1",
+            "--lookup-lines", "--out", str(out)]
+    assert main(args) == 0
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in [*out.glob("videos/*"), *out.glob("scenes/*")]}
+    plain = [json.loads(line) for line in (out / "train.jsonl").read_text().splitlines()]
+    assert main([*args, "--distance-steps", "--keep-videos"]) == 0
+    assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in before} == before
+    steps = [json.loads(line) for line in (out / "train.jsonl").read_text().splitlines()]
+    assert json.loads((out / "manifest.json").read_text())["config"]["distance_steps"] is True
+    assert len(steps) == len(plain) and any(q["question_type"] == "object_abs_distance" for q in steps)
+    for old, new in zip(plain, steps, strict=True):
+        assert {k: v for k, v in old.items() if k != "reasoning"} == {k: v for k, v in new.items() if k != "reasoning"}
+        if new["question_type"] != "object_abs_distance":
+            assert new["reasoning"] == old["reasoning"]
+            continue
+        steps_hold(new["reasoning"])
+        cogmap = json.loads(re.search(r"<map>(.*)</map>", new["reasoning"])[1])
+        a, b = re.search(r"between the (\w+) and the (\w+)", new["problem"]).groups()
+        (ax, ay), (bx, by) = cogmap[a][0], cogmap[b][0]
+        assert f"From the {a} to the {b}: ({bx}-{ax}, {by}-{ay})" in new["reasoning"]
+    assert main([*args, "--size", "128", "--keep-videos"]) == 2  # the last --size counts
+    assert f"keep videos: {out / 'manifest.json'} has size = 96, this run asks for 128" in capsys.readouterr().out
+    assert main([*args[:-1], str(tmp_path / "empty"), "--keep-videos"]) == 2
+    assert "manifest.json not found" in capsys.readouterr().out

@@ -301,3 +301,67 @@ def test_marks_tasks_mark_the_conclusion_among_every_kind_of_option(untrained_ti
     stream = LookupTasks(processor, copy_fraction=0.1, seed=5, world="small", arith_fraction=0.3, marks_fraction=0.4)
     marks = sum(t["prompt"].count("Options:\n") and not t["prompt"].count("<map>") for t, _ in zip(stream, range(60), strict=False))
     assert 12 <= marks <= 40
+
+
+def test_distance_tasks_are_the_synth_distance_derivations_of_fresh_rooms(untrained_tiny_dir):
+    """The distance tasks (lookup_distance_fraction) give a room's map, two single objects' lookup
+    lines and its size, and target the derivation `spacer data synth --distance-steps` writes for
+    those objects; the stream has about their share of them."""
+    import re
+
+    from spacer_core.sim import cell_arithmetic
+    from spacer_core.sim.questions import half_size
+    from spacer_core.train.lookup import distance_task
+
+    rng, asked = random.Random(0), 0
+    for seed in range(40):
+        scene = generate_scene(seed, world="small")
+        task = distance_task(scene, rng)
+        if task is None:
+            continue
+        asked += 1
+        question, derivation = task
+        cogmap = scene_map(scene)
+        a, b = re.search(r"distance: (\w+), (\w+)\?$", question).groups()
+        assert len(cogmap[a]) == len(cogmap[b]) == 1 and a != b
+        assert question.split("\n")[1] == f"{lookup_line(a, cogmap[a])}. {lookup_line(b, cogmap[b])}."
+        width, length = scene["room"]["size"][:2]
+        assert f"room: {width:.1f} m by {length:.1f} m." in question
+        objects = [next(o for o in scene["objects"] if o["category"] == c) for c in (a, b)]
+        assert derivation == cell_arithmetic.distance((a, b), (cogmap[a][0], cogmap[b][0]), (width, length),
+                                                      tuple(half_size(o) for o in objects))[0]
+    assert asked >= 30
+    _, processor = load_model(untrained_tiny_dir)
+    tasks = [t for t, _ in zip(LookupTasks(processor, seed=5, world="small", arith_fraction=0.3,
+                                           distance_fraction=0.4), range(60), strict=False)]
+    distances = sum("between the centres" in t["target"] for t in tasks)
+    arithmetic = sum(bool(re.search(r"Facing the|closest:|At the \w+: in", t["target"])) for t in tasks)
+    assert 12 <= distances <= 38 and 6 <= arithmetic <= 30
+
+
+def test_lookup_stage_reports_the_held_out_distances(untrained_tiny_dir, tmp_path, capsys):
+    out = tmp_path / "distance"
+    args = ["train", "--stage", "lookup", "--model", str(untrained_tiny_dir), "--output_dir", str(out),
+            "--use_cpu", "true", "--max_steps", "2", "--per_device_train_batch_size", "4", "--lookup_world", "small",
+            "--report_to", "none"]
+    assert main([*args, "--lookup_distance_fraction", "0.5", "--lookup_eval_every", "2", "--lookup_eval_scenes", "3"]) == 0
+    last = json.loads((out / "lookup.json").read_text())[-1]
+    assert {"distance_exact", "distance_estimate"} <= set(last) and "arith_exact" not in last
+    assert 0 <= last["distance_exact"] <= last["distance_estimate"] <= 1
+    assert main([*args, "--lookup_arith_fraction", "0.5", "--lookup_distance_fraction", "0.5"]) != 0
+    assert "lookup_distance_fraction must be in [0, 1 - lookup_copy_fraction - lookup_arith_fraction " \
+           "- lookup_marks_fraction], got 0.5" in capsys.readouterr().err
+
+
+def test_distance_tally_counts_the_estimate_apart_from_the_steps():
+    """A derivation written exactly counts for both; one that ends on the right estimate through
+    other words for the estimate only; a wrong estimate, or none, for neither."""
+    import re
+
+    from spacer_core.train.lookup import distance_tally, distance_task
+
+    truth = distance_task(generate_scene(1, world="small"), random.Random(0))[1]
+    assert distance_tally(truth, truth) == {"exact": True, "estimate": True}
+    assert distance_tally(truth.replace("Half of each", "Halves"), truth) == {"exact": False, "estimate": True}
+    assert distance_tally(re.sub(r"\d+\.\d m\.$", "99.9 m.", truth), truth) == {"exact": False, "estimate": False}
+    assert distance_tally("The room is about", truth) == {"exact": False, "estimate": False}

@@ -36,6 +36,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synth.add_argument("--option-lines", action="store_true",
                        help="multiple-choice derivations end by going through the options, a line each, copied "
                        "beside the conclusion and marked: 'A. left vs right: no.' (spacer_core/sim/questions.py)")
+    synth.add_argument("--distance-steps", action="store_true",
+                       help="absolute distances derive an estimate in steps from the map's cells and the room's "
+                       "size: a cell's size, each offset in metres, the centres' distance, less half of each "
+                       "object (spacer_core/sim/cell_arithmetic.py); the items and answers stay the same")
+    synth.add_argument("--keep-videos", action="store_true",
+                       help="keep the scenes and videos already in OUT and write only the questions again "
+                       "(the same scenes, seed, frames, fps, size, world and walls as OUT/manifest.json)")
     synth.add_argument("--tinted-walls", action="store_true",
                        help="each wall its own light tint, so every frame shows which way the camera faces and "
                        "where objects stand on the map can be read from the video (spacer_core/sim/render.py)")
@@ -72,12 +79,16 @@ def run_synth(args: argparse.Namespace) -> int:
     try:
         config = SynthConfig(args.scenes, args.seed, args.frames, args.fps, args.size, args.test_fraction,
                              args.lookup_lines, args.world, args.cell_arithmetic, args.tinted_walls,
-                             args.option_lines)
+                             args.option_lines, args.distance_steps)
     except ValueError as err:
         print(f"error: {err}")
         return 2
     start = time.perf_counter()
-    manifest = synthesize(args.out, config, workers=args.workers)
+    try:
+        manifest = synthesize(args.out, config, workers=args.workers, keep_videos=args.keep_videos)
+    except ValueError as err:
+        print(f"error: {err}")
+        return 2
     items = manifest["items"]
     print(
         f"{manifest['scenes']} scenes, {items['train']} train + {items['test']} test items written to {args.out} "

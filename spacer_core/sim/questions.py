@@ -106,6 +106,12 @@ def box_distance(a: dict[str, Any], b: dict[str, Any]) -> float:
     return float(np.linalg.norm(matrix @ res.x - target))
 
 
+def half_size(obj: dict[str, Any]) -> float:
+    """The mean of an object's two footprint half extents: what `cell_arithmetic.distance` takes
+    off the centres' distance for each object."""
+    return sum(footprint_half(obj)) / 2
+
+
 def _half_xyz(obj: dict[str, Any]) -> tuple[float, float, float]:
     hx, hy = footprint_half(obj)
     return hx, hy, obj["size"][2] / 2
@@ -129,9 +135,10 @@ def letters(options: list[str]) -> list[str]:
 class _SceneFacts:
     """What questions are built from: objects by category, what was seen, the true map."""
 
-    def __init__(self, scene: dict[str, Any], arithmetic: bool = False):
+    def __init__(self, scene: dict[str, Any], arithmetic: bool = False, distance_steps: bool = False):
         self.scene = scene
         self.arithmetic = arithmetic  # derivations spell out the cell arithmetic (cell_arithmetic)
+        self.distance_steps = distance_steps  # absolute distances from cells and room size (cell_arithmetic.distance)
         self.objects = scene["objects"]
         self.bounds = room_bounds(scene)
         video = scene.get("video")
@@ -220,6 +227,13 @@ def _abs_distance(facts: _SceneFacts, rng: np.random.Generator, limit: int) -> l
             continue
         if rng.random() < 0.5:
             a, b = b, a
+        if facts.distance_steps:
+            derivation, _ = cell_arithmetic.distance(
+                (a, b), (facts.map_cell(a), facts.map_cell(b)), facts.scene["room"]["size"][:2],
+                (half_size(facts.one(a)), half_size(facts.one(b))))
+        else:
+            derivation = (f"The {a} is at {facts.cell(facts.one(a))} and the {b} at {facts.cell(facts.one(b))}; "
+                          f"their closest points are about {d:.1f} m apart.")
         out.append(
             Question(
                 "object_abs_distance",
@@ -227,11 +241,7 @@ def _abs_distance(facts: _SceneFacts, rng: np.random.Generator, limit: int) -> l
                 f"the {a} and the {b} (in meters)?",
                 [],
                 f"{d:.1f}",
-                _think(
-                    facts,
-                    f"The {a} is at {facts.cell(facts.one(a))} and the {b} at {facts.cell(facts.one(b))}; "
-                    f"their closest points are about {d:.1f} m apart.",
-                ),
+                _think(facts, derivation),
             )
         )
     return out
@@ -584,13 +594,15 @@ def option_marks(options: list[str], answer: str) -> str:
 
 
 def generate_questions(scene: dict[str, Any], seed: int | list[int] = 0, lookup_lines: bool = False,
-                       cell_arithmetic: bool = False, option_lines: bool = False) -> list[Question]:
+                       cell_arithmetic: bool = False, option_lines: bool = False,
+                       distance_steps: bool = False) -> list[Question]:
     """Up to ``PER_SCENE[type]`` items of every type that is well posed in ``scene``;
     ``lookup_lines``: see `with_lookup_lines`. ``cell_arithmetic``: distance comparisons, directions
     and routes derive their answer in steps on the true map's cells (`spacer_core.sim.cell_arithmetic`),
     and only items whose cells give the true answer are asked. ``option_lines``: see
-    `with_option_lines`."""
-    facts = _SceneFacts(scene, cell_arithmetic)
+    `with_option_lines`. ``distance_steps``: absolute distances derive an estimate in steps from the
+    cells and the room's size (`cell_arithmetic.distance`); the items and answers stay the same."""
+    facts = _SceneFacts(scene, cell_arithmetic, distance_steps)
     out: list[Question] = []
     for qtype, generate in GENERATORS.items():
         rng = np.random.default_rng([*np.atleast_1d(seed).tolist(), list(GENERATORS).index(qtype)])

@@ -48,6 +48,7 @@ class SynthConfig:
     cell_arithmetic: bool = False  # derivations spell out the arithmetic on the map's cells (cell_arithmetic)
     tinted_walls: bool = False  # each wall its own tint (render.TINTED_WALLS): every frame shows the heading
     option_lines: bool = False  # multiple-choice derivations end by marking each option (questions.with_option_lines)
+    distance_steps: bool = False  # absolute distances derived in steps from cells and room size (cell_arithmetic.distance)
 
     def __post_init__(self) -> None:
         if self.scenes < 1:
@@ -66,24 +67,51 @@ class _SceneResult:
     questions: list[Question]
 
 
+# What the scenes and videos depend on: with these unchanged, `synthesize(keep_videos=True)` writes
+# new questions for the videos already rendered.
+VIDEO_FIELDS = ("scenes", "seed", "frames", "fps", "size", "world", "tinted_walls")
+
+
 def scene_name(index: int) -> str:
     return f"scene_{index:04d}"
 
 
-def _build_scene(job: tuple[int, SynthConfig, str]) -> _SceneResult:
-    """Scene ``index`` from scratch; every random choice is seeded by (seed, index, step)."""
-    index, config, out = job
+def _build_scene(job: tuple[int, SynthConfig, str, bool]) -> _SceneResult:
+    """Scene ``index`` from scratch, or, with ``keep``, from its rendered scene file; every random
+    choice is seeded by (seed, index, step)."""
+    index, config, out, keep = job
     sid = scene_name(index)
-    scene = generate_scene([config.seed, index, 0], sid, config.world)
-    if config.tinted_walls:
-        scene["room"]["walls"] = [list(c) for c in TINTED_WALLS]
     rel = f"videos/{sid}.mp4"
-    render_scene(
-        scene, Path(out) / rel, rel, config.frames, config.fps, config.size, seed=[config.seed, index, 1]
-    )
-    (Path(out) / "scenes" / f"{sid}.json").write_text(json.dumps(scene, indent=1) + "\n", encoding="utf-8")
+    scene_file = Path(out) / "scenes" / f"{sid}.json"
+    if keep:
+        scene = json.loads(scene_file.read_text(encoding="utf-8"))
+    else:
+        scene = generate_scene([config.seed, index, 0], sid, config.world)
+        if config.tinted_walls:
+            scene["room"]["walls"] = [list(c) for c in TINTED_WALLS]
+        render_scene(
+            scene, Path(out) / rel, rel, config.frames, config.fps, config.size, seed=[config.seed, index, 1]
+        )
+        scene_file.write_text(json.dumps(scene, indent=1) + "\n", encoding="utf-8")
     return _SceneResult(sid, rel, scene_map(scene), generate_questions(
-        scene, [config.seed, index, 2], config.lookup_lines, config.cell_arithmetic, config.option_lines))
+        scene, [config.seed, index, 2], config.lookup_lines, config.cell_arithmetic, config.option_lines,
+        config.distance_steps))
+
+
+def _check_kept(out: Path, config: SynthConfig) -> None:
+    """The videos in ``out`` were rendered with ``config``'s video settings, and all are there."""
+    manifest_file = out / "manifest.json"
+    if not manifest_file.exists():
+        raise ValueError(f"keep videos: {manifest_file} not found (synthesize the videos first)")
+    made = json.loads(manifest_file.read_text(encoding="utf-8"))["config"]
+    for name in VIDEO_FIELDS:
+        if made.get(name) != getattr(config, name):
+            raise ValueError(f"keep videos: {manifest_file} has {name} = {made.get(name)!r}, "
+                             f"this run asks for {getattr(config, name)!r}")
+    for i in range(config.scenes):
+        for path in (out / "scenes" / f"{scene_name(i)}.json", out / "videos" / f"{scene_name(i)}.mp4"):
+            if not path.exists():
+                raise ValueError(f"keep videos: {path} is missing")
 
 
 def _remove_stale(folder: Path, keep: set[str], suffix: str) -> None:
@@ -94,17 +122,22 @@ def _remove_stale(folder: Path, keep: set[str], suffix: str) -> None:
 
 
 def synthesize(
-    out: str | Path, config: SynthConfig, workers: int | None = None, progress: bool = True
+    out: str | Path, config: SynthConfig, workers: int | None = None, progress: bool = True,
+    keep_videos: bool = False,
 ) -> dict[str, Any]:
-    """Write a dataset of ``config.scenes`` scenes under ``out``; returns the manifest."""
+    """Write a dataset of ``config.scenes`` scenes under ``out``; returns the manifest.
+    ``keep_videos``: the scenes and videos in ``out`` stay and only the questions and the files made
+    from them are written again (`VIDEO_FIELDS` must match the manifest there; ValueError if not)."""
     out = Path(out)
+    if keep_videos:
+        _check_kept(out, config)
     (out / "scenes").mkdir(parents=True, exist_ok=True)
     (out / "videos").mkdir(parents=True, exist_ok=True)
     ids = {scene_name(i) for i in range(config.scenes)}
     _remove_stale(out / "scenes", ids, ".json")
     _remove_stale(out / "videos", ids, ".mp4")
 
-    jobs = [(i, config, str(out)) for i in range(config.scenes)]
+    jobs = [(i, config, str(out), keep_videos) for i in range(config.scenes)]
     workers = max(1, min(workers or os.cpu_count() or 1, config.scenes))
     with ExitStack() as stack:
         imap = map if workers == 1 else stack.enter_context(get_context("spawn").Pool(workers)).imap

@@ -53,6 +53,8 @@ class SpacerArgs:
         "help": "cell-arithmetic tasks list options and end by marking each (spacer data synth --option-lines)"})
     lookup_marks_fraction: float = field(default=0.0, metadata={
         "help": "share of mark tasks alone: lettered options and a conclusion -> the option marks"})
+    lookup_distance_fraction: float = field(default=0.0, metadata={
+        "help": "share of absolute-distance derivations (spacer data synth --distance-steps)"})
     lookup_asked: str = field(default="3-6", metadata={"help": "categories per lookup question: N or LOW-HIGH"})
     lookup_eval_every: int = field(default=500, metadata={"help": "steps between held-out lookup checks"})
     lookup_eval_scenes: int = field(default=50, metadata={"help": "held-out maps per check"})
@@ -81,6 +83,10 @@ class SpacerArgs:
         if not 0 <= self.lookup_marks_fraction <= 1 - self.lookup_copy_fraction - self.lookup_arith_fraction:
             raise ValueError(f"lookup_marks_fraction must be in [0, 1 - lookup_copy_fraction - lookup_arith_fraction], "
                              f"got {self.lookup_marks_fraction}")
+        rest = 1 - self.lookup_copy_fraction - self.lookup_arith_fraction - self.lookup_marks_fraction
+        if not 0 <= self.lookup_distance_fraction <= rest + 1e-9:
+            raise ValueError("lookup_distance_fraction must be in [0, 1 - lookup_copy_fraction - lookup_arith_fraction "
+                             f"- lookup_marks_fraction], got {self.lookup_distance_fraction}")
         from spacer_core.sim.scene import get_world
 
         get_world(self.lookup_world)

@@ -17,6 +17,9 @@ generated scenes (no rendering, so the data is unlimited):
   marks (``lookup_marks_fraction``) lettered options and a conclusion alone -> the option marks, so
           that the comparison of each option with the conclusion is drilled apart from the long
           arithmetic before it (option words: categories, directions, routes' turns)
+  distance (``lookup_distance_fraction``) a map, two objects' lookup lines and the room's size ->
+          the absolute-distance derivation `spacer data synth --distance-steps` writes ("The room
+          is about 6.3 m by 5.2 m, so a cell is 0.6 m by 0.5 m. ... 2.3 - 0.5 = 1.8 m.")
 
 Every ``lookup_eval_every`` steps it checks the lookup on held-out scenes (other seeds) and writes
 the history to ``output_dir/lookup.json``. The SFT stage can keep training these tasks beside its
@@ -37,7 +40,7 @@ import torch
 from spacer_core.cogmap import lookup_line, map_text
 from spacer_core.inputs import chat_text
 from spacer_core.sim import cell_arithmetic
-from spacer_core.sim.questions import DIRECTION_OPTIONS, TURNS, letters, option_marks, scene_map
+from spacer_core.sim.questions import DIRECTION_OPTIONS, TURNS, half_size, letters, option_marks, scene_map
 from spacer_core.sim.scene import VOCABULARY, generate_scene, get_world
 
 METRICS_FILE = "lookup.json"
@@ -132,6 +135,24 @@ def marks_task(rng: random.Random, world: str = "vsi") -> tuple[str, str]:
             option_marks(lettered, chr(65 + options.index(answer))))
 
 
+def distance_task(scene: dict, rng: random.Random) -> tuple[str, str] | None:
+    """(question, derivation) for the absolute distance between two single-instance objects of
+    ``scene`` (`cell_arithmetic.distance`), or None when it has fewer than two. The question gives
+    the map, the two lookup lines and the room's size, as a derivation has them before its steps
+    (the size to 0.1 m, as the room-size derivations write it)."""
+    cogmap = scene_map(scene)
+    single = [c for c, cells in cogmap.items() if len(cells) == 1]
+    if len(single) < 2:
+        return None
+    names = rng.sample(single, 2)
+    objects = [next(o for o in scene["objects"] if o["category"] == c) for c in names]
+    width, length = scene["room"]["size"][:2]
+    text, _ = cell_arithmetic.distance(tuple(names), tuple(cogmap[c][0] for c in names), (width, length),
+                                       tuple(half_size(o) for o in objects))
+    lines = ". ".join(lookup_line(c, cogmap[c]) for c in names) + "."
+    return f"{map_text(cogmap)}\n{lines}\nroom: {width:.1f} m by {length:.1f} m. distance: {', '.join(names)}?", text
+
+
 def lookup_score(text: str, cogmap: dict, asked: list[str]) -> dict[str, int]:
     """Tallies for one answer: categories asked, named in the answer, given the right count (or
     "none"), whose right count is 1 (what always answering "1" gets right), and true cells, true
@@ -158,16 +179,17 @@ def lookup_score(text: str, cogmap: dict, asked: list[str]) -> dict[str, int]:
 
 class LookupTasks(torch.utils.data.IterableDataset):
     """An endless stream of (prompt, target) texts: copy with probability ``copy_fraction``, marks
-    alone with probability ``marks_fraction``, cell arithmetic with probability ``arith_fraction``
-    (a little less: a draw the map leaves undecided, about 1 in 25, is skipped; ``option_marks``:
-    with options to mark), else lookup."""
+    alone with probability ``marks_fraction``, distance derivations with probability
+    ``distance_fraction``, cell arithmetic with probability ``arith_fraction`` (a little less: a
+    draw the map leaves undecided, about 1 in 25, is skipped; ``option_marks``: with options to
+    mark), else lookup."""
 
     def __init__(self, processor, copy_fraction: float = 0.25, asked: tuple[int, int] = (3, 6), seed: int = 0,
                  world: str = "vsi", arith_fraction: float = 0.0, option_marks: bool = False,
-                 marks_fraction: float = 0.0):
+                 marks_fraction: float = 0.0, distance_fraction: float = 0.0):
         self.processor, self.copy_fraction, self.asked, self.seed = processor, copy_fraction, asked, seed
         self.world, self.arith_fraction, self.option_marks = world, arith_fraction, option_marks
-        self.marks_fraction = marks_fraction
+        self.marks_fraction, self.distance_fraction = marks_fraction, distance_fraction
 
     def __iter__(self):
         # Each DataLoader worker draws its own tasks (the same seed in every worker would repeat each
@@ -185,8 +207,14 @@ class LookupTasks(torch.utils.data.IterableDataset):
             else:
                 draw -= self.marks_fraction
                 scene_seed += 1
-                cogmap = scene_map(generate_scene(scene_seed, world=self.world))
-                if draw < self.copy_fraction + self.arith_fraction:
+                scene = generate_scene(scene_seed, world=self.world)
+                cogmap = scene_map(scene)
+                if draw < self.copy_fraction + self.distance_fraction:
+                    task = distance_task(scene, rng)
+                    if task is None:
+                        continue
+                    question, answer = task
+                elif draw - self.distance_fraction < self.copy_fraction + self.arith_fraction:
                     task = arithmetic_task(cogmap, rng, self.option_marks)
                     if task is None:
                         continue
@@ -288,6 +316,25 @@ def held_out_arithmetic(model, processor, scenes: int = 50, batch: int = 25, wor
     return scores
 
 
+_ESTIMATE = re.compile(r"(?:= |so about )(\d+\.\d) m\.$")
+
+
+def distance_tally(text: str, truth: str) -> dict[str, bool]:
+    """One distance derivation against the true one: written exactly, and ending on its estimate."""
+    found, true = _ESTIMATE.search(text.strip()), _ESTIMATE.search(truth)
+    return {"exact": text.strip() == truth, "estimate": bool(found) and found.group(1) == true.group(1)}
+
+
+def held_out_distance(model, processor, scenes: int = 50, batch: int = 25, world: str = "vsi") -> dict[str, float]:
+    """Greedy distance derivations (`distance_task`) on ``scenes`` held-out rooms: the share written
+    exactly and the share that end on the true derivation's estimate."""
+    rng = random.Random(3)
+    tasks = [t for s in range(scenes) if (t := distance_task(generate_scene(s, world=world), rng))]
+    texts = _greedy(model, processor, [q for q, _ in tasks], 200, batch)  # the longest is about 170
+    tallies = [distance_tally(text, truth) for (_, truth), text in zip(tasks, texts, strict=True)]
+    return {f"distance_{key}": round(sum(t[key] for t in tallies) / len(tallies), 3) for key in ("exact", "estimate")}
+
+
 def parse_span(text: str) -> tuple[int, int]:
     """ "N" or "LOW-HIGH" -> (low, high), 1 <= low <= high."""
     low, _, high = text.partition("-")
@@ -316,6 +363,8 @@ def lookup_trainer(spacer, config, model, processor):
                 if spacer.lookup_arith_fraction:
                     scores |= held_out_arithmetic(model, processor, spacer.lookup_eval_scenes,
                                                   world=spacer.lookup_world, marks=spacer.lookup_option_marks)
+                if spacer.lookup_distance_fraction:
+                    scores |= held_out_distance(model, processor, spacer.lookup_eval_scenes, world=spacer.lookup_world)
                 if state.is_world_process_zero:
                     history = json.loads(history_file.read_text()) if history_file.is_file() else []
                     history = [h for h in history if h["step"] < state.global_step]  # a resumed run rewrites
@@ -326,5 +375,6 @@ def lookup_trainer(spacer, config, model, processor):
     return Trainer(model=model, args=config, callbacks=[HeldOut()],
                    train_dataset=LookupTasks(processor, spacer.lookup_copy_fraction, asked, config.seed,
                                              spacer.lookup_world, spacer.lookup_arith_fraction,
-                                             spacer.lookup_option_marks, spacer.lookup_marks_fraction),
+                                             spacer.lookup_option_marks, spacer.lookup_marks_fraction,
+                                             spacer.lookup_distance_fraction),
                    data_collator=lambda rows: collate(processor.tokenizer, rows))

@@ -165,7 +165,8 @@ def _sft_trainer(spacer, config, model, processor, dataset):
 
         lookups = iter(LookupTasks(processor, spacer.lookup_copy_fraction, parse_span(spacer.lookup_asked),
                                    config.seed, spacer.lookup_world, spacer.lookup_arith_fraction,
-                                   spacer.lookup_option_marks, spacer.lookup_marks_fraction))
+                                   spacer.lookup_option_marks, spacer.lookup_marks_fraction,
+                                   spacer.lookup_distance_fraction))
     collator = VideoSFTCollator(processor, spacer.video_kwargs(), lookups, spacer.lookup_batch)
     return SFTTrainer(model=model, processing_class=processor, args=config, train_dataset=dataset,
                       data_collator=collator)
