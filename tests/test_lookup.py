@@ -228,8 +228,11 @@ def test_lookup_stage_reports_the_held_out_arithmetic(untrained_tiny_dir, tmp_pa
                  "small", "--lookup_arith_fraction", "0.5", "--lookup_eval_every", "2", "--lookup_eval_scenes", "3",
                  "--report_to", "none", *(["--lookup_option_marks"] if marks else [])]) == 0
     history = json.loads((out / "lookup.json").read_text())
-    keys = {"arith_exact", "arith_answers", "arith_offsets_right"} | ({"marks_exact", "marks_letter"} if marks else set())
+    # the 3 held-out maps ask two closest-of questions and a hard direction, no route
+    keys = {"arith_exact", "arith_answers", "arith_offsets_right"}
+    keys |= {"marks_exact", "marks_letter", "marks_exact_hard"} if marks else set()
     assert keys <= set(history[-1]) and ("marks_exact" in history[-1]) == marks
+    assert "marks_exact_route" not in history[-1] and ("marks_exact_hard" in history[-1]) == marks
     assert all(0 <= history[-1][k] <= 1 for k in keys)
 
 

@@ -299,20 +299,23 @@ def held_out_arithmetic(model, processor, scenes: int = 50, batch: int = 25, wor
     """Greedy derivations of cell-arithmetic tasks on ``scenes`` held-out maps: the share written
     exactly, the share whose conclusions (directions, turns, the closest) are right, and the share
     of cell offsets (``(5-2, 1-3) = (3, -2)``) computed right. With ``marks`` (see `arithmetic_task`),
-    also the share whose option marks are written exactly, and whose "yes" is the right letter."""
+    also the share whose option marks are written exactly, and whose "yes" is the right letter, and
+    the first of these for the hard directions and the routes apart (options of several pieces)."""
     rng = random.Random(2)
     tasks = [t for s in range(scenes) if (t := arithmetic_task(scene_map(generate_scene(s, world=world)), rng, marks))]
     # room for the longest derivation (a two-turn route, a closest-of with several instances)
     texts = _greedy(model, processor, [q for q, _ in tasks], 384 if marks else 320, batch)
-    totals: dict[str, int] = {}
-    for (_, truth), text in zip(tasks, texts, strict=True):
-        for key, n in arithmetic_tally(text, truth).items():
-            totals[key] = totals.get(key, 0) + n
+    tallies = [arithmetic_tally(text, truth) for (_, truth), text in zip(tasks, texts, strict=True)]
+    totals = {key: sum(t[key] for t in tallies) for key in tallies[0]}
     n = len(tasks)
     scores = {"arith_exact": round(totals["exact"] / n, 3), "arith_answers": round(totals["answers"] / n, 3),
               "arith_offsets_right": round(totals["offsets_right"] / totals["offsets"], 3) if totals["offsets"] else 0.0}
     if marks:
         scores |= {"marks_exact": round(totals["marks_exact"] / n, 3), "marks_letter": round(totals["marks_letter"] / n, 3)}
+        for kind in ("hard", "route"):
+            own = [t["marks_exact"] for (question, _), t in zip(tasks, tallies, strict=True) if f"\n{kind}: " in question]
+            if own:
+                scores[f"marks_exact_{kind}"] = round(sum(own) / len(own), 3)
     return scores
 
 
