@@ -179,7 +179,8 @@ def test_sim_checks_the_answer_against_the_option_the_reasoning_arrives_at():
     assert bench.aggregate(rows)["agreement"] == {"rate": 2 / 3, "count": 3}
     # the conclusion, apart from the marks that turn it into a letter
     assert [r["concludes"] for r in rows] == [True, True, False, True]
-    assert bench.aggregate(rows)["conclusions"] == {"rate": 3 / 4, "count": 4}
+    assert bench.aggregate(rows)["conclusions"] == {"rate": 3 / 4, "count": 4,
+                                                    "by_type": {item.question_type: {"rate": 3 / 4, "count": 4}}}
     mismarked = "…: right.\nA. left vs left: yes.\nB. right vs left: no.</think><answer>A</answer>"
     assert (derivation_choice(mismarked, easy), conclusion_choice(mismarked, easy)) == ("A", "B")
     assert conclusion_choice("…: left.\nA. left: yes. B. right: no.", easy) == "A"  # marks on one line
@@ -263,6 +264,15 @@ def test_sim_counts_option_lines_that_copy_the_prompts_options():
     rows = [{"question_type": item.question_type, "score": s.score, **s.extra}
             for s in (bench.score(item, c) for c in (copied, own_order, "<answer>D</answer>"))]
     assert [r["copies"] for r in rows] == [True, False, None]
-    summary = {**bench.aggregate(rows), "benchmark": "sim", "n": 3}
-    assert summary["copies"] == {"rate": 0.5, "count": 2}
-    assert "50% copy the prompt's options exactly" in render_summary(summary)
+    easy = vsi_item("object_rel_direction_easy", "A", options=["A. left", "B. right"])
+    lines = "…: left.\nA. left vs left: yes.\nB. right vs left: no.</think><answer>A</answer>"
+    rows.append({"question_type": easy.question_type, "score": 1.0, **bench.score(easy, lines).extra})
+    summary = {**bench.aggregate(rows), "benchmark": "sim", "n": 4}
+    assert {k: v for k, v in summary["copies"].items() if k != "by_type"} == {"rate": 2 / 3, "count": 3}
+    # per type: the hard directions conclude right twice in 3 (a bare answer concludes nothing) and copy once in 2
+    assert summary["copies"]["by_type"] == {"object_rel_direction_hard": {"rate": 0.5, "count": 2},
+                                            "object_rel_direction_easy": {"rate": 1.0, "count": 1}}
+    assert summary["conclusions"]["by_type"]["object_rel_direction_hard"] == {"rate": 2 / 3, "count": 3}
+    text = render_summary(summary)
+    assert "67% copy the prompt's options exactly" in text
+    assert "| object_rel_direction_hard | 67 (of 3) | 50 (of 2) | 100.0 |" in text

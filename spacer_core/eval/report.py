@@ -13,6 +13,11 @@ def _fmt(value: float | None) -> str:
     return "–" if value is None else f"{value:.1f}"
 
 
+def _percent(share: Mapping[str, float] | None) -> str:
+    """A rate of `spatial._rate` as a percentage, with its count."""
+    return "–" if share is None else f"{100 * share['rate']:.0f} (of {share['count']})"
+
+
 def _frames(video: Mapping[str, Any]) -> str:
     count = f"{video['nframes']} frames" if video.get("nframes") else \
         f"≤{video.get('max_frames')} frames at {video.get('fps')} fps"
@@ -91,6 +96,11 @@ def render_summary(summary: Mapping[str, Any]) -> str:
         if c := summary.get("copies"):
             lines += [f"Of the {c['count']} that go through the options a line each, {100 * c['rate']:.0f}% copy the "
                       "prompt's options exactly, in its order.", ""]
+        conclusions, copies = (summary.get(k, {}).get("by_type", {}) for k in ("conclusions", "copies"))
+        if conclusions:
+            rows = [[t, _percent(conclusions.get(t)), _percent(copies.get(t)), _fmt(summary["per_type"].get(t))]
+                    for t in conclusions]
+            lines += _table(["question type", "right conclusions (%)", "copies the options (%)", "score"], rows) + [""]
     if summary.get("map"):
         m = summary["map"]
         mean = "–" if m["mean"] is None else f"{m['mean']:.3f}"

@@ -111,6 +111,12 @@ def vsibench_row_score(item: Item, completion: str) -> Score:
     return Score(vsibench_score(completion, item.ground_truth, item.question_type), vsibench_prediction(completion))
 
 
+def _rate(rows: Sequence[Mapping[str, Any]], key: str) -> dict[str, float] | None:
+    """The share of ``rows`` whose ``key`` is true, of those that have it (None when none has)."""
+    values = [r[key] for r in rows if r.get(key) is not None]
+    return {"rate": sum(values) / len(values), "count": len(values)} if values else None
+
+
 @register
 class SimBench(Benchmark):
     """The test split of `spacer data synth` output (SpaceR-151k-style ``test.jsonl`` + true maps)."""
@@ -194,12 +200,13 @@ class SimBench(Benchmark):
         agrees = [r["agrees"] for r in rows if r.get("agrees") is not None]
         if agrees:
             out["agreement"] = {"rate": sum(agrees) / len(agrees), "count": len(agrees)}
-        concludes = [r["concludes"] for r in rows if r.get("concludes") is not None]
-        if concludes:
-            out["conclusions"] = {"rate": sum(concludes) / len(concludes), "count": len(concludes)}
-        copies = [r["copies"] for r in rows if r.get("copies") is not None]
-        if copies:
-            out["copies"] = {"rate": sum(copies) / len(copies), "count": len(copies)}
+        for key, name in (("concludes", "conclusions"), ("copies", "copies")):
+            if rate := _rate(rows, key):
+                # per type too: a type whose conclusions are right but whose options are not copied
+                # loses its points in the step that turns words into a letter
+                by_type = {t: _rate([r for r in rows if r["question_type"] == t], key)
+                           for t in dict.fromkeys(r["question_type"] for r in rows)}
+                out[name] = rate | {"by_type": {t: v for t, v in by_type.items() if v}}
         cells = [r["map_cells"] for r in rows if r.get("map_cells")]
         objects = sum(c["objects"] for c in cells)
         if objects:
