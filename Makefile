@@ -359,15 +359,17 @@ $(DIST)/start/final/config.json: $(REDRILL_START)/config.json
 		--output_dir $(DIST)/start --max_steps 3000 --learning_rate 1e-3 --lookup_arith_fraction 0.35 \
 		--lookup_distance_fraction 0.45 --lookup_copy_fraction 0.1 --lookup_option_marks > $(DIST)/start.log 2>&1
 	mkdir -p $(DIST_RESULTS) && cp $(DIST)/start/lookup.json $(DIST_RESULTS)/start_lookup.json
-# DIST_ARM=-words: the option words made one token each (`spacer model add-words --option-words`) in
-# the distance-drilled start, then drilled on text (1,500 steps: the cell arithmetic marking its
-# options, marks alone and distances), the same SFT from there. The hard directions' options are two
-# pieces each and no model marks them right (0 of 12 text tasks, drilled start and SFT model alike):
-# copying "front" then "-left" needs the line's letter, three tokens back.
+# DIST_ARM=-words: every option of the hard directions and routes made one token (`spacer model
+# add-words --option-words --route-options`) in the distance-drilled start, then drilled on text
+# (1,500 steps: the cell arithmetic marking its options, marks alone and distances), the same SFT
+# from there. Those options are several pieces each, and the best arm derives the right hard
+# direction 94% of the time with the true map but copies the options 4% (routes: 85%, 15%;
+# summary.md of balanced-0.5-redrilled-seed1/eval_given_map): copying "front" then "-left" needs the
+# line's letter three tokens back, where a category (one token) is copied 100% of the time.
 DIST_ARM :=
 DIST_RUN := $(DIST)$(DIST_ARM)
 $(DIST)-words/added/config.json: $(DIST)/start/final/config.json
-	$(PY) -m spacer_core.cli model add-words $(DIST)/start/final $(DIST)-words/added --option-words
+	$(PY) -m spacer_core.cli model add-words $(DIST)/start/final $(DIST)-words/added --option-words --route-options
 $(DIST)-words/start/final/config.json: $(DIST)-words/added/config.json
 	$(PY) -m spacer_core.cli train --config configs/tiny/lookup.yaml --model $(DIST)-words/added --lookup_world small \
 		--output_dir $(DIST)-words/start --max_steps 1500 --learning_rate 1e-3 --lookup_arith_fraction 0.45 \

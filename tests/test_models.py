@@ -245,3 +245,20 @@ def test_add_words_starts_an_untied_output_layer_from_its_own_pieces(tmp_path):
     assert torch.equal(out[: len(old_out)], old_out)
     assert torch.allclose(out[word], old_out[pieces].mean(0))
     assert torch.allclose(new_model.get_input_embeddings().weight[word], embed[pieces].mean(0))
+
+
+def test_route_options_become_one_token_each_wherever_they_stand(tmp_path):
+    """`add-words --option-words --route-options`: a two-turn route option is one token in the
+    prompt's options, in a derivation's conclusion and in its option lines (the longest added
+    match wins over the single turns), and a one-turn option stays its own turn token."""
+    from spacer_core.cli import main
+    from spacer_core.sim.questions import OPTION_WORDS, ROUTE_OPTIONS
+
+    out = tmp_path / "routes"
+    assert main(["model", "add-words", str(TINY_MODEL_DIR), str(out), "--option-words", "--route-options"]) == 0
+    tok = AutoProcessor.from_pretrained(out).tokenizer
+    assert len(ROUTE_OPTIONS) == 9
+    assert len(tok) == len(AutoProcessor.from_pretrained(TINY_MODEL_DIR).tokenizer) + len(OPTION_WORDS) + 9
+    text = "\nA. Turn Left, Turn Back\nB. Turn Right\nSo: Turn Left, Turn Back.\nA. Turn Left, Turn Back vs"
+    pieces = [tok.decode([i]) for i in tok(text, add_special_tokens=False)["input_ids"]]
+    assert pieces.count("Turn Left, Turn Back") == 3 and "Turn Right" in pieces and "Turn Left" not in pieces

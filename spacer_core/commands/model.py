@@ -28,6 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     words.add_argument("words", nargs="*", help="words or phrases to make one token each (e.g. front-left)")
     words.add_argument("--option-words", action="store_true",
                        help="the generated questions' option words: hard directions and routes' turns")
+    words.add_argument("--route-options", action="store_true",
+                       help="also each two-turn route option whole ('Turn Left, Turn Back'): a longest match wins")
     words.set_defaults(func=run_add_words)
 
 
@@ -63,11 +65,11 @@ def run_copy(args: argparse.Namespace) -> int:
 
 def run_add_words(args: argparse.Namespace) -> int:
     from spacer_core.models import ModelError, add_words
-    from spacer_core.sim.questions import OPTION_WORDS
+    from spacer_core.sim.questions import OPTION_WORDS, ROUTE_OPTIONS
 
-    words = args.words + (OPTION_WORDS if args.option_words else [])
+    words = args.words + (OPTION_WORDS if args.option_words else []) + (ROUTE_OPTIONS if args.route_options else [])
     if not words:
-        print("error: name the words, or give --option-words", file=sys.stderr)
+        print("error: name the words, or give --option-words or --route-options", file=sys.stderr)
         return 2
     try:
         added = add_words(args.src, args.dest, words)
