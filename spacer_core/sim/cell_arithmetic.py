@@ -17,9 +17,10 @@ quantity is a whole number of tenths of a metre, so each step is one small produ
 difference. On the true maps and sizes of 6,000 small-world rooms its estimates score 64.8 MRA
 (the median answer: 38.6).
 
-Each function but `distance` returns the derivation and the answer the cells give, or None when the cells leave
-it undecided (two objects in one cell, a target exactly on a boundary); the question generators
-ask only items whose cell answer is the true answer (`spacer_core.sim.questions`).
+Each function but `distance` returns the derivation and the answer the cells give, or None when
+the cells leave it undecided (two objects in one cell, a target exactly on a boundary); the
+question generators ask only items whose cell answer is the true answer
+(`spacer_core.sim.questions`).
 """
 
 from __future__ import annotations

@@ -424,9 +424,8 @@ TURNS = {"left": "Turn Left", "right": "Turn Right", "back": "Turn Back"}
 # The options' words of several BPE pieces each (`spacer model add-words --option-words` makes them
 # one token each; as tokens they did not help the tiny model copy them: docs/tiny-ablation.md).
 OPTION_WORDS = DIRECTION_OPTIONS["hard"] + list(TURNS.values())
-# A two-turn route's options whole ("Turn Left, Turn Back"; `add-words --route-options`): with the
-# turns one token each, copying an option's second turn still needs its line's letter four tokens
-# back, and a small decoder copies the first token after "A. " only.
+# A two-turn route's options whole ("Turn Left, Turn Back"; `add-words --route-options`), so that
+# every option is one token, as a category is (neither made the tiny model copy them: docs/tiny-ablation.md).
 ROUTE_OPTIONS = [", ".join(pair) for pair in itertools.product(TURNS.values(), repeat=2)]
 
 
