@@ -364,8 +364,9 @@ $(DIST)/start/final/config.json: $(REDRILL_START)/config.json
 # (1,500 steps: the cell arithmetic marking its options, marks alone and distances), the same SFT
 # from there. Those options are several pieces each, and the best arm derives the right hard
 # direction 94% of the time with the true map but copies the options 4% (routes: 85%, 15%;
-# summary.md of balanced-0.5-redrilled-seed1/eval_given_map): copying "front" then "-left" needs the
-# line's letter three tokens back, where a category (one token) is copied 100% of the time.
+# summary.md of balanced-0.5-redrilled-seed1/eval_given_map), where a category (one token) is
+# copied every time. Made one token each and drilled, they are still never marked right on text
+# (words_start_lookup.json), so this arm's SFT was not run.
 DIST_ARM :=
 DIST_RUN := $(DIST)$(DIST_ARM)
 $(DIST)-words/added/config.json: $(DIST)/start/final/config.json
