@@ -3,7 +3,7 @@ PY      := .venv/bin/python
 STAMP   := .venv/.installed
 PORT    ?= 7860
 
-.PHONY: setup demo test test-fast lint lab bench tiny-model tiny-arith tiny-walls tiny-options tiny-marks tiny-marks-redrill tiny-more-scenes tiny-more-scenes-unfrozen tiny-more-scenes-unfrozen-seeds tiny-budget-640 tiny-stages tiny-more-scenes-balanced tiny-option-words tiny-redrill-start tiny-distance clean
+.PHONY: setup demo test test-fast lint lab bench tiny-model tiny-v6 tiny-arith tiny-walls tiny-options tiny-marks tiny-marks-redrill tiny-more-scenes tiny-more-scenes-unfrozen tiny-more-scenes-unfrozen-seeds tiny-budget-640 tiny-stages tiny-more-scenes-balanced tiny-option-words tiny-redrill-start tiny-distance tiny-distance-start clean
 
 setup: $(STAMP)
 
@@ -37,23 +37,33 @@ lab: setup
 bench: setup
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
-# The small world's chain up to its lookup stage, which the experiments below share.
-SMALL_FLAGS := --world small --whole-categories --lookup-lines --lookup-steps 6000 --test-fraction 0.05
+# The shipped model (v7, docs/tiny-ablation.md): the distance-steps arm's SFT (`tiny-distance`
+# below) for three seeds from the committed drilled start, each evaluated; seed SHIP_SEED is shipped.
+SHIP_SEED := 1
 tiny-model: setup
+	$(MAKE) tiny-distance DIST_SEEDS="1 2 3" DIST_ARM=
+	rm -rf assets/tiny-model.new
+	$(PY) -m spacer_core.cli model copy $(DIST)-seed$(SHIP_SEED)/sft/final assets/tiny-model.new
+	rm -rf assets/tiny-model && mv assets/tiny-model.new assets/tiny-model
+
+# v6, the small world's first chain (recipes/spacer_tiny.py) and its RL ablation; the experiments
+# below start from its stages up to the lookup stage.
+SMALL_FLAGS := --world small --whole-categories --lookup-lines --lookup-steps 6000 --test-fraction 0.05
+tiny-v6: setup
 	$(PY) recipes/spacer_tiny.py $(SMALL_FLAGS) --lookup-batch 8 --sft-steps 1800 --rl-steps 150 --rl-prompts 4 \
-		--results docs/results/small_world --ship sft
+		--results docs/results/small_world
 
 # The cell-arithmetic experiment (docs/tiny-ablation.md): an arithmetic stage, then SFT on derivations
-# that spell the arithmetic out; it reuses tiny-model's stages before SFT (run that first) and
+# that spell the arithmetic out; it reuses tiny-v6's stages before SFT (run that first) and
 # resumes stage by stage.
 tiny-arith: setup
 	$(PY) recipes/spacer_tiny.py $(SMALL_FLAGS) --cell-arithmetic --arith-steps 6000 --reuse runs/tiny-small \
 		--lookup-batch 8 --sft-steps 1800 --seeds 0 --max-new-tokens 384 --results docs/results/small_world_arith_drill
 
-# Tinted walls and 16 frames (docs/tiny-ablation.md): the same scenes and questions as tiny-model's,
+# Tinted walls and 16 frames (docs/tiny-ablation.md): the same scenes and questions as tiny-v6's,
 # videos whose walls show which way the camera faces, read as 16 frames. Then the shipped chain's SFT
 # is evaluated again on its own videos and with the true map given (now with the map cells and the
-# answers' agreement with their reasoning counted; run tiny-model first), and the two compared on the
+# answers' agreement with their reasoning counted; run tiny-v6 first), and the two compared on the
 # same items.
 WALLS := docs/results/small_world_walls_f16
 tiny-walls: setup
@@ -81,7 +91,7 @@ tiny-walls: setup
 # shipped SFT; their given-map runs are made again to count the answers' agreement with their reasoning.
 OPT := runs/tiny-small-options
 DRILL := runs/tiny-small-arith-drill
-# The stages these experiments start from, each alone (`--until`): tiny-model's up to its lookup
+# The stages these experiments start from, each alone (`--until`): tiny-v6's up to its lookup
 # stage, then tiny-arith's arithmetic stage.
 runs/tiny-small/lookup/final/config.json: | setup
 	$(PY) recipes/spacer_tiny.py $(SMALL_FLAGS) --until lookup
@@ -359,6 +369,14 @@ $(DIST)/start/final/config.json: $(REDRILL_START)/config.json
 		--output_dir $(DIST)/start --max_steps 3000 --learning_rate 1e-3 --lookup_arith_fraction 0.35 \
 		--lookup_distance_fraction 0.45 --lookup_copy_fraction 0.1 --lookup_option_marks > $(DIST)/start.log 2>&1
 	mkdir -p $(DIST_RESULTS) && cp $(DIST)/start/lookup.json $(DIST_RESULTS)/start_lookup.json
+# That drilled start is committed (4 MB) in $(DIST_START): the shipped model's SFT starts from it.
+DIST_START := assets/stages/tiny-small-distance-drilled
+$(DIST_START)/config.json:
+	$(MAKE) tiny-distance-start
+tiny-distance-start: $(DIST)/start/final/config.json
+	rm -rf $(DIST_START)
+	$(PY) -m spacer_core.cli model copy $(DIST)/start/final $(DIST_START)
+	cp $(DIST)/start/spacer_args.json $(DIST)/start/lookup.json $(DIST_START)/
 # DIST_ARM=-words: every option of the hard directions and routes made one token (`spacer model
 # add-words --option-words --route-options`) in the distance-drilled start, then drilled on text
 # (1,500 steps: the cell arithmetic marking its options, marks alone and distances), the same SFT
@@ -377,8 +395,9 @@ $(DIST)-words/start/final/config.json: $(DIST)-words/added/config.json
 		--lookup_marks_fraction 0.2 --lookup_distance_fraction 0.15 --lookup_copy_fraction 0.1 --lookup_option_marks \
 		> $(DIST)-words/start.log 2>&1
 	cp $(DIST)-words/start/lookup.json $(DIST_RESULTS)/words_start_lookup.json
-tiny-distance: $(DIST_RUN)/start/final/config.json $(DIST)/data/train.jsonl $(MARKS)/data/test.jsonl
-	PY=$(PY) VISION=$(DIST_RUN)/start/final DATA=$(DIST)/data bash recipes/unfrozen_sft_seeds.sh $(DIST_RUN) "$(DIST_SEEDS)" \
+DIST_FROM = $(if $(DIST_ARM),$(DIST_RUN)/start/final,$(DIST_START))
+tiny-distance: $(DIST_FROM)/config.json $(DIST)/data/train.jsonl $(MARKS)/data/test.jsonl
+	PY=$(PY) VISION=$(DIST_FROM) DATA=$(DIST)/data bash recipes/unfrozen_sft_seeds.sh $(DIST_RUN) "$(DIST_SEEDS)" \
 		--balance_tasks 0.5 --lookup_arith_fraction 0.4 --lookup_distance_fraction 0.1
 	for seed in $(DIST_SEEDS); do PY=$(PY) bash recipes/eval_model.sh $(DIST_RUN)-seed$$seed/sft/final $(DIST_RUN)-seed$$seed \
 		$(DIST_RESULTS)/steps$(DIST_ARM)-seed$$seed || exit 1; done

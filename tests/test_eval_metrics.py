@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -276,3 +277,28 @@ def test_sim_counts_option_lines_that_copy_the_prompts_options():
     text = render_summary(summary)
     assert "67% copy the prompt's options exactly" in text
     assert "| object_rel_direction_hard | 67 (of 3) | 50 (of 2) | 100.0 |" in text
+
+
+def test_sim_counts_well_formed_completions_and_reasoning_that_names_the_objects():
+    """`spacer eval`'s format and naming counts (the shipped model's goals: ≥ 95% and ≥ 90%), on
+    completions in the forms the tiny model writes."""
+    from spacer_core.eval.report import render_summary
+
+    bench = get_benchmark("sim")
+    item = replace(vsi_item("object_counting", "2"), question="How many lamp(s) are in this room?")
+    named = "<think><map>{\"lamp\": [[1, 2], [3, 4]]}</map>\nlamp: 2, at (1, 2), (3, 4).\nThe map lists 2 lamps, so there are 2.</think><answer>2</answer>"
+    unnamed = named.replace("lamp: 2, at (1, 2), (3, 4).\nThe map lists 2 lamps", "The map lists 2 chairs")
+    only_in_map = named.replace("lamp: 2, at (1, 2), (3, 4).\nThe map lists 2 lamps", "So")
+    cut_off = named[:30]  # stopped by the token budget inside its map
+    rows = [{"question_type": item.question_type, "score": s.score, **s.extra}
+            for s in (bench.score(item, c) for c in (named, unnamed, only_in_map, cut_off))]
+    assert [r["format_ok"] for r in rows] == [True, True, True, False]
+    assert [r["names_objects"] for r in rows] == [True, False, False, False]  # the map's keys do not count
+    room = replace(vsi_item("room_size_estimation", "20"), question="What is the size of this room (in square meters)?")
+    assert "names_objects" not in bench.score(room, named).extra  # names no object: not counted
+    summary = {**bench.aggregate(rows), "benchmark": "sim", "n": 4, "overall": 50.0}
+    assert summary["format"] == {"rate": 3 / 4, "count": 4}
+    assert summary["names_objects"] == {"rate": 1 / 4, "count": 4}
+    text = render_summary(summary)
+    assert "75% of the 4 completions are one think/answer pair." in text
+    assert "Of the 4 whose question names objects, 25% name every one" in text

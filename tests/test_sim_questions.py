@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.spatial import cKDTree
+from transformers import AutoTokenizer
 
 from spacer_core.cli import main
 from spacer_core.sim.questions import (
@@ -24,13 +25,15 @@ from spacer_core.sim.questions import (
     box_distance,
     generate_questions,
 )
+from spacer_core.sim.render import TINTED_WALLS
 from spacer_core.sim.scene import generate_scene
 from spacer_core.sim.synth import SynthConfig
 from spacer_core.sim.writers import split_scenes
 
 SAMPLE = Path(__file__).resolve().parents[1] / "assets" / "sim"
 # docs/sim.md's command for the committed sample (the small world, the shipped model's)
-SAMPLE_CONFIG = SynthConfig(scenes=30, seed=3, test_fraction=0.3, lookup_lines=True, world="small")
+SAMPLE_CONFIG = SynthConfig(scenes=30, seed=3, test_fraction=0.3, lookup_lines=True, world="small", cell_arithmetic=True,
+                            tinted_walls=True, option_lines=True, distance_steps=True)
 ACCEPTANCE_LIMIT = 64  # `spacer eval --bench sim --limit 64` (no --data-root) reads assets/sim/test.jsonl
 
 
@@ -245,15 +248,27 @@ def test_maps_agree_with_boxes_and_visibility(sample):
 
 
 def test_reasoning_is_the_true_map_plus_the_answer(sample):
-    _, items, maps = sample
+    scenes, items, maps = sample
+    tokenizer = AutoTokenizer.from_pretrained(str(SAMPLE.parent / "tiny-model"))
+    steps = json.loads((SAMPLE / "manifest.json").read_text())["config"]["distance_steps"]
     for item in items:
         m = re.match(r"<map>(.*?)</map>\n(.+)", item["reasoning"], re.S)
         assert m, item["reasoning"]
         assert json.loads(m.group(1)) == maps[item["scene_id"]]["cognitive_map"]
+        # the evaluations' budget (recipes/eval_model.sh) holds the whole reasoning and the answer
+        assert len(tokenizer(item["reasoning"] + item["solution"])["input_ids"]) < 600
         answer = item["solution"][len("<answer>") : -len("</answer>")]
         derivation = m.group(2)
-        assert len(derivation) < 400
-        if item["problem_type"] == "numerical":
+        if steps and item["question_type"] == "object_abs_distance":
+            # derived in steps from the room's size and the map's cells: it ends on the steps'
+            # estimate, not on the exact answer
+            room = scenes[item["scene_id"]]["room"]["size"][:2]
+            stated = re.match(r"(?:.*\n)*The room is about (\d+\.\d) m by (\d+\.\d) m", derivation)
+            assert stated and all(abs(float(v) - size) <= 0.05 for v, size in zip(stated.groups(), room, strict=True))
+            last = re.search(r"(\d+\.\d) - (\d+\.\d) (?:= (\d+\.\d) m|is below 0\.1, so about 0\.1 m)\.$", derivation)
+            assert last, derivation
+            assert last[3] is None or round(float(last[1]) - float(last[2]), 1) == float(last[3])
+        elif item["problem_type"] == "numerical":
             assert re.search(rf"\b{re.escape(answer)}\b", derivation)
         else:
             assert option_text(item) in derivation
@@ -292,9 +307,11 @@ def test_sample_is_current_with_the_generator(sample):
     scenes, items, _ = sample
     scene = scenes["scene_0000"]
     fresh = generate_scene([SAMPLE_CONFIG.seed, 0, 0], "scene_0000", SAMPLE_CONFIG.world)
+    fresh["room"]["walls"] = [list(c) for c in TINTED_WALLS]
     assert fresh == {k: v for k, v in scene.items() if k != "video"}
-    regenerated = [(q.question, q.reasoning)
-                   for q in generate_questions(scene, [SAMPLE_CONFIG.seed, 0, 2], SAMPLE_CONFIG.lookup_lines)]
+    c = SAMPLE_CONFIG
+    regenerated = [(q.question, q.reasoning) for q in generate_questions(
+        scene, [c.seed, 0, 2], c.lookup_lines, c.cell_arithmetic, c.option_lines, c.distance_steps)]
     assert regenerated == [(i["problem"], i["reasoning"]) for i in items if i["scene_id"] == "scene_0000"]
 
 

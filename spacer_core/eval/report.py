@@ -85,6 +85,13 @@ def render_summary(summary: Mapping[str, Any]) -> str:
     for group, values in (summary.get("groups") or {}).items():
         rows = [[str(k), _fmt(v)] for k, v in sorted(values.items())]
         lines += [f"## By {group}", ""] + _table([group, "score"], rows) + [""]
+    if summary.get("format") or summary.get("names_objects"):
+        lines += ["## Format", ""]
+        if f := summary.get("format"):
+            lines += [f"{100 * f['rate']:.0f}% of the {f['count']} completions are one think/answer pair.", ""]
+        if n := summary.get("names_objects"):
+            lines += [f"Of the {n['count']} whose question names objects, {100 * n['rate']:.0f}% name every one of "
+                      "them in the reasoning after the map.", ""]
     if summary.get("agreement") or summary.get("conclusions") or summary.get("copies"):
         lines += ["## Answers and their reasoning", ""]
         if a := summary.get("agreement"):
@@ -172,7 +179,9 @@ def compare_runs(runs: Sequence[str | Path], spread: bool = False) -> str:
     rows += [[f"*{g}*", *cells(lambda s, g=g: (s.get("controls") or {}).get("gains", {}).get(g, {}).get("overall"))]
              for g in gains]
     # the sim benchmark's counts of how answers follow reasoning and how maps place objects
-    counts = {"answers that follow their reasoning (%)": lambda s: (s.get("agreement") or {}).get("rate"),
+    counts = {"format-valid completions (%)": lambda s: (s.get("format") or {}).get("rate"),
+              "reasoning that names the question's objects (%)": lambda s: (s.get("names_objects") or {}).get("rate"),
+              "answers that follow their reasoning (%)": lambda s: (s.get("agreement") or {}).get("rate"),
               "right conclusions (%)": lambda s: (s.get("conclusions") or {}).get("rate"),
               "option lines that copy the prompt's options (%)": lambda s: (s.get("copies") or {}).get("rate"),
               "map: objects in their cell (%)": lambda s: ((s.get("map") or {}).get("cells") or {}).get("exact"),

@@ -40,6 +40,8 @@ from spacer_core.metrics import (
     vsibench_score,
 )
 from spacer_core.parsing import MAP, answer_text, extract_answer
+from spacer_core.rewards import format_ok
+from spacer_core.sim.questions import named_categories
 
 ASSETS_SIM = Path(__file__).resolve().parents[2] / "assets" / "sim"
 
@@ -174,8 +176,15 @@ class SimBench(Benchmark):
         multiple-choice item, ``agrees``: whether the answer is the option the reasoning arrives at
         (`derivation_choice`; None when it names no option), ``concludes``: whether the
         conclusion the reasoning derives is the right option's text (`conclusion_choice`), and
-        ``copies``: whether its option lines copy the prompt's options (`copies_options`)."""
+        ``copies``: whether its option lines copy the prompt's options (`copies_options`). For every
+        item, ``format_ok``: whether the completion is one think/answer pair (`rewards.format_ok`),
+        and where the question names object categories, ``names_objects``: whether the reasoning
+        after the map names every one of them (a plural counts: "The map lists 2 lamps")."""
         result = vsibench_row_score(item, completion)
+        result.extra["format_ok"] = format_ok(completion)
+        if names := named_categories(item.question):
+            derivation = completion.partition(MAP[1])[2].partition("</think>")[0]
+            result.extra["names_objects"] = set(names) <= set(named_categories(derivation))
         if item.options:
             choice = derivation_choice(completion, item.options)
             result.extra["agrees"] = None if choice is None else choice == result.prediction.upper()
@@ -200,6 +209,9 @@ class SimBench(Benchmark):
         agrees = [r["agrees"] for r in rows if r.get("agrees") is not None]
         if agrees:
             out["agreement"] = {"rate": sum(agrees) / len(agrees), "count": len(agrees)}
+        for key, name in (("format_ok", "format"), ("names_objects", "names_objects")):
+            if rate := _rate(rows, key):
+                out[name] = rate
         for key, name in (("concludes", "conclusions"), ("copies", "copies")):
             if rate := _rate(rows, key):
                 # per type too: a type whose conclusions are right but whose options are not copied
