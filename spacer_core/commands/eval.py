@@ -1,4 +1,5 @@
-"""`spacer eval --bench NAME …` (run a benchmark) and `spacer eval compare RUN_A RUN_B …` (table of deltas)."""
+"""`spacer eval --bench NAME …` (run a benchmark), `spacer eval compare RUN_A RUN_B …` (table of deltas) and
+`spacer eval plot` (their scores as bars)."""
 
 from __future__ import annotations
 
@@ -51,8 +52,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
-    sub = parser.add_subparsers(dest="eval_command", metavar="compare|rescore|stress",
+    sub = parser.add_subparsers(dest="eval_command", metavar="compare|plot|rescore|stress",
                                 help="optional: `spacer eval compare RUN_A RUN_B …` compares finished runs; "
+                                "`spacer eval plot --out PNG LABEL=RUN,… …` draws their scores; "
                                 "`spacer eval rescore RUN …` scores their completions again; "
                                 "`spacer eval stress --bench B --out DIR` tests how blind-solvable a benchmark is")
     compare = sub.add_parser("compare", help="per-type scores of runs side by side with deltas (markdown)",
@@ -61,6 +63,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     compare.add_argument("--out", dest="compare_out", default=None, help="also write the table to this file")
     compare.add_argument("--spread", action="store_true",
                          help="add a column with the mean ± sd of all the runs (seeds of one recipe)")
+    plot = sub.add_parser("plot", help="per-type scores of groups of finished runs as bars (mean ± sd a group)",
+                          description="Each GROUP is LABEL=RUN[,RUN...]: one bar a question type, the mean over "
+                          "the group's runs (seeds of one recipe) with their sd; RUN:CONTROL stands for that "
+                          "run's control (e.g. runs/x/eval:swap, from `spacer eval --control swap`). The first "
+                          "run's chance/prior is marked.")
+    plot.add_argument("groups", nargs="+", metavar="GROUP", help="LABEL=RUN[,RUN...]")
+    plot.add_argument("--out", dest="plot_out", required=True, help="the figure (PNG)")
+    plot.add_argument("--title", dest="plot_title", default=None)
     rescore = sub.add_parser("rescore", help="score finished runs' completions again with the current scoring",
                              description="Rewrites RUN/results.jsonl and RUN/summary.* (and its controls') from the "
                              "completions already there, with the items from the run's data root: new counts and "
@@ -81,6 +91,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.eval_command == "compare":
         return run_compare(args)
+    if args.eval_command == "plot":
+        return run_plot(args)
     if args.eval_command == "stress":
         return run_stress(args)
     if args.eval_command == "rescore":
@@ -173,6 +185,18 @@ def run_compare(args: argparse.Namespace) -> int:
     print(table, end="")
     if args.compare_out:
         Path(args.compare_out).write_text(table)
+    return 0
+
+
+def run_plot(args: argparse.Namespace) -> int:
+    from spacer_core.eval.plots import parse_group, plot_groups
+
+    try:
+        out = plot_groups([parse_group(g) for g in args.groups], args.plot_out, args.plot_title)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {out}")
     return 0
 
 
