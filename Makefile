@@ -3,7 +3,7 @@ PY      := .venv/bin/python
 STAMP   := .venv/.installed
 PORT    ?= 7860
 
-.PHONY: setup demo test test-fast lint lab bench tiny-model tiny-v6 tiny-arith tiny-walls tiny-options tiny-marks tiny-marks-redrill tiny-more-scenes tiny-more-scenes-unfrozen tiny-more-scenes-unfrozen-seeds tiny-budget-640 tiny-stages tiny-more-scenes-balanced tiny-option-words tiny-redrill-start tiny-distance tiny-distance-start clean
+.PHONY: setup demo test test-fast lint lab bench tiny-model tiny-v6 tiny-arith tiny-walls tiny-options tiny-marks tiny-marks-redrill tiny-more-scenes tiny-more-scenes-unfrozen tiny-more-scenes-unfrozen-seeds tiny-budget-640 tiny-stages tiny-more-scenes-balanced tiny-option-words tiny-redrill-start tiny-distance tiny-distance-start tiny-vsi-world clean
 
 setup: $(STAMP)
 
@@ -408,3 +408,17 @@ tiny-distance: $(DIST_FROM)/config.json $(DIST)/data/train.jsonl $(MARKS)/data/t
 		[ $$# -lt 2 ] || $(PY) -m spacer_core.cli eval compare "$$@" --spread \
 			--out $(DIST_RESULTS)/steps$(DIST_ARM)_seeds_$$e.md || exit 1; \
 	done
+
+# The shipped model on the VSI-like world's 447 held-out items (the v5 recipe's data, beside v5's and
+# v6's rows in docs/results/vsi_world), with the swap control.
+VSI := runs/vsi-world
+$(VSI)/data/test.jsonl: | setup
+	$(PY) -m spacer_core.cli data synth --scenes 1000 --out $(VSI)/data --test-fraction 0.025 --seed 1
+tiny-vsi-world: $(VSI)/data/test.jsonl
+	$(PY) -m spacer_core.cli eval --bench sim --model tiny --data-root $(VSI)/data --batch-size 8 --max-new-tokens 640 \
+		--control swap --resume --no-progress --out $(VSI)/eval_v7
+	mkdir -p docs/results/vsi_world/eval_v7/controls/swap
+	cp $(VSI)/eval_v7/summary.* $(VSI)/eval_v7/run.json docs/results/vsi_world/eval_v7/
+	gzip -nc $(VSI)/eval_v7/results.jsonl > docs/results/vsi_world/eval_v7/results.jsonl.gz
+	cp $(VSI)/eval_v7/controls/swap/summary.json $(VSI)/eval_v7/controls/swap/run.json docs/results/vsi_world/eval_v7/controls/swap/
+	gzip -nc $(VSI)/eval_v7/controls/swap/results.jsonl > docs/results/vsi_world/eval_v7/controls/swap/results.jsonl.gz

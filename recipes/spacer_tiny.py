@@ -30,7 +30,16 @@ Every stage is a `spacer` command (printed as it runs), so the recipe can be fol
       --lookup-batch 8 --sft-steps 1800 --test-fraction 0.05 --rl-steps 150 --rl-prompts 4 \
       --results docs/results/small_world --ship sft
 
-The defaults are the VSI-like world's chain (runs/tiny; --world small runs in runs/tiny-small).
+With --sft-from the ablation starts from an SFT model trained elsewhere, e.g. the shipped model's
+(Makefile): no data or stages of its own before the RL arms, and no untrained model to evaluate.
+The RL arms train on --train-file and every model is evaluated on --test-data's held-out split:
+
+  python recipes/spacer_tiny.py --world small --runs tiny-small-v7-rl --sft-from runs/tiny-small-distance-seed1/sft/final \
+      --train-file runs/tiny-small-distance/data/train.jsonl --test-data runs/tiny-small-marks/data --nframes 16 \
+      --max-new-tokens 640 --rl-tokens 640 --rl-steps 150 --rl-prompts 4 --seeds 3 --results docs/results/v7_rl
+
+The defaults are the VSI-like world's chain (runs/tiny; --world small runs in runs/tiny-small,
+--runs NAME in runs/NAME).
 Seed 0 of each arm is in RUNS/ARM, seed k in RUNS/ARM_seedK. The RL arms and the evaluations run
 --jobs at a time (sharing the cores); each arm is evaluated as soon as it is trained.
 Stages whose output already exists are skipped, so an interrupted run continues.
@@ -60,6 +69,7 @@ from spacer_core.tiny_model import SHIPPED_SIZES  # noqa: E402
 # The recipe's folders: runs/tiny for the VSI-like world, runs/tiny-WORLD for another (`configure`).
 RUNS = ROOT / "runs" / "tiny"
 DATA = RUNS / "data"
+TEST_DATA = DATA  # whose test split is evaluated (--test-data)
 SWAPPED = RUNS / "data_swapped"
 TIMINGS = RUNS / "timings.json"
 PLOT = "tiny_ablation.png"  # under docs/img
@@ -94,20 +104,23 @@ NFRAMES = 8  # frames a clip (configs/tiny/*.yaml)
 
 
 def configure(world: str, arithmetic: bool = False, drill: bool = False, walls: bool = False,
-              nframes: int = NFRAMES, options: bool = False, marks: bool = False, alone: bool = False) -> None:
+              nframes: int = NFRAMES, options: bool = False, marks: bool = False, alone: bool = False,
+              runs: str | None = None, test_data: Path | None = None) -> None:
     """Point the recipe's folders at ``world``'s runs (stages already done there are skipped);
     tinted walls are other videos, in runs/tiny-WORLD-walls; derivations with the cell arithmetic
     are another data set, in runs/tiny-WORLD-arith, and with the arithmetic stage another chain, in
     runs/tiny-WORLD-arith-drill; derivations that mark the options another data set (-options), and
     with the marks' drill stage another chain (-marks, -marks-alone with marks drilled alone); a
-    model reading other than 8 frames another chain, in runs/tiny-WORLD-fN."""
-    global RUNS, DATA, SWAPPED, TIMINGS, PLOT
-    name = (("tiny" if world == "vsi" else f"tiny-{world}") + ("-walls" if walls else "")
+    model reading other than 8 frames another chain, in runs/tiny-WORLD-fN. ``runs``: the folder's
+    name instead; ``test_data``: the data whose test split is evaluated instead of the run's own."""
+    global RUNS, DATA, TEST_DATA, SWAPPED, TIMINGS, PLOT
+    name = runs or (("tiny" if world == "vsi" else f"tiny-{world}") + ("-walls" if walls else "")
             + ("-arith" if arithmetic else "") + ("-drill" if drill else "")
             + ("-options" if options else "") + ("-marks" if marks else "") + ("-alone" if alone else "")
             + (f"-f{nframes}" if nframes != NFRAMES else ""))
     RUNS = ROOT / "runs" / name
     DATA, SWAPPED, TIMINGS = RUNS / "data", RUNS / "data_swapped", RUNS / "timings.json"
+    TEST_DATA = test_data or DATA
     PLOT = f"{name.replace('tiny', 'tiny_ablation').replace('-', '_')}.png"
 
 
@@ -147,10 +160,24 @@ def stage(done: Path, timings: dict, name: str, *args: str, log: Path | None = N
         os.replace(tmp, stages)
 
 
+def synth_config(data: Path) -> dict:
+    """The `spacer data synth` settings ``data`` was made with (its manifest), with the ones older
+    manifests lack as they were made."""
+    manifest = data / "manifest.json"
+    if not manifest.is_file():
+        raise SystemExit(f"{shown(data)}: no manifest.json (not `spacer data synth` output)")
+    return {**SYNTH_DEFAULTS, **json.loads(manifest.read_text())["config"]}
+
+
 def recorded_stages() -> dict[str, list[str]]:
     """Each stage's arguments as it was run (RUNS/stages.json, replaced whole by every write)."""
     stages = RUNS / "stages.json"
     return json.loads(stages.read_text()) if stages.exists() else {}
+
+
+def absolute(path: str) -> Path:
+    """A path option as an absolute path: the stages run in the checkout, wherever the recipe was started."""
+    return Path(path).resolve()
 
 
 def shown(path: Path) -> str:
@@ -169,6 +196,12 @@ def parallel(jobs: int, chains: list[list[tuple]]) -> None:
     with ThreadPoolExecutor(jobs) as pool:
         for future in [pool.submit(run_chain, chain) for chain in chains]:
             future.result()
+
+
+# the options of the stages up to SFT, which --sft-from skips
+BEFORE_RL = ("scenes", "test_fraction", "whole_categories", "lookup_lines", "cell_arithmetic", "tinted_walls",
+             "option_lines", "reuse", "lookup_steps", "lookup_batch", "arith_steps", "marks_steps", "marks_alone",
+             "sft_steps", "until")
 
 
 def main() -> None:
@@ -226,9 +259,21 @@ def main() -> None:
                              "and every evaluation's summary and rows (gzipped) to this folder")
     parser.add_argument("--ship", choices=["sft", *ARMS], default=None,
                         help="copy this stage's model (seed 0) to assets/tiny-model (see docs/tiny-ablation.md)")
+    parser.add_argument("--sft-from", type=absolute, default=None,
+                        help="skip the stages up to SFT: the SFT model is this checkpoint, copied to RUNS/sft/final "
+                             "(`spacer model copy`); needs --runs, --train-file and --test-data")
+    parser.add_argument("--runs", default=None, help="run in runs/RUNS (default: named after the data options)")
+    parser.add_argument("--train-file", type=absolute, default=None,
+                        help="the RL arms' train file (default: the run's data/train.jsonl)")
+    parser.add_argument("--test-data", type=absolute, default=None,
+                        help="a `spacer data synth` folder: its test split is evaluated, and swapped for the control "
+                             "(default: the run's data)")
+    parser.add_argument("--rl-tokens", type=int, default=None,
+                        help="the RL completions' budget (default: configs/tiny/rl.yaml's), the length reward's window "
+                             "the same part of it as there")
     opts = parser.parse_args()
-    if opts.seeds < 0 or (opts.rl_prompts is not None and opts.rl_prompts < 1):
-        parser.error("--seeds must be at least 0 (0: no RL arms) and --rl-prompts at least 1")
+    if opts.seeds < 0 or any(n is not None and n < 1 for n in (opts.rl_prompts, opts.rl_tokens)):
+        parser.error("--seeds must be at least 0 (0: no RL arms), --rl-prompts and --rl-tokens at least 1")
     rl_config = yaml.safe_load((ROOT / "configs" / "tiny" / "rl.yaml").read_text())
     group = rl_config["num_generations"]
     rl_prompts = opts.rl_prompts or rl_config["per_device_train_batch_size"] // group
@@ -247,25 +292,116 @@ def main() -> None:
         parser.error(f"--ship {opts.ship} needs its RL arm: --seeds 0 trains none")
     if opts.nframes < 2 or opts.nframes % 2:
         parser.error("--nframes must be even and at least 2 (two frames make one video token)")
+    if opts.sft_from:
+        missing = [flag for flag, value in (("--runs", opts.runs), ("--train-file", opts.train_file),
+                                            ("--test-data", opts.test_data)) if value is None]
+        if missing:
+            parser.error(f"--sft-from needs {', '.join(missing)}: it makes no data of its own")
+        skipped = [f"--{dest.replace('_', '-')}" for dest in BEFORE_RL if getattr(opts, dest) != parser.get_default(dest)]
+        if skipped:
+            parser.error(f"--sft-from skips the stages up to SFT: {', '.join(skipped)} would be ignored")
+        if not (opts.sft_from / "config.json").is_file():
+            parser.error(f"--sft-from {shown(opts.sft_from)}: not a checkpoint folder (no config.json)")
+        from spacer_core.video import VIDEO_SETTINGS_FILE
 
+        video = opts.sft_from / VIDEO_SETTINGS_FILE
+        nframes = json.loads(video.read_text()).get("nframes") if video.is_file() else None
+        if nframes not in (None, opts.nframes):
+            parser.error(f"--sft-from {shown(opts.sft_from)} reads {nframes} frames a clip (its {VIDEO_SETTINGS_FILE}): "
+                         f"pass --nframes {nframes}")
+    configure(opts.world, opts.cell_arithmetic, opts.arith_steps > 0, opts.tinted_walls, opts.nframes,
+              opts.option_lines, opts.marks_steps > 0, opts.marks_alone, opts.runs, opts.test_data)
+    train_file = opts.train_file or DATA / "train.jsonl"
+    frames = ["--nframes", str(opts.nframes)] if opts.nframes != NFRAMES else []
+    if not opts.sft_from and (DATA / "manifest.json").exists():
+        # stages are skipped when their output exists: never mix two data sets
+        made = synth_config(DATA)
+        wanted = dict(scenes=opts.scenes, test_fraction=opts.test_fraction, world=opts.world,
+                      lookup_lines=opts.lookup_lines, cell_arithmetic=opts.cell_arithmetic,
+                      tinted_walls=opts.tinted_walls, option_lines=opts.option_lines)
+        if {k: made.get(k) for k in wanted} != wanted:
+            parser.error(f"{DATA} holds other data ({made}), not {wanted}: move {RUNS} away to start afresh")
+    for data in sorted({train_file.parent, TEST_DATA} - {DATA}):  # data made elsewhere: of the same world
+        world = synth_config(data)["world"]
+        if world != opts.world:
+            parser.error(f"{shown(data)} holds scenes of the {world} world, not of --world {opts.world}")
+    RUNS.mkdir(parents=True, exist_ok=True)
+    timings = json.loads(TIMINGS.read_text()) if TIMINGS.exists() else {}
+
+    if opts.sft_from:
+        stage(RUNS / "sft" / "final" / "config.json", timings, "sft", "model", "copy", str(opts.sft_from),
+              str(RUNS / "sft" / "final"))
+    elif not train_sft(opts, timings, frames):
+        return
+    limit = ["--limit", str(opts.eval_limit)] if opts.eval_limit else []
+    # with --reuse, that run's SFT model on this run's held-out items: what the other derivations change
+    base_sft = opts.reuse / "sft" / "final" if opts.reuse else None
+    budget = opts.rl_tokens or rl_config["max_completion_length"]
+    # the length reward's window, the same part of the budget as the config's (SpaceR's 320-512 of 1024)
+    rl_budget = [] if opts.rl_tokens is None else [
+        "--max_completion_length", str(budget),
+        "--length_low", str(budget * rl_config["length_low"] // rl_config["max_completion_length"]),
+        "--length_high", str(budget * rl_config["length_high"] // rl_config["max_completion_length"])]
+
+    swapped_split(TEST_DATA, SWAPPED)
+
+    def evaluation(name: str, split: str = "eval") -> tuple:
+        """``split``: eval (the held-out split), eval_swapped (the control), eval_given_map (the
+        held-out split with each item's true map given as the start of the completion) or eval_sample
+        (the acceptance check of the shipped model: `spacer eval --bench sim --limit 64` with no
+        other flags, i.e. the bundled assets/sim sample at the default settings)."""
+        model = {"untrained": RUNS / name, "base_sft": base_sft}.get(name, RUNS / name / "final")
+        if split == "eval_sample":
+            where = ["--limit", "64"]
+        else:
+            where = ["--data-root", str(SWAPPED if split == "eval_swapped" else TEST_DATA), "--batch-size", "8",
+                     "--max-new-tokens", str(opts.max_new_tokens), *limit, *(["--given-map"] if split == "eval_given_map" else [])]
+        return ((RUNS / split / name / "summary.json", timings, f"{split}_{name}", "eval", "--bench", "sim",
+                 "--model", str(model), "--out", str(RUNS / split / name), "--no-progress", *where),
+                {"unrecorded": ("--resume",), "after": (RUNS / split / name / "run.json", model / "config.json")})
+
+    def arm(name: str, seed: int) -> list[tuple]:
+        run_name = seeded(name, seed)
+        chain = [((RUNS / run_name / "final" / "config.json", timings, f"rl_{run_name}", "train", "--config",
+                   "configs/tiny/rl.yaml", "--model", str(RUNS / "sft" / "final"), "--train_file", str(train_file),
+                   *frames, *rl_budget, "--output_dir", str(RUNS / run_name), "--max_steps", str(opts.rl_steps),
+                   *(["--per_device_train_batch_size", str(opts.rl_prompts * group)] if opts.rl_prompts else []),
+                   "--seed", str(seed), *ARMS[name]), {"log": RUNS / f"{run_name}.log"}), evaluation(run_name)]
+        return chain + [evaluation(run_name, split) for split in SPLITS] if seed == 0 else chain
+
+    base = [] if base_sft is None or not (base_sft / "config.json").exists() else [
+        [evaluation("base_sft", split) for split in ("eval", "eval_swapped", "eval_given_map")]]
+    untrained = [] if opts.sft_from else [[evaluation("untrained")]]  # with --sft-from there is none
+    start, started_before = time.time(), len(STARTED)
+    try:
+        # SFT's evaluations first (whether its start reads the video and its map decides whether
+        # the arms are worth their time), then the longest chains; the untrained one fills a gap
+        parallel(opts.jobs, [[evaluation("sft"), *(evaluation("sft", split) for split in SPLITS)]] + base
+                 + [arm(name, 0) for name in reversed(ARMS) if opts.seeds] + untrained
+                 + [arm(name, seed) for seed in range(1, opts.seeds) for name in reversed(ARMS)])
+    finally:
+        # The stages above overlap, so the total counts their wall time: summed over the invocations
+        # that started any of them, an interrupted one included (one that skips everything adds nothing).
+        if len(STARTED) > started_before:
+            timings["rl_and_eval_wall"] = timings.get("rl_and_eval_wall", 0.0) + time.time() - start
+            TIMINGS.write_text(json.dumps(timings, indent=2))
+    source = f" {shown(opts.sft_from)}" if opts.sft_from else ""
+    report(timings, opts.seeds, f"RL arms: {opts.rl_steps} steps of {rl_prompts} prompts × {group} rollouts of up to "
+           f"{budget} tokens each, {opts.seeds} seed(s), all from the SFT model{source}." if opts.seeds
+           else "No RL arms (--seeds 0).", untrained=not opts.sft_from)
+    if opts.results:
+        publish(opts.results)
+    if opts.ship:
+        ship(RUNS / opts.ship / "final")
+
+
+def train_sft(opts: argparse.Namespace, timings: dict, frames: list[str]) -> bool:
+    """The stages up to SFT (each skipped when done, or taken from --reuse); False when --until
+    stopped before SFT."""
     def stop_after(name: str) -> bool:
         if opts.until == name:
             print(f"stopped after the {name} stage (--until {name})", flush=True)
         return opts.until == name
-
-    configure(opts.world, opts.cell_arithmetic, opts.arith_steps > 0, opts.tinted_walls, opts.nframes,
-              opts.option_lines, opts.marks_steps > 0, opts.marks_alone)
-    frames = ["--nframes", str(opts.nframes)] if opts.nframes != NFRAMES else []
-    manifest = DATA / "manifest.json"
-    if manifest.exists():  # stages are skipped when their output exists: never mix two data sets
-        made = json.loads(manifest.read_text())["config"]
-        wanted = dict(scenes=opts.scenes, test_fraction=opts.test_fraction, world=opts.world,
-                      lookup_lines=opts.lookup_lines, cell_arithmetic=opts.cell_arithmetic,
-                      tinted_walls=opts.tinted_walls, option_lines=opts.option_lines)
-        if {k: {**SYNTH_DEFAULTS, **made}.get(k) for k in wanted} != wanted:
-            parser.error(f"{DATA} holds other data ({made}), not {wanted}: move {RUNS} away to start afresh")
-    RUNS.mkdir(parents=True, exist_ok=True)
-    timings = json.loads(TIMINGS.read_text()) if TIMINGS.exists() else {}
 
     train_file = ["--train_file", str(DATA / "train.jsonl")]
     stage(DATA / "test.jsonl", timings, "synth", "data", "synth", "--scenes", str(opts.scenes), "--out", str(DATA),
@@ -289,12 +425,12 @@ def main() -> None:
     if opts.reuse:
         reuse(opts.reuse, {name: argv for _, name, argv, _ in before_sft}, timings)
         if stop_after("vision") or stop_after("lookup"):
-            return
+            return False
     else:
         for done, name, argv, log in before_sft:
             stage(done, timings, name, *argv, log=log)
             if stop_after(name):
-                return
+                return False
     decoder_start = RUNS / ("lookup" if opts.lookup_steps else "vision") / "final"
     if opts.arith_steps:
         stage(RUNS / "arith" / "final" / "config.json", timings, "arith", "train", "--config",
@@ -303,7 +439,7 @@ def main() -> None:
               "--lookup_arith_fraction", "0.6", "--lookup_copy_fraction", "0.1", log=RUNS / "arith.log")
         decoder_start = RUNS / "arith" / "final"
     if stop_after("arith"):
-        return
+        return False
     sft_tasks = ["--lookup_arith_fraction", "0.5"] if opts.arith_steps or opts.marks_steps else []
     if opts.marks_steps:
         # with marks alone a fifth of the tasks stay lookups: without them the lookup is lost within 500 steps
@@ -318,62 +454,12 @@ def main() -> None:
             sft_tasks = ["--lookup_arith_fraction", "0.4", "--lookup_marks_fraction", "0.3", "--lookup_copy_fraction", "0.1"]
         sft_tasks += ["--lookup_option_marks"]
     if stop_after("marks"):
-        return
+        return False
     stage(RUNS / "sft" / "final" / "config.json", timings, "sft", "train", "--config", "configs/tiny/sft.yaml",
           "--model", str(decoder_start), *train_file, "--output_dir", str(RUNS / "sft"), "--max_steps",
           str(opts.sft_steps), "--lookup_batch", str(opts.lookup_batch), "--lookup_world", opts.world,
           *sft_tasks, *frames, log=RUNS / "sft.log")
-    limit = ["--limit", str(opts.eval_limit)] if opts.eval_limit else []
-    # with --reuse, that run's SFT model on this run's held-out items: what the other derivations change
-    base_sft = opts.reuse / "sft" / "final" if opts.reuse else None
-
-    swapped_split(DATA, SWAPPED)
-
-    def evaluation(name: str, split: str = "eval") -> tuple:
-        """``split``: eval (the held-out split), eval_swapped (the control), eval_given_map (the
-        held-out split with each item's true map given as the start of the completion) or eval_sample
-        (the acceptance check of the shipped model: `spacer eval --bench sim --limit 64` with no
-        other flags, i.e. the bundled assets/sim sample at the default settings)."""
-        model = {"untrained": RUNS / name, "base_sft": base_sft}.get(name, RUNS / name / "final")
-        if split == "eval_sample":
-            where = ["--limit", "64"]
-        else:
-            where = ["--data-root", str(SWAPPED if split == "eval_swapped" else DATA), "--batch-size", "8",
-                     "--max-new-tokens", str(opts.max_new_tokens), *limit, *(["--given-map"] if split == "eval_given_map" else [])]
-        return ((RUNS / split / name / "summary.json", timings, f"{split}_{name}", "eval", "--bench", "sim",
-                 "--model", str(model), "--out", str(RUNS / split / name), "--no-progress", *where),
-                {"unrecorded": ("--resume",), "after": (RUNS / split / name / "run.json", model / "config.json")})
-
-    def arm(name: str, seed: int) -> list[tuple]:
-        run_name = seeded(name, seed)
-        chain = [((RUNS / run_name / "final" / "config.json", timings, f"rl_{run_name}", "train", "--config",
-                   "configs/tiny/rl.yaml", "--model", str(RUNS / "sft" / "final"), *train_file, *frames,
-                   "--output_dir", str(RUNS / run_name), "--max_steps", str(opts.rl_steps),
-                   *(["--per_device_train_batch_size", str(opts.rl_prompts * group)] if opts.rl_prompts else []),
-                   "--seed", str(seed), *ARMS[name]), {"log": RUNS / f"{run_name}.log"}), evaluation(run_name)]
-        return chain + [evaluation(run_name, split) for split in SPLITS] if seed == 0 else chain
-
-    base = [] if base_sft is None or not (base_sft / "config.json").exists() else [
-        [evaluation("base_sft", split) for split in ("eval", "eval_swapped", "eval_given_map")]]
-    start, started_before = time.time(), len(STARTED)
-    try:
-        # SFT's evaluations first (whether its start reads the video and its map decides whether
-        # the arms are worth their time), then the longest chains; the untrained one fills a gap
-        parallel(opts.jobs, [[evaluation("sft"), *(evaluation("sft", split) for split in SPLITS)]] + base
-                 + [arm(name, 0) for name in reversed(ARMS) if opts.seeds] + [[evaluation("untrained")]]
-                 + [arm(name, seed) for seed in range(1, opts.seeds) for name in reversed(ARMS)])
-    finally:
-        # The stages above overlap, so the total counts their wall time: summed over the invocations
-        # that started any of them, an interrupted one included (one that skips everything adds nothing).
-        if len(STARTED) > started_before:
-            timings["rl_and_eval_wall"] = timings.get("rl_and_eval_wall", 0.0) + time.time() - start
-            TIMINGS.write_text(json.dumps(timings, indent=2))
-    report(timings, opts.seeds, f"RL arms: {opts.rl_steps} steps of {rl_prompts} prompts × {group} rollouts "
-           f"each, {opts.seeds} seed(s), all from the SFT model." if opts.seeds else "No RL arms (--seeds 0).")
-    if opts.results:
-        publish(opts.results)
-    if opts.ship:
-        ship(RUNS / opts.ship / "final")
+    return True
 
 
 def reuse(source: Path, stages: dict[str, tuple[str, ...]], timings: dict) -> None:
@@ -436,8 +522,10 @@ def swapped_split(data: Path, out: Path) -> None:
 
 
 def run_stats(name: str, evals: str = "eval") -> dict | None:
+    """A run's figures for the report: its summary, and what the summary counts (format-valid
+    completions, reasoning that names the question's objects) as percentages; summaries written
+    before `spacer eval` counted them have none (`spacer eval rescore` adds them)."""
     from spacer_core.eval.runner import read_rows
-    from spacer_core.rewards import format_ok
     from spacer_core.sim.cell_arithmetic import offsets_right
 
     if not (RUNS / evals / name / "summary.json").exists():
@@ -445,45 +533,30 @@ def run_stats(name: str, evals: str = "eval") -> dict | None:
     summary = json.loads((RUNS / evals / name / "summary.json").read_text())
     rows = read_rows(RUNS / evals / name / "results.jsonl")
     spatial = [r for r in rows if r.get("question_type")]
-    named = names_objects(rows, questions(DATA)) if evals == "eval" else None
     right, written = map(sum, zip(*(offsets_right(r["raw"] or "") for r in rows), strict=True))
+
+    def percent(key: str) -> float | None:
+        return 100 * summary[key]["rate"] if summary.get(key) else None
+
     return {
         "summary": summary,
-        "format_valid": 100 * sum(format_ok(r["raw"] or "") for r in rows) / len(rows),
+        "format_valid": percent("format"),
         "map_rate": 100 * sum("<map>" in (r["raw"] or "") and "</map>" in r["raw"] for r in spatial) / len(spatial),
         "map_score": summary["map"]["mean"],
-        "names_objects": named,
+        "names_objects": percent("names_objects") if evals == "eval" else None,
         "offsets": (100 * right / written, written) if written else None,
     }
 
 
-def questions(data: Path) -> dict[str, str]:
-    """Each test item's question by id."""
-    lines = (data / "test.jsonl").read_text().splitlines()
-    return {str(item["problem_id"]): item["problem"] for item in map(json.loads, filter(str.strip, lines))}
-
-
-def names_objects(rows: list[dict], asked: dict[str, str]) -> float | None:
-    """Of the items whose question names an object category, the share (%) whose reasoning after
-    the map names every one of them (a plural counts: "The map lists 2 lamps")."""
-    from spacer_core.sim.questions import named_categories
-
-    hits = []
-    for row in rows:
-        names = named_categories(asked[row["id"]])
-        if names:
-            derivation = (row["raw"] or "").partition("</map>")[2].partition("</think>")[0]
-            hits.append(set(names) <= set(named_categories(derivation)))
-    return 100 * sum(hits) / len(hits) if hits else None
-
-
-def report(timings: dict, seeds: int, rl_line: str) -> None:
+def report(timings: dict, seeds: int, rl_line: str, untrained: bool = True) -> None:
+    """RUNS/ablation.md and its plots; ``untrained``: with the untrained model's column (a chain
+    from --sft-from has none)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = ["untrained", *(["base_sft"] if (RUNS / "eval" / "base_sft").exists() else []), "sft",
+    names = [*(["untrained"] if untrained else []), *(["base_sft"] if (RUNS / "eval" / "base_sft").exists() else []), "sft",
              *(ARMS if seeds else [])]
     stats = {n: run_stats(n) for n in names}
     sample = {n: run_stats(n, "eval_sample") for n in names}
@@ -509,7 +582,7 @@ def report(timings: dict, seeds: int, rl_line: str) -> None:
         row(t, stats, lambda s, t=t: fmt(s["summary"]["per_type"].get(t)), fmt(chance["per_type"].get(t)))
     row("**overall** (VSI-Bench: mean of the tasks)", stats, lambda s: f"**{s['summary']['overall']:.1f}**",
         fmt(chance["overall"]))
-    row("format-valid completions (%)", stats, lambda s: f"{s['format_valid']:.0f}")
+    row("format-valid completions (%)", stats, lambda s: fmt(s["format_valid"], 0))
     row("completions with a map (%)", stats, lambda s: f"{s['map_rate']:.0f}")
     row("mean map score (completions with a map)", stats, lambda s: fmt(s["map_score"], 2))
     row("map: objects in their true cell / within one cell (%)", stats, map_cells)
@@ -521,7 +594,7 @@ def report(timings: dict, seeds: int, rl_line: str) -> None:
             lambda s: "–" if s["offsets"] is None else f"{s['offsets'][0]:.0f} (of {s['offsets'][1]})")
     row("bundled sample (`--limit 64`): overall (chance/prior)", sample,
         lambda s: f"{s['summary']['overall']:.1f} ({fmt((s['summary'].get('chance') or {}).get('overall'))})")
-    row("bundled sample: format-valid / with a map (%)", sample, lambda s: f"{s['format_valid']:.0f} / {s['map_rate']:.0f}")
+    row("bundled sample: format-valid / with a map (%)", sample, lambda s: f"{fmt(s['format_valid'], 0)} / {s['map_rate']:.0f}")
     row("control, another scene's video: overall", control, lambda s: f"{s['summary']['overall']:.1f}")
     row("control, another scene's video: mean map score", control, lambda s: fmt(s["map_score"], 2))
     row("control, another scene's video: objects in their true cell / within one cell (%)", control, map_cells)

@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -136,6 +137,20 @@ def test_copy_keeps_what_loads_and_leaves_the_training_state(tmp_path):
     shipped = load_file(TINY_MODEL_DIR / "model.safetensors")
     assert all(torch.equal(shipped[k], v) for k, v in load_file(tmp_path / "kept" / "model.safetensors").items())
     assert model.config.model_type == "qwen2_5_vl"
+    # a copy cut short (here: the disk fills at the weights) leaves no config.json, the mark of a
+    # whole checkpoint that the recipes' stages wait for
+    real_copy = shutil.copy2
+
+    def full_disk(a, b):
+        if Path(a).name == "model.safetensors":
+            raise OSError(28, "No space left on device")
+        return real_copy(a, b)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(shutil, "copy2", full_disk)
+        with pytest.raises(OSError):
+            copy_model(src, tmp_path / "cut")
+    assert not (tmp_path / "cut" / "config.json").exists()
     (src / "model.safetensors").unlink()
     with pytest.raises(ModelError, match=re.escape(f"{src}: not a checkpoint folder")):
         copy_model(src, tmp_path / "again")

@@ -23,6 +23,19 @@ def recipe(load_recipe):
     return load_recipe("spacer_tiny")
 
 
+def _write_eval(out: Path, items: list, completion: str) -> None:
+    """A `spacer eval` output folder (rows and summary, as the runner makes them): ``completion`` for every item."""
+    from spacer_core.eval import get_benchmark
+    from spacer_core.eval.runner import make_row, summarize
+
+    bench = get_benchmark("sim")
+    result = type("Result", (), {"raw": completion, "seconds": 0.0, "prompt_tokens": 1, "completion_tokens": 1})()
+    rows = [make_row(item, bench.score(item, completion), result) for item in items]
+    out.mkdir(parents=True)
+    (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (out / "summary.json").write_text(json.dumps(summarize(bench, rows, {})))
+
+
 def _videos(split: Path) -> list[str]:
     return sorted({json.loads(line)["path"] for line in (split / "test.jsonl").read_text().splitlines()})
 
@@ -72,27 +85,17 @@ def test_report_tables_from_real_eval_summaries(recipe, tmp_path, monkeypatch, w
     """The report reads `spacer eval` summaries: with the chance/prior they carry, and without it
     (summaries written before `spacer eval` computed it) the chance cells read "–"."""
     from spacer_core.eval import get_benchmark
-    from spacer_core.eval.runner import make_row, summarize
 
-    bench = get_benchmark("sim")
-    items = bench.load(SIM)[:12]
+    items = get_benchmark("sim").load(SIM)[:12]
+    if not with_chance:
+        for item in items:
+            item.meta.pop("chance", None)
     monkeypatch.setattr(recipe, "ROOT", tmp_path)
     monkeypatch.setattr(recipe, "RUNS", tmp_path / "runs")
-    monkeypatch.setattr(recipe, "DATA", SIM)  # the items' questions
     every_name = " ".join(VOCABULARY)
     answers = {"sft": f"<think><map>{{}}</map>{every_name}</think><answer>A</answer>", "grpo": "<answer>B</answer>"}
     for name, completion in answers.items():
-        out = tmp_path / "runs" / "eval" / name
-        out.mkdir(parents=True)
-        rows = []
-        for item in items:
-            if not with_chance:
-                item.meta.pop("chance", None)
-            rows.append(make_row(item, bench.score(item, completion),
-                                 type("Result", (), {"raw": completion, "seconds": 0.0, "prompt_tokens": 1,
-                                                     "completion_tokens": 1})()))
-        (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-        (out / "summary.json").write_text(json.dumps(summarize(bench, rows, {})))
+        _write_eval(tmp_path / "runs" / "eval" / name, items, completion)
     monkeypatch.setattr(recipe, "ARMS", {"grpo": []})
     if with_chance:  # a recipe that ran the vision warm-up reports what it taught
         held = {"scenes": 4, "tokens": 256, "object_tokens": 117, "class_loss": 0.81, "class_loss_prior": 1.02,
@@ -129,11 +132,6 @@ def test_report_tables_from_real_eval_summaries(recipe, tmp_path, monkeypatch, w
     # no derivation names none; questions that name no object (room size) are left out
     names = next(line for line in table.splitlines() if line.startswith("| derivations naming"))
     assert names == "| derivations naming every object the question names (%) |  | – | 100 | 0 |"
-    asked = {i.id: i.question for i in items}
-    plural = [{"id": "1", "raw": "<map>{}</map>The map lists 2 lamps, so there are 2.</think>"}]
-    assert recipe.names_objects(plural, {"1": "How many lamp(s) are in this room?"}) == 100
-    assert recipe.names_objects(plural, {"1": "How many chair(s) are in this room?"}) == 0
-    assert recipe.names_objects([{"id": i, "raw": ""} for i in asked], asked) == 0  # room sizes left out
     # the paired comparison of the two runs on the same 12 items
     paired = next(line for line in table.splitlines() if "−" in line and line.startswith("| SFT + GRPO"))
     sft, grpo = (json.loads((tmp_path / "runs" / "eval" / n / "summary.json").read_text())["overall"] for n in answers)
@@ -246,14 +244,22 @@ class SFTStarted(Exception):
 
 
 @pytest.fixture
-def stub_stages(recipe, tmp_path, monkeypatch):
-    """The recipe in tmp_path with each `spacer` command replaced by one that leaves the output its
-    stage waits for; returns the commands run. The SFT stage stops the recipe (SFTStarted, with its
-    arguments), so a run without --until ends there."""
-    for name in ("RUNS", "DATA", "SWAPPED", "TIMINGS", "PLOT"):
+def recipe_in_tmp(recipe, tmp_path, monkeypatch):
+    """The recipe with tmp_path for its checkout (a copy of configs/; runs/ and docs/img made there),
+    its folders put back after the test."""
+    for name in ("RUNS", "DATA", "TEST_DATA", "SWAPPED", "TIMINGS", "PLOT"):
         monkeypatch.setattr(recipe, name, getattr(recipe, name))
     shutil.copytree(recipe.ROOT / "configs", tmp_path / "configs")
     monkeypatch.setattr(recipe, "ROOT", tmp_path)
+    return recipe
+
+
+@pytest.fixture
+def stub_stages(recipe_in_tmp, monkeypatch):
+    """The recipe in tmp_path with each `spacer` command replaced by one that leaves the output its
+    stage waits for; returns the commands run. The SFT stage stops the recipe (SFTStarted, with its
+    arguments), so a run without --until ends there."""
+    recipe = recipe_in_tmp
     commands = []
 
     def run(*args, log=None, threads=None):
@@ -318,7 +324,7 @@ def test_sft_after_the_marks_stage_drills_the_marks(recipe, stub_stages, monkeyp
 
 
 def test_each_data_set_has_its_own_run_folder(recipe, monkeypatch):
-    for name in ("RUNS", "DATA", "SWAPPED", "TIMINGS", "PLOT"):
+    for name in ("RUNS", "DATA", "TEST_DATA", "SWAPPED", "TIMINGS", "PLOT"):
         monkeypatch.setattr(recipe, name, getattr(recipe, name))  # configure sets them: put them back after
     recipe.configure("small", arithmetic=True)
     assert (recipe.RUNS.name, recipe.DATA, recipe.PLOT) == ("tiny-small-arith", recipe.RUNS / "data",
@@ -329,28 +335,23 @@ def test_each_data_set_has_its_own_run_folder(recipe, monkeypatch):
     assert recipe.RUNS.name == "tiny-small-walls-arith-drill-options-marks-f16"
     recipe.configure("small", walls=True, arithmetic=True, drill=True, nframes=16, options=True, marks=True, alone=True)
     assert recipe.RUNS.name == "tiny-small-walls-arith-drill-options-marks-alone-f16"
+    recipe.configure("small", walls=True, nframes=16, runs="tiny-small-v7-rl", test_data=SIM)
+    assert (recipe.RUNS.name, recipe.DATA, recipe.TEST_DATA, recipe.PLOT) == (
+        "tiny-small-v7-rl", recipe.RUNS / "data", SIM, "tiny_ablation_small_v7_rl.png")
     recipe.configure("vsi")
-    assert (recipe.RUNS.name, recipe.PLOT) == ("tiny", "tiny_ablation.png")
+    assert (recipe.RUNS.name, recipe.PLOT, recipe.TEST_DATA) == ("tiny", "tiny_ablation.png", recipe.DATA)
 
 
 def test_report_without_arms_compares_sft_with_the_reused_runs(recipe, tmp_path, monkeypatch):
     """--seeds 0 --reuse RUN: the table has the reused run's SFT beside this SFT and no arm columns,
     and the paired difference of the two SFT models on the same items."""
     from spacer_core.eval import get_benchmark
-    from spacer_core.eval.runner import make_row, summarize
 
-    bench = get_benchmark("sim")
-    items = bench.load(SIM)[:12]
+    items = get_benchmark("sim").load(SIM)[:12]
     monkeypatch.setattr(recipe, "ROOT", tmp_path)
     monkeypatch.setattr(recipe, "RUNS", tmp_path / "runs")
-    monkeypatch.setattr(recipe, "DATA", SIM)
     for name, completion in {"sft": "<answer>A</answer>", "base_sft": "<answer>B</answer>"}.items():
-        out = tmp_path / "runs" / "eval" / name
-        out.mkdir(parents=True)
-        result = type("Result", (), {"raw": completion, "seconds": 0.0, "prompt_tokens": 1, "completion_tokens": 1})()
-        rows = [make_row(item, bench.score(item, completion), result) for item in items]
-        (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-        (out / "summary.json").write_text(json.dumps(summarize(bench, rows, {})))
+        _write_eval(tmp_path / "runs" / "eval" / name, items, completion)
     recipe.report({}, seeds=0, rl_line="No RL arms (--seeds 0).")
     table = (tmp_path / "runs" / "ablation.md").read_text()
     head = next(line for line in table.splitlines() if line.startswith("| question type"))
@@ -359,3 +360,145 @@ def test_report_without_arms_compares_sft_with_the_reused_runs(recipe, tmp_path,
                  for n in ("sft", "base_sft"))
     assert f"| SFT only − the --reuse run's SFT | 12 | {sft - base:+.1f} | " in table
     assert "| arm | seed 0" not in table  # no seed table
+
+
+@pytest.fixture
+def sft_model(tmp_path) -> Path:
+    """An SFT checkpoint trained elsewhere: the shipped tiny model, reading 16 frames a clip."""
+    model = tmp_path / "elsewhere" / "sft" / "final"
+    shutil.copytree(ROOT / "assets" / "tiny-model", model)
+    (model / "spacer_video.json").write_text(json.dumps({"nframes": 16, "min_pixels": 3136, "max_pixels": 12544}))
+    return model
+
+
+def _sft_from(model: Path) -> list[str]:
+    """The recipe's command line for an ablation from ``model`` on the bundled sim data."""
+    return ["spacer_tiny.py", "--world", "small", "--runs", "v7", "--sft-from", str(model),
+            "--train-file", str(SIM / "train.jsonl"), "--test-data", str(SIM), "--nframes", "16"]
+
+
+def test_sft_from_refuses_what_it_would_ignore_or_get_wrong(recipe, stub_stages, sft_model, tmp_path, monkeypatch,
+                                                            capsys):
+    no_manifest = tmp_path / "not_synth"
+    no_manifest.mkdir()
+    argv = _sft_from(sft_model)
+    for args, message in (
+            (["spacer_tiny.py", "--sft-from", str(sft_model), "--runs", "v7"],
+             "--sft-from needs --train-file, --test-data: it makes no data of its own"),
+            (argv[:3] + argv[5:], "--sft-from needs --runs: "),
+            ([*argv, "--lookup-steps", "10", "--until", "lookup"],
+             "--sft-from skips the stages up to SFT: --lookup-steps, --until would be ignored"),
+            ([*argv, "--cell-arithmetic", "--reuse", "runs/tiny-small", "--sft-steps", "9"],
+             "--cell-arithmetic, --reuse, --sft-steps would be ignored"),
+            (argv[:-2], "reads 16 frames a clip (its spacer_video.json): pass --nframes 16"),  # no --nframes 16
+            ([*argv, "--world", "vsi"], f"{SIM} holds scenes of the small world, not of --world vsi"),
+            ([*argv, "--sft-from", str(tmp_path)], "not a checkpoint folder (no config.json)"),
+            ([*argv, "--test-data", str(no_manifest)], "not_synth: no manifest.json"),
+            ([*argv, "--rl-tokens", "0"], "--rl-tokens at least 1")):
+        monkeypatch.setattr("sys.argv", args)
+        with pytest.raises(SystemExit) as refused:
+            recipe.main()
+        assert message in capsys.readouterr().err + str(refused.value.code)
+    assert stub_stages == [] and not (tmp_path / "runs").exists()  # refused before anything ran or was made
+
+
+def test_sft_from_runs_the_ablation_from_that_model(recipe_in_tmp, sft_model, tmp_path, monkeypatch):
+    """The SFT model copied in by the real `spacer model copy`, no stage before it and no untrained
+    model; the arms train on --train-file within --rl-tokens, every model is evaluated on
+    --test-data. The other `spacer` commands leave what their stage waits for (an evaluation: a
+    fixed answer to each item it would evaluate), so the real report and --results are made."""
+    from spacer_core.cli import main as spacer
+    from spacer_core.eval import get_benchmark
+
+    recipe, commands = recipe_in_tmp, []
+
+    def run(*args, log=None, threads=None):
+        commands.append(args)
+        if args[:2] == ("model", "copy"):
+            assert spacer(list(args)) == 0
+        elif args[0] == "train":
+            done = Path(args[args.index("--output_dir") + 1]) / "final" / "config.json"
+            done.parent.mkdir(parents=True)
+            done.write_text("{}")
+        else:
+            data = Path(args[args.index("--data-root") + 1]) if "--data-root" in args else SIM
+            items = get_benchmark("sim").load(data)[:int(args[args.index("--limit") + 1])]
+            _write_eval(Path(args[args.index("--out") + 1]), items, "<answer>A</answer>")
+        return 1.0
+
+    monkeypatch.setattr(recipe, "run", run)
+    argv = [*_sft_from(sft_model), "--rl-tokens", "640", "--rl-steps", "2", "--seeds", "2", "--eval-limit", "3",
+            "--max-new-tokens", "640", "--results", str(tmp_path / "published")]
+    monkeypatch.setattr("sys.argv", argv)
+    recipe.main()
+    runs = tmp_path / "runs" / "v7"
+    assert commands[0] == ("model", "copy", str(sft_model), str(runs / "sft" / "final"))
+    assert (runs / "sft" / "final" / "model.safetensors").read_bytes() == (sft_model / "model.safetensors").read_bytes()
+    assert recipe.recorded_stages()["sft"] == ["model", "copy", "elsewhere/sft/final", "runs/v7/sft/final"]
+    trained = {c[c.index("--output_dir") + 1]: c for c in commands if c[0] == "train"}
+    assert sorted(Path(out).name for out in trained) == ["grpo", "grpo_map", "grpo_map_seed1", "grpo_seed1",
+                                                         "sg_rlvr", "sg_rlvr_seed1"]  # the RL arms alone
+    for c in trained.values():
+        assert c[c.index("--config") + 1] == "configs/tiny/rl.yaml"
+        assert c[c.index("--model") + 1] == str(runs / "sft" / "final")
+        assert c[c.index("--train_file") + 1] == str(SIM / "train.jsonl")
+        assert c[c.index("--nframes") + 1] == "16"
+        budget = c.index("--max_completion_length")  # rl.yaml's window, 90-144 of 288, scaled
+        assert c[budget:budget + 6] == ("--max_completion_length", "640", "--length_low", "200", "--length_high", "320")
+    evaluated = {Path(c[c.index("--out") + 1]).relative_to(runs): c for c in commands if c[0] == "eval"}
+    assert {out.name for out in evaluated} == {"sft", *(Path(out).name for out in trained)}  # no untrained
+    assert len(commands) == 1 + len(trained) + len(evaluated)
+    for out, c in evaluated.items():
+        data = {"eval": SIM, "eval_given_map": SIM, "eval_swapped": runs / "data_swapped"}.get(out.parent.name)
+        if data:
+            assert (c[c.index("--data-root") + 1], c[c.index("--max-new-tokens") + 1]) == (str(data), "640")
+        else:
+            assert out.parent.name == "eval_sample" and "--data-root" not in c
+    assert (runs / "data_swapped" / "test.jsonl").read_text() == (SIM / "test.jsonl").read_text()
+
+    table = (runs / "ablation.md").read_text()
+    assert ("RL arms: 2 steps of 2 prompts × 4 rollouts of up to 640 tokens each, 2 seed(s), all from the SFT "
+            "model elsewhere/sft/final.") in table
+    head = next(line for line in table.splitlines() if line.startswith("| question type"))
+    assert head == ("| question type | chance/prior | SFT only | SFT + GRPO (format + accuracy) | SFT + GRPO + map "
+                    "reward | SFT + SG-RLVR (map + temporal + length) |")
+    # an answer alone names none of the objects the questions name (the summaries' count)
+    assert "| derivations naming every object the question names (%) |  | 0 | 0 | 0 | 0 |" in table
+    assert (tmp_path / "published" / "ablation.md").is_file()
+    assert (tmp_path / "published" / "evals" / "eval_swapped" / "sg_rlvr" / "summary.json").is_file()
+
+    commands.clear()
+    recipe.main()  # every stage done: skipped
+    assert commands == []
+    other = tmp_path / "other"
+    shutil.copytree(sft_model, other)
+    monkeypatch.setattr("sys.argv", [*argv, "--sft-from", str(other)])
+    with pytest.raises(SystemExit, match="stage sft was run with other arguments"):
+        recipe.main()
+    assert commands == []
+
+
+@pytest.mark.slow
+def test_sft_from_end_to_end_at_toy_size(recipe_in_tmp, sft_model, tmp_path, monkeypatch):
+    """The real commands: one RL step of one arm from the copied model on the bundled data, and the
+    evaluations of both models on two held-out items (the bundled sample's `--limit 64`, the same
+    for any --sft-from, left out)."""
+    recipe = recipe_in_tmp
+    monkeypatch.setattr(recipe, "ARMS", {"sg_rlvr": []})  # the arm with every reward: the length window too
+    monkeypatch.setattr(recipe, "SPLITS", ("eval_swapped", "eval_given_map"))
+    monkeypatch.setattr("sys.argv", [*_sft_from(sft_model), "--rl-tokens", "32", "--rl-steps", "1", "--rl-prompts", "1",
+                                     "--seeds", "1", "--eval-limit", "2", "--max-new-tokens", "32"])
+    recipe.main()
+    runs = tmp_path / "runs" / "v7"
+    assert json.loads((runs / "sg_rlvr" / "final" / "spacer_video.json").read_text())["nframes"] == 16
+    assert json.loads((runs / "sg_rlvr" / "spacer_args.json").read_text())["train_file"] == str(SIM / "train.jsonl")
+    metrics = json.loads((runs / "sg_rlvr" / "metrics.jsonl").read_text().splitlines()[0])
+    assert metrics["completions/max_length"] <= 32  # --rl-tokens (the shipped model writes hundreds)
+    for split in ("eval", "eval_swapped", "eval_given_map"):
+        for name in ("sft", "sg_rlvr"):
+            assert json.loads((runs / split / name / "summary.json").read_text())["n"] == 2
+    assert sorted(recipe.recorded_stages()) == ["eval_given_map_sft", "eval_given_map_sg_rlvr", "eval_sft",
+                                                "eval_sg_rlvr", "eval_swapped_sft", "eval_swapped_sg_rlvr",
+                                                "rl_sg_rlvr", "sft"]
+    head = next(line for line in (runs / "ablation.md").read_text().splitlines() if line.startswith("| question type"))
+    assert head == "| question type | chance/prior | SFT only | SFT + SG-RLVR (map + temporal + length) |"
