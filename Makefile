@@ -3,7 +3,7 @@ PY      := .venv/bin/python
 STAMP   := .venv/.installed
 PORT    ?= 7860
 
-.PHONY: setup demo test test-fast lint lab bench tiny-model tiny-v6 tiny-arith tiny-walls tiny-options tiny-marks tiny-marks-redrill tiny-more-scenes tiny-more-scenes-unfrozen tiny-more-scenes-unfrozen-seeds tiny-budget-640 tiny-stages tiny-more-scenes-balanced tiny-option-words tiny-redrill-start tiny-distance tiny-distance-start tiny-vsi-world clean
+.PHONY: setup demo test test-fast lint lab bench tiny-model tiny-v6 tiny-arith tiny-walls tiny-options tiny-marks tiny-marks-redrill tiny-more-scenes tiny-more-scenes-unfrozen tiny-more-scenes-unfrozen-seeds tiny-budget-640 tiny-stages tiny-more-scenes-balanced tiny-option-words tiny-redrill-start tiny-distance tiny-distance-start tiny-vsi-world tiny-rl-ablation clean
 
 setup: $(STAMP)
 
@@ -422,3 +422,15 @@ tiny-vsi-world: $(VSI)/data/test.jsonl
 	gzip -nc $(VSI)/eval_v7/results.jsonl > docs/results/vsi_world/eval_v7/results.jsonl.gz
 	cp $(VSI)/eval_v7/controls/swap/summary.json $(VSI)/eval_v7/controls/swap/run.json docs/results/vsi_world/eval_v7/controls/swap/
 	gzip -nc $(VSI)/eval_v7/controls/swap/results.jsonl > docs/results/vsi_world/eval_v7/controls/swap/results.jsonl.gz
+
+# The miniature ablation from the shipped model's SFT (assets/tiny-model, seed 1 of tiny-distance):
+# GRPO (format + accuracy), + map reward, SG-RLVR (+ map, T-GRPO, length bonus), 3 seeds each, 150
+# steps of 4 groups of 4 rollouts of up to 640 tokens (the length bonus's window scaled to 200-320),
+# RL on the SFT data's items; every model evaluated on the same 560 held-out items (own video,
+# another scene's, the true map given) and the bundled sample. Report and rows in $(RL_RESULTS).
+# Resumable stage by stage (an RL run killed part way starts again).
+RL_RESULTS := docs/results/v7_rl
+tiny-rl-ablation: $(DIST)/data/train.jsonl $(MARKS)/data/test.jsonl
+	$(PY) recipes/spacer_tiny.py --world small --runs tiny-small-v7-rl --sft-from assets/tiny-model \
+		--train-file $(DIST)/data/train.jsonl --test-data $(MARKS)/data --nframes 16 --max-new-tokens 640 \
+		--rl-tokens 640 --rl-steps 150 --rl-prompts 4 --seeds 3 --results $(RL_RESULTS)
