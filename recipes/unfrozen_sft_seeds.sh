@@ -8,7 +8,8 @@
 # OUT-seedK/sft is seed K's run. Environment: PY (python), DATA (the 6,000 seed-2 scenes; made here
 # when missing), VISION (the start: that data's vision warm-up, committed in assets/stages; `make
 # tiny-stages` trains it again), STEPS, PARALLEL=1 to run the seeds at once (on one GPU: each
-# process decodes its own videos, with its dataloader workers).
+# process decodes its own videos, with its dataloader workers), SYNTH_FLAGS: more `spacer data
+# synth` flags for DATA when it is made here (--distance-steps for the shipped model's data).
 set -euo pipefail
 out=$1 seeds=$2
 shift 2
@@ -21,7 +22,7 @@ SCENES=${SCENES:-6000}  # fewer only to try the script out
 [ -f "$VISION/config.json" ] || { echo "no model in $VISION (make tiny-stages trains it)" >&2; exit 1; }
 if [ ! -f "$DATA/train.jsonl" ]; then  # the data of `make tiny-more-scenes`: the same scenes
 	"$PY" -m spacer_core.cli data synth --scenes "$SCENES" --out "$DATA" --test-fraction 0.05 --seed 2 --world small \
-		--lookup-lines --cell-arithmetic --tinted-walls --option-lines > "$DATA.synth.log" 2>&1
+		--lookup-lines --cell-arithmetic --tinted-walls --option-lines ${SYNTH_FLAGS:-} > "$DATA.synth.log" 2>&1
 fi
 pids=()
 for seed in $seeds; do
