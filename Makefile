@@ -45,6 +45,10 @@ tiny-model: setup
 	rm -rf assets/tiny-model.new
 	$(PY) -m spacer_core.cli model copy $(DIST)-seed$(SHIP_SEED)/sft/final assets/tiny-model.new
 	rm -rf assets/tiny-model && mv assets/tiny-model.new assets/tiny-model
+	r=$(DIST_RESULTS)/steps; $(PY) -m spacer_core.cli eval plot --out docs/img/tiny_v7.png \
+		--title "spacer-tiny v7 on 560 held-out items (3 seeds)" "own video=$$r-seed1/eval,$$r-seed2/eval,$$r-seed3/eval" \
+		"another scene's video=$$r-seed1/eval:swap,$$r-seed2/eval:swap,$$r-seed3/eval:swap" \
+		"the true map given=$$r-seed1/eval_given_map,$$r-seed2/eval_given_map,$$r-seed3/eval_given_map"
 
 # v6, the small world's first chain (recipes/spacer_tiny.py) and its RL ablation; the experiments
 # below start from its stages up to the lookup stage.
