@@ -48,6 +48,7 @@ Stages whose output already exists are skipped, so an interrupted run continues.
 from __future__ import annotations
 
 import argparse
+import filecmp
 import json
 import os
 import shutil
@@ -101,6 +102,7 @@ def run(*args: str, log: Path | None = None, threads: int | None = None) -> floa
 
 
 NFRAMES = 8  # frames a clip (configs/tiny/*.yaml)
+RL_SAVE_STEPS = 25  # an RL run's checkpoints: a run cut short (a session's end) loses at most this many steps
 
 
 def configure(world: str, arithmetic: bool = False, drill: bool = False, walls: bool = False,
@@ -325,6 +327,11 @@ def main() -> None:
         world = synth_config(data)["world"]
         if world != opts.world:
             parser.error(f"{shown(data)} holds scenes of the {world} world, not of --world {opts.world}")
+    copied = RUNS / "sft" / "final" / "model.safetensors"
+    if opts.sft_from and copied.exists() and not filecmp.cmp(copied, opts.sft_from / "model.safetensors", shallow=False):
+        # the same path holds other weights now (a model shipped again): the runs are of the old ones
+        parser.error(f"{shown(copied.parent)} is an older copy of {shown(opts.sft_from)} (the weights differ): "
+                     f"move {shown(RUNS)} away to start afresh")
     RUNS.mkdir(parents=True, exist_ok=True)
     timings = json.loads(TIMINGS.read_text()) if TIMINGS.exists() else {}
 
@@ -362,11 +369,17 @@ def main() -> None:
 
     def arm(name: str, seed: int) -> list[tuple]:
         run_name = seeded(name, seed)
+        # a checkpoint every RL_SAVE_STEPS steps, and a run killed part way continues from its newest
+        # one (neither changes what it trains, so neither is recorded)
+        resume = ["--resume"] if any((RUNS / run_name).glob("checkpoint-*/trainer_state.json")) else []
         chain = [((RUNS / run_name / "final" / "config.json", timings, f"rl_{run_name}", "train", "--config",
                    "configs/tiny/rl.yaml", "--model", str(RUNS / "sft" / "final"), "--train_file", str(train_file),
                    *frames, *rl_budget, "--output_dir", str(RUNS / run_name), "--max_steps", str(opts.rl_steps),
                    *(["--per_device_train_batch_size", str(opts.rl_prompts * group)] if opts.rl_prompts else []),
-                   "--seed", str(seed), *ARMS[name]), {"log": RUNS / f"{run_name}.log"}), evaluation(run_name)]
+                   "--seed", str(seed), *ARMS[name]),
+                  {"log": RUNS / f"{run_name}.log",
+                   "unrecorded": ("--save_strategy", "steps", "--save_steps", str(RL_SAVE_STEPS), *resume)}),
+                 evaluation(run_name)]
         return chain + [evaluation(run_name, split) for split in SPLITS] if seed == 0 else chain
 
     base = [] if base_sft is None or not (base_sft / "config.json").exists() else [

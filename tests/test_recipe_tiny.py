@@ -402,7 +402,7 @@ def test_sft_from_refuses_what_it_would_ignore_or_get_wrong(recipe, stub_stages,
     assert stub_stages == [] and not (tmp_path / "runs").exists()  # refused before anything ran or was made
 
 
-def test_sft_from_runs_the_ablation_from_that_model(recipe_in_tmp, sft_model, tmp_path, monkeypatch):
+def test_sft_from_runs_the_ablation_from_that_model(recipe_in_tmp, sft_model, tmp_path, monkeypatch, capsys):
     """The SFT model copied in by the real `spacer model copy`, no stage before it and no untrained
     model; the arms train on --train-file within --rl-tokens, every model is evaluated on
     --test-data. The other `spacer` commands leave what their stage waits for (an evaluation: a
@@ -430,8 +430,10 @@ def test_sft_from_runs_the_ablation_from_that_model(recipe_in_tmp, sft_model, tm
     argv = [*_sft_from(sft_model), "--rl-tokens", "640", "--rl-steps", "2", "--seeds", "2", "--eval-limit", "3",
             "--max-new-tokens", "640", "--results", str(tmp_path / "published")]
     monkeypatch.setattr("sys.argv", argv)
-    recipe.main()
     runs = tmp_path / "runs" / "v7"
+    (runs / "grpo" / "checkpoint-25").mkdir(parents=True)  # a run cut short by an earlier invocation
+    (runs / "grpo" / "checkpoint-25" / "trainer_state.json").write_text("{}")
+    recipe.main()
     assert commands[0] == ("model", "copy", str(sft_model), str(runs / "sft" / "final"))
     assert (runs / "sft" / "final" / "model.safetensors").read_bytes() == (sft_model / "model.safetensors").read_bytes()
     assert recipe.recorded_stages()["sft"] == ["model", "copy", "elsewhere/sft/final", "runs/v7/sft/final"]
@@ -445,6 +447,11 @@ def test_sft_from_runs_the_ablation_from_that_model(recipe_in_tmp, sft_model, tm
         assert c[c.index("--nframes") + 1] == "16"
         budget = c.index("--max_completion_length")  # rl.yaml's window, 90-144 of 288, scaled
         assert c[budget:budget + 6] == ("--max_completion_length", "640", "--length_low", "200", "--length_high", "320")
+        # checkpoints as it goes, and the one with a checkpoint continues from it
+        saves = ("--save_strategy", "steps", "--save_steps", str(recipe.RL_SAVE_STEPS))
+        assert c[-5:] == (*saves, "--resume") if Path(c[c.index("--output_dir") + 1]).name == "grpo" else c[-4:] == saves
+    recorded = recipe.recorded_stages()["rl_grpo"]  # what cannot change the result is not recorded
+    assert "--resume" not in recorded and "--save_steps" not in recorded and recorded[-1] == "false"  # the arm's flags last
     evaluated = {Path(c[c.index("--out") + 1]).relative_to(runs): c for c in commands if c[0] == "eval"}
     assert {out.name for out in evaluated} == {"sft", *(Path(out).name for out in trained)}  # no untrained
     assert len(commands) == 1 + len(trained) + len(evaluated)
@@ -475,6 +482,14 @@ def test_sft_from_runs_the_ablation_from_that_model(recipe_in_tmp, sft_model, tm
     monkeypatch.setattr("sys.argv", [*argv, "--sft-from", str(other)])
     with pytest.raises(SystemExit, match="stage sft was run with other arguments"):
         recipe.main()
+    assert commands == []
+    # the same path with other weights (a model shipped again since) is refused too
+    weights = sft_model / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-1] + bytes([weights.read_bytes()[-1] ^ 1]))
+    monkeypatch.setattr("sys.argv", argv)
+    with pytest.raises(SystemExit):
+        recipe.main()
+    assert "is an older copy of elsewhere/sft/final (the weights differ)" in capsys.readouterr().err
     assert commands == []
 
 
