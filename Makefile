@@ -369,6 +369,7 @@ $(DIST)/data/train.jsonl: $(MORE)/data/test.jsonl
 	$(PY) -m spacer_core.cli data synth --scenes 6000 --out $(DIST)/data --test-fraction 0.05 --seed 2 --world small \
 		--lookup-lines --cell-arithmetic --tinted-walls --option-lines --distance-steps --keep-videos
 $(DIST)/start/final/config.json: $(REDRILL_START)/config.json
+	mkdir -p $(DIST)
 	$(PY) -m spacer_core.cli train --config configs/tiny/lookup.yaml --model $(REDRILL_START) --lookup_world small \
 		--output_dir $(DIST)/start --max_steps 3000 --learning_rate 1e-3 --lookup_arith_fraction 0.35 \
 		--lookup_distance_fraction 0.45 --lookup_copy_fraction 0.1 --lookup_option_marks > $(DIST)/start.log 2>&1
@@ -414,18 +415,20 @@ tiny-distance: $(DIST_FROM)/config.json $(DIST)/data/train.jsonl $(MARKS)/data/t
 	done
 
 # The shipped model on the VSI-like world's 447 held-out items (the v5 recipe's data, beside v5's and
-# v6's rows in docs/results/vsi_world), with the swap control.
+# v6's rows in docs/results/vsi_world), with the swap control. VSI_TAG names the shipped model's
+# rows: a model shipped again gets a new tag (a run resumed under the old one would mix two models).
 VSI := runs/vsi-world
+VSI_TAG := v7
 $(VSI)/data/test.jsonl: | setup
 	$(PY) -m spacer_core.cli data synth --scenes 1000 --out $(VSI)/data --test-fraction 0.025 --seed 1
 tiny-vsi-world: $(VSI)/data/test.jsonl
 	$(PY) -m spacer_core.cli eval --bench sim --model tiny --data-root $(VSI)/data --batch-size 8 --max-new-tokens 640 \
-		--control swap --resume --no-progress --out $(VSI)/eval_v7
-	mkdir -p docs/results/vsi_world/eval_v7/controls/swap
-	cp $(VSI)/eval_v7/summary.* $(VSI)/eval_v7/run.json docs/results/vsi_world/eval_v7/
-	gzip -nc $(VSI)/eval_v7/results.jsonl > docs/results/vsi_world/eval_v7/results.jsonl.gz
-	cp $(VSI)/eval_v7/controls/swap/summary.json $(VSI)/eval_v7/controls/swap/run.json docs/results/vsi_world/eval_v7/controls/swap/
-	gzip -nc $(VSI)/eval_v7/controls/swap/results.jsonl > docs/results/vsi_world/eval_v7/controls/swap/results.jsonl.gz
+		--control swap --resume --no-progress --out $(VSI)/eval_$(VSI_TAG)
+	mkdir -p docs/results/vsi_world/eval_$(VSI_TAG)/controls/swap
+	cp $(VSI)/eval_$(VSI_TAG)/summary.* $(VSI)/eval_$(VSI_TAG)/run.json docs/results/vsi_world/eval_$(VSI_TAG)/
+	gzip -nc $(VSI)/eval_$(VSI_TAG)/results.jsonl > docs/results/vsi_world/eval_$(VSI_TAG)/results.jsonl.gz
+	cp $(VSI)/eval_$(VSI_TAG)/controls/swap/summary.json $(VSI)/eval_$(VSI_TAG)/controls/swap/run.json docs/results/vsi_world/eval_$(VSI_TAG)/controls/swap/
+	gzip -nc $(VSI)/eval_$(VSI_TAG)/controls/swap/results.jsonl > docs/results/vsi_world/eval_$(VSI_TAG)/controls/swap/results.jsonl.gz
 
 # The miniature ablation from the shipped model's SFT (assets/tiny-model, seed 1 of tiny-distance):
 # GRPO (format + accuracy), + map reward, SG-RLVR (+ map, T-GRPO, length bonus), 3 seeds each, 150

@@ -24,11 +24,12 @@ Every stage is a `spacer` command (printed as it runs), so the recipe can be fol
                             with every evaluation's rows
   9. ship                   --ship STAGE copies that stage's model (sft or an arm, seed 0) to assets/tiny-model
 
-`make tiny-model` runs the shipped chain (docs/tiny-ablation.md):
+`make tiny-v6` runs v6's chain, the small world's first (docs/tiny-ablation.md, appendix; the shipped
+model, v7, is trained by `make tiny-model`):
 
   python recipes/spacer_tiny.py --world small --whole-categories --lookup-lines --lookup-steps 6000 \
       --lookup-batch 8 --sft-steps 1800 --test-fraction 0.05 --rl-steps 150 --rl-prompts 4 \
-      --results docs/results/small_world --ship sft
+      --results docs/results/small_world
 
 With --sft-from the ablation starts from an SFT model trained elsewhere, e.g. the shipped model's
 (Makefile): no data or stages of its own before the RL arms, and no untrained model to evaluate.

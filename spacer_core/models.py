@@ -88,7 +88,9 @@ def copy_model(src: str | Path, dest: str | Path) -> list[str]:
         raise ModelError(f"{src}: not a checkpoint folder (no config.json and model.safetensors)")
     dest.mkdir(parents=True, exist_ok=True)
     names = [name for name in MODEL_FILES if (src / name).is_file()]
-    # config.json last: a folder with one is taken for a whole checkpoint, so a copy cut short is not
+    # config.json last (and an old one gone first): a folder with one is taken for a whole
+    # checkpoint, so a copy cut short is not
+    (dest / "config.json").unlink(missing_ok=True)
     for name in sorted(names, key=lambda n: n == "config.json"):
         shutil.copy2(src / name, dest / name)
     return names

@@ -11,6 +11,10 @@ if TYPE_CHECKING:
 
 # Every event that runs the model shares this concurrency id (limit 1): one model call at a time.
 MODEL_QUEUE = "model"
+# A model this small answers faster on one CPU thread: its matrices are too small to share out, and
+# threads wait at every barrier (benchmarks/bench_ask.py, the tiny model on 2 cores: slowest Ask 1.2 s
+# on one thread, 2.8 s on two). The other cores stay free for a Train tab run.
+ONE_THREAD_BELOW = 50_000_000  # parameters
 
 
 class ModelNotReady(RuntimeError):
@@ -65,7 +69,9 @@ class ModelHost:
         return self.current(timeout)[1]
 
     def current(self, timeout: float | None = None) -> tuple[str, SpatialReasoner]:
-        """(name, reasoner) of the loaded model, read together (a switch may come at any time)."""
+        """(name, reasoner) of the loaded model, read together (a switch may come at any time). A
+        model smaller than ONE_THREAD_BELOW on CPU is run on one torch thread from the calling
+        thread on (torch keeps the count per thread: the one that runs the model sets it)."""
         while True:
             ready, name = self._ready, self.name
             if not ready.wait(timeout):
@@ -75,7 +81,13 @@ class ModelHost:
                     continue
                 if self._reasoner is None:
                     raise ModelNotReady(f"model {name} could not be loaded: {self._error}")
-                return self.name, self._reasoner
+                name, reasoner = self.name, self._reasoner
+            model = reasoner.model
+            if model.device.type == "cpu" and sum(p.numel() for p in model.parameters()) < ONE_THREAD_BELOW:
+                import torch
+
+                torch.set_num_threads(1)
+            return name, reasoner
 
     def status(self) -> str:
         """One line of Markdown for the page header."""

@@ -46,7 +46,7 @@ class Settings:
     prompts: int = 2  # per step (RL: a batch of prompts × G completions; SFT: the batch size)
     rewards: list[str] = field(default_factory=lambda: list(REWARDS))
     learning_rate: float = LEARNING_RATE["rl"]
-    max_completion_length: int = 288
+    max_completion_length: int = 640  # the evaluations' budget: the shipped model writes up to about 500
     start_from: str = "tiny"
 
     def argv(self, out: Path) -> list[str]:
@@ -263,7 +263,7 @@ def build(host: ModelHost, roots: Roots, tab: gr.Tab, tabs: gr.Tabs, rollouts_ta
                                         elem_id="train-g")
                 rewards = gr.CheckboxGroup(REWARDS, value=default.rewards, label="Rewards besides format and "
                                            "answer accuracy", elem_id="train-rewards")
-                max_len = gr.Slider(32, 512, step=16, value=default.max_completion_length,
+                max_len = gr.Slider(32, 1024, step=16, value=default.max_completion_length,
                                     label="Max completion tokens", elem_id="train-max-len")
             learning_rate = gr.Number(default.learning_rate, label="Learning rate", minimum=0, elem_id="train-lr")
             name = gr.Textbox(label="Run name", placeholder="automatic: stage-date-time", elem_id="train-name",

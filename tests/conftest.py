@@ -45,11 +45,12 @@ def mp4_file(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def sim_root(tmp_path_factory) -> Path:
-    """A small `spacer data synth` output: 3 scenes (2 train, 1 test), 8 frames of 64×64."""
+    """A small `spacer data synth` output: 3 scenes (2 train, 1 test), 16 frames of 64×64 (the shipped
+    model reads 16 a clip, and a clip cannot give more frames than it has)."""
     from spacer_core.sim.synth import SynthConfig, synthesize
 
     root = tmp_path_factory.mktemp("sim")
-    synthesize(root, SynthConfig(scenes=3, frames=8, size=64, test_fraction=0.34), workers=1, progress=False)
+    synthesize(root, SynthConfig(scenes=3, frames=16, size=64, test_fraction=0.34), workers=1, progress=False)
     return root
 
 

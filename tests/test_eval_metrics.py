@@ -296,6 +296,9 @@ def test_sim_counts_well_formed_completions_and_reasoning_that_names_the_objects
     assert [r["names_objects"] for r in rows] == [True, False, False, False]  # the map's keys do not count
     room = replace(vsi_item("room_size_estimation", "20"), question="What is the size of this room (in square meters)?")
     assert "names_objects" not in bench.score(room, named).extra  # names no object: not counted
+    # --mode thinking draws no map: all its reasoning counts; a bare answer (direct mode) is not counted
+    assert bench.score(item, "<think>There are 2 lamps.</think><answer>2</answer>").extra["names_objects"] is True
+    assert "names_objects" not in bench.score(item, "<answer>2</answer>").extra
     summary = {**bench.aggregate(rows), "benchmark": "sim", "n": 4, "overall": 50.0}
     assert summary["format"] == {"rate": 3 / 4, "count": 4}
     assert summary["names_objects"] == {"rate": 1 / 4, "count": 4}

@@ -50,3 +50,8 @@ def test_cli_writes_the_figure_and_names_what_is_wrong(runs, tmp_path, capsys):
     assert "expected LABEL=RUN[,RUN...]" in capsys.readouterr().err
     with pytest.raises(ValueError, match="expected LABEL"):
         parse_group("own=")
+    stress = tmp_path / "stress"  # a summary of another kind
+    stress.mkdir()
+    (stress / "summary.json").write_text(json.dumps({"overall": 40.0}))
+    assert main(["eval", "plot", "--out", str(out), f"other={stress}"]) == 2
+    assert f"{stress}: its summary has no per-type scores" in capsys.readouterr().err

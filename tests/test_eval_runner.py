@@ -21,11 +21,14 @@ from spacer_core.commands.eval import BENCHMARK_NAMES
 from spacer_core.eval import BENCHMARKS, RunError, compare_runs, evaluate, get_benchmark, read_rows
 from spacer_core.eval.runner import merge_shards
 from spacer_core.infer import SpatialReasoner
+from spacer_core.models import TINY_MODEL_DIR
 from tests.test_eval_metrics import official_aggregate, official_score
 
 N = 8  # items in the reference run
 GEN = {"max_new_tokens": 6}
 TIMING = ("seconds",)
+# the shipped tiny model reads clips at its own frame count (its spacer_video.json)
+SHIPPED_FRAMES = json.loads((TINY_MODEL_DIR / "spacer_video.json").read_text())["nframes"]
 
 
 class ForceText(LogitsProcessor):
@@ -97,7 +100,7 @@ def test_rows_hold_every_item_scored_exactly(items, tiny, sim_root, tmp_path):
     assert summary["at_budget"] == {"max_new_tokens": len(ids) + 4, "count": 0, "by_type": {}}  # each ended with EOS
     saved = json.loads((tmp_path / "summary.json").read_text())
     assert saved["overall"] == pytest.approx(summary["overall"])
-    assert saved["setup"]["mode"] == "thinking_map" and saved["setup"]["video"]["nframes"] == 8
+    assert saved["setup"]["mode"] == "thinking_map" and saved["setup"]["video"]["nframes"] == SHIPPED_FRAMES
     assert "logits_processor" not in saved["setup"]["generation"]
     md = (tmp_path / "summary.md").read_text()
     assert f"**{summary['overall']:.1f}**" in md and "object_counting" in md and "Mean map score 1.000" in md
@@ -274,10 +277,11 @@ def test_eval_command(sim_root, tmp_path, capsys):
     printed = capsys.readouterr()
     assert f"(chance/prior {summary['chance']['overall']:.1f})" in printed.out
     # the tiny model's own frame settings, and where they came from
-    assert "video sampling: 8 frames, 3136 to 12544 pixels a frame (the checkpoint's spacer_video.json)" in printed.err
+    assert (f"video sampling: {SHIPPED_FRAMES} frames, 3136 to 12544 pixels a frame (the checkpoint's spacer_video.json)"
+            in printed.err)
     assert "| question type | n | score | chance/prior |" in (tmp_path / "run" / "summary.md").read_text()
     assert len(read_rows(tmp_path / "run" / "results.jsonl")) == 2
-    assert summary["setup"]["mode"] == "direct"
+    assert summary["setup"]["mode"] == "direct" and "format" not in summary  # no think/answer format asked
     assert main(["eval", "--bench", "vsibench", "--out", str(tmp_path / "v")]) == 2
     assert "--data-root is required for vsibench" in capsys.readouterr().err
     assert main(["eval", "--bench", "nope", "--out", str(tmp_path / "v")]) == 2
@@ -289,7 +293,7 @@ def test_given_map_starts_every_reasoning_with_the_true_map(sim_root, tmp_path, 
     items = get_benchmark("sim").load(sim_root)[:3]
     out = tmp_path / "given"
     code = main(["eval", "--bench", "sim", "--data-root", str(sim_root), "--out", str(out), "--limit", "3",
-                 "--batch-size", "3", "--max-new-tokens", "60", "--given-map", "--no-progress"])
+                 "--batch-size", "3", "--max-new-tokens", "640", "--given-map", "--no-progress"])  # room to finish
     assert code == 0
     rows = read_rows(out / "results.jsonl")
     reasoning = {str(r["problem_id"]): r["reasoning"] for r in map(json.loads, (sim_root / "test.jsonl").read_text().splitlines())}

@@ -78,7 +78,8 @@ def test_answer_is_the_decoded_greedy_generation(reasoner, mp4_file):
     assert result.prompt_tokens == batch["input_ids"].shape[1]
     assert 1 <= result.completion_tokens <= 10
     assert result.raw == processor.decode(out[: result.completion_tokens], skip_special_tokens=True)
-    assert (result.frames, result.frame_size) == (clip.num_frames, clip.size) == (8, clip.size)
+    assert (result.frames, result.frame_size) == (clip.num_frames, clip.size) == (reasoner.video.nframes, clip.size)
+    assert reasoner.video.nframes == 16  # the shipped model's own (its spacer_video.json)
     assert result.timestamps == pytest.approx(clip.timestamps.tolist())
     # thinking_map without categories asks for (and reads back) the generic indoor list
     assert (result.think, result.map, result.answer) == parse_completion(result.raw, "multiple choice",

@@ -148,9 +148,10 @@ def test_copy_keeps_what_loads_and_leaves_the_training_state(tmp_path):
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(shutil, "copy2", full_disk)
-        with pytest.raises(OSError):
-            copy_model(src, tmp_path / "cut")
-    assert not (tmp_path / "cut" / "config.json").exists()
+        for dest in (tmp_path / "cut", tmp_path / "kept"):  # a new folder, and one that held a model
+            with pytest.raises(OSError):
+                copy_model(src, dest)
+            assert not (dest / "config.json").exists()
     (src / "model.safetensors").unlink()
     with pytest.raises(ModelError, match=re.escape(f"{src}: not a checkpoint folder")):
         copy_model(src, tmp_path / "again")

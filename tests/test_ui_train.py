@@ -55,8 +55,16 @@ def test_every_choice_the_tab_offers_can_train(tmp_path):
 
 
 def test_model_host_switches_and_reports_a_failed_load(tmp_path):
-    host = ModelHost("tiny")
-    first = host.get(timeout=120)
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # as on a 2-core machine (the tests' conftest sets one thread)
+    try:
+        host = ModelHost("tiny")
+        first = host.get(timeout=120)
+        assert torch.get_num_threads() == 1  # a model this small answers faster on one thread
+    finally:
+        torch.set_num_threads(before)
     host.switch(str(tmp_path / "no-such-model"))
     with pytest.raises(ModelNotReady, match="could not be loaded"):
         host.get(timeout=120)

@@ -23,7 +23,9 @@ def parse_group(text: str) -> tuple[str, list[str]]:
 
 def run_scores(run: str) -> tuple[dict[str, float], dict | None]:
     """(overall and per-type scores, the chance/prior) of a run, or of ``DIR:CONTROL``'s control."""
-    folder, _, control = run.partition(":")
+    folder, sep, control = run.rpartition(":")
+    if not sep or Path(run).exists():  # no control named (a folder's own name may hold a colon)
+        folder, control = run, ""
     summary = load_summary(folder)
     if control:
         controls = (summary.get("controls") or {}).get("scores", {})
@@ -33,6 +35,8 @@ def run_scores(run: str) -> tuple[dict[str, float], dict | None]:
         scores = controls[control]
     else:
         scores = summary
+    if "overall" not in scores or "per_type" not in scores:
+        raise ValueError(f"{folder}: its summary has no per-type scores (not a `spacer eval` run)")
     return {OVERALL: scores["overall"], **scores["per_type"]}, summary.get("chance")
 
 
@@ -65,7 +69,7 @@ def plot_groups(groups: Sequence[tuple[str, list[str]]], out: str | Path, title:
         x = [i + (g - (len(groups) - 1) / 2) * width for i, t in enumerate(types) if t in table[label]]
         mean, sd = zip(*table[label].values(), strict=True)
         ax.bar(x, mean, width, yerr=sd, capsize=2, label=label + (f" ({len(runs)} runs)" if len(runs) > 1 else ""))
-    if chance:
+    if chance and "per_type" in chance:
         prior = [chance["overall"] if t == OVERALL else chance["per_type"].get(t) for t in types]
         ax.scatter([i for i, p in enumerate(prior) if p is not None], [p for p in prior if p is not None],
                    marker="_", s=400, color="black", zorder=3, label="chance/prior")

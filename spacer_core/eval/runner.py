@@ -205,6 +205,8 @@ def summarize(benchmark: Benchmark, rows: Sequence[dict[str, Any]], setup: dict[
     aggregate = benchmark.aggregate(rows)
     summary = {"benchmark": benchmark.name, "title": benchmark.title, "n": len(rows),
                "errors": sum(1 for r in rows if r.get("error")), **aggregate, "setup": setup}
+    if setup.get("mode") == "direct":  # an answer alone: no think/answer format to count
+        summary.pop("format", None)
     if budget := (setup.get("generation") or {}).get("max_new_tokens"):
         # Completions cut off by the budget usually lose their answer: a budget shorter than the
         # reasoning the model was taught to write scores the budget, not the model.

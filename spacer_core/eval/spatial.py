@@ -178,12 +178,15 @@ class SimBench(Benchmark):
         conclusion the reasoning derives is the right option's text (`conclusion_choice`), and
         ``copies``: whether its option lines copy the prompt's options (`copies_options`). For every
         item, ``format_ok``: whether the completion is one think/answer pair (`rewards.format_ok`),
-        and where the question names object categories, ``names_objects``: whether the reasoning
-        after the map names every one of them (a plural counts: "The map lists 2 lamps")."""
+        and where the question names object categories and the completion reasons, ``names_objects``:
+        whether the reasoning after the map (all of it, when there is no map) names every one of them
+        (a plural counts: "The map lists 2 lamps")."""
         result = vsibench_row_score(item, completion)
         result.extra["format_ok"] = format_ok(completion)
-        if names := named_categories(item.question):
-            derivation = completion.partition(MAP[1])[2].partition("</think>")[0]
+        names = named_categories(item.question)
+        if names and "<think>" in completion:
+            reasoning = completion.partition("<think>")[2]
+            derivation = (reasoning.partition(MAP[1])[2] if MAP[0] in reasoning else reasoning).partition("</think>")[0]
             result.extra["names_objects"] = set(names) <= set(named_categories(derivation))
         if item.options:
             choice = derivation_choice(completion, item.options)
