@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 # Every event that runs the model shares this concurrency id (limit 1): one model call at a time.
 MODEL_QUEUE = "model"
 # A model this small answers faster on one CPU thread: its matrices are too small to share out, and
-# threads wait at every barrier (benchmarks/bench_ask.py, the tiny model on 2 cores: slowest Ask 1.2 s
+# threads wait at every barrier (benchmarks/bench_ask.py, the tiny model on 2 cores: slowest Ask 1.3 s
 # on one thread, 2.8 s on two). The other cores stay free for a Train tab run.
 ONE_THREAD_BELOW = 50_000_000  # parameters
 

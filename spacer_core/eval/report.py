@@ -91,7 +91,7 @@ def render_summary(summary: Mapping[str, Any]) -> str:
             lines += [f"{100 * f['rate']:.0f}% of the {f['count']} completions are one think/answer pair.", ""]
         if n := summary.get("names_objects"):
             lines += [f"Of the {n['count']} whose question names objects, {100 * n['rate']:.0f}% name every one of "
-                      "them in the reasoning after the map.", ""]
+                      "them in their reasoning (after the map, where there is one).", ""]
     if summary.get("agreement") or summary.get("conclusions") or summary.get("copies"):
         lines += ["## Answers and their reasoning", ""]
         if a := summary.get("agreement"):
