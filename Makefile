@@ -435,7 +435,7 @@ tiny-vsi-world: $(VSI)/data/test.jsonl
 # steps of 4 groups of 4 rollouts of up to 640 tokens (the length bonus's window scaled to 200-320),
 # RL on the SFT data's items; every model evaluated on the same 560 held-out items (own video,
 # another scene's, the true map given) and the bundled sample. Report and rows in $(RL_RESULTS).
-# Resumable stage by stage (an RL run killed part way starts again).
+# Resumable stage by stage; an RL run killed part way continues from its newest checkpoint (every 25 steps).
 RL_RESULTS := docs/results/v7_rl
 tiny-rl-ablation: $(DIST)/data/train.jsonl $(MARKS)/data/test.jsonl
 	$(PY) recipes/spacer_tiny.py --world small --runs tiny-small-v7-rl --sft-from assets/tiny-model \
