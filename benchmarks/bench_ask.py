@@ -27,14 +27,14 @@ def main() -> None:
     parser.add_argument("--all", action="store_true", help="every bundled sample, not one a question type")
     args = parser.parse_args()
 
+    from spacer_ui import model as app_model
     from spacer_ui.ask import make_ask, pick_sample
-    from spacer_ui.model import ModelHost
     from spacer_ui.samples import sim_items
 
-    host = ModelHost(args.model)
-    host.get()  # loaded, with the app's thread setting (spacer_ui.model.ONE_THREAD_BELOW)
-    if args.threads:
+    if args.threads:  # instead of the app's rule (one thread for a small model: ONE_THREAD_BELOW)
+        app_model.ONE_THREAD_BELOW = 0
         torch.set_num_threads(args.threads)
+    host = app_model.ModelHost(args.model)
     ask = make_ask(host, max_upload_mb=200)
     items = list(sim_items().values())
     if not args.all:
