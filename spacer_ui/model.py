@@ -36,6 +36,7 @@ class ModelHost:
         with self._lock:
             self.name = name
             self._reasoner: SpatialReasoner | None = None
+            self._one_thread = False  # run it on one torch thread (ONE_THREAD_BELOW)
             self._error: str | None = None
             self._started = time.monotonic()
             self._loaded_in: float | None = None
@@ -46,17 +47,21 @@ class ModelHost:
 
     def _load(self, name: str, token: object, ready: threading.Event) -> None:
         reasoner = error = None
+        one_thread = False
         with self._one_load:
             try:
                 if token is self._loading:  # else superseded while waiting: skip it
                     from spacer_core.infer import SpatialReasoner
 
                     reasoner = SpatialReasoner.from_pretrained(name)
+                    model = reasoner.model
+                    one_thread = model.device.type == "cpu" and \
+                        sum(p.numel() for p in model.parameters()) < ONE_THREAD_BELOW
             except Exception as err:  # shown in the header and raised to every model call
                 error = f"{type(err).__name__}: {err}"
         with self._lock:
             if token is self._loading:
-                self._reasoner, self._error = reasoner, error
+                self._reasoner, self._error, self._one_thread = reasoner, error, one_thread
                 self._loaded_in = time.monotonic() - self._started
         ready.set()
 
@@ -81,9 +86,8 @@ class ModelHost:
                     continue
                 if self._reasoner is None:
                     raise ModelNotReady(f"model {name} could not be loaded: {self._error}")
-                name, reasoner = self.name, self._reasoner
-            model = reasoner.model
-            if model.device.type == "cpu" and sum(p.numel() for p in model.parameters()) < ONE_THREAD_BELOW:
+                name, reasoner, one_thread = self.name, self._reasoner, self._one_thread
+            if one_thread:
                 import torch
 
                 torch.set_num_threads(1)

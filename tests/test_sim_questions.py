@@ -250,7 +250,6 @@ def test_maps_agree_with_boxes_and_visibility(sample):
 def test_reasoning_is_the_true_map_plus_the_answer(sample):
     scenes, items, maps = sample
     tokenizer = AutoTokenizer.from_pretrained(str(SAMPLE.parent / "tiny-model"))
-    steps = json.loads((SAMPLE / "manifest.json").read_text())["config"]["distance_steps"]
     for item in items:
         m = re.match(r"<map>(.*?)</map>\n(.+)", item["reasoning"], re.S)
         assert m, item["reasoning"]
@@ -259,7 +258,7 @@ def test_reasoning_is_the_true_map_plus_the_answer(sample):
         assert len(tokenizer(item["reasoning"] + item["solution"])["input_ids"]) < 600
         answer = item["solution"][len("<answer>") : -len("</answer>")]
         derivation = m.group(2)
-        if steps and item["question_type"] == "object_abs_distance":
+        if SAMPLE_CONFIG.distance_steps and item["question_type"] == "object_abs_distance":
             # derived in steps from the room's size and the map's cells: it ends on the steps'
             # estimate, not on the exact answer
             room = scenes[item["scene_id"]]["room"]["size"][:2]
