@@ -3,7 +3,7 @@ PY      := .venv/bin/python
 STAMP   := .venv/.installed
 PORT    ?= 7860
 
-.PHONY: setup demo test test-fast lint lab bench tiny-model tiny-v6 tiny-arith tiny-walls tiny-options tiny-marks tiny-marks-redrill tiny-more-scenes tiny-more-scenes-unfrozen tiny-more-scenes-unfrozen-seeds tiny-budget-640 tiny-stages tiny-more-scenes-balanced tiny-option-words tiny-redrill-start tiny-distance tiny-distance-start tiny-vsi-world tiny-rl-ablation clean
+.PHONY: setup demo test test-fast lint lab bench tiny-model tiny-v6 tiny-arith tiny-walls tiny-options tiny-marks tiny-marks-redrill tiny-more-scenes tiny-more-scenes-unfrozen tiny-more-scenes-unfrozen-seeds tiny-budget-640 tiny-stages tiny-more-scenes-balanced tiny-option-words tiny-redrill-start tiny-distance tiny-distance-start tiny-vsi-world tiny-rl-ablation tiny-rl-lr clean
 
 setup: $(STAMP)
 
@@ -441,3 +441,18 @@ tiny-rl-ablation: $(DIST)/data/train.jsonl $(MARKS)/data/test.jsonl
 	$(PY) recipes/spacer_tiny.py --world small --runs tiny-small-v7-rl --sft-from assets/tiny-model \
 		--train-file $(DIST)/data/train.jsonl --test-data $(MARKS)/data --nframes 16 --max-new-tokens 640 \
 		--rl-tokens 640 --rl-steps 150 --rl-prompts 4 --seeds 3 --results $(RL_RESULTS)
+
+# The same RL at a lower learning rate, GRPO alone (RL_LR_ARMS), to tell whether 1e-4 is what pulls
+# the arms below their start. Its SFT evaluations are the ablation's (the same model on the same
+# items), linked in rather than run again.
+RL_LR := 2e-5
+RL_LR_ARMS := grpo
+RL_LR_RUNS := tiny-small-v7-rl-lr$(RL_LR)
+tiny-rl-lr: $(DIST)/data/train.jsonl $(MARKS)/data/test.jsonl
+	for split in eval eval_swapped eval_given_map eval_sample; do test -e runs/$(RL_LR_RUNS)/$$split/sft || \
+		{ mkdir -p runs/$(RL_LR_RUNS)/$$split && cp -al runs/tiny-small-v7-rl/$$split/sft runs/$(RL_LR_RUNS)/$$split/; } \
+		|| exit 1; done
+	$(PY) recipes/spacer_tiny.py --world small --runs $(RL_LR_RUNS) --sft-from assets/tiny-model \
+		--train-file $(DIST)/data/train.jsonl --test-data $(MARKS)/data --nframes 16 --max-new-tokens 640 \
+		--rl-tokens 640 --rl-steps 150 --rl-prompts 4 --seeds 1 --arms $(RL_LR_ARMS) --rl-lr $(RL_LR) \
+		--results docs/results/v7_rl_lr$(RL_LR)

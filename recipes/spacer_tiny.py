@@ -208,6 +208,7 @@ BEFORE_RL = ("scenes", "test_fraction", "whole_categories", "lookup_lines", "cel
 
 
 def main() -> None:
+    global ARMS
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenes", type=int, default=1000)
     parser.add_argument("--test-fraction", type=float, default=0.025, help="share of the scenes held out")
@@ -274,7 +275,15 @@ def main() -> None:
     parser.add_argument("--rl-tokens", type=int, default=None,
                         help="the RL completions' budget (default: configs/tiny/rl.yaml's), the length reward's window "
                              "the same part of it as there")
+    parser.add_argument("--rl-lr", type=float, default=None,
+                        help="the RL arms' learning rate (default: configs/tiny/rl.yaml's)")
+    parser.add_argument("--arms", default=",".join(ARMS),
+                        help=f"the RL arms to train, comma-separated (default: all of {', '.join(ARMS)})")
     opts = parser.parse_args()
+    unknown = set(opts.arms.split(",")) - set(ARMS)
+    if unknown:
+        parser.error(f"--arms: unknown arm(s) {', '.join(sorted(unknown))} (arms: {', '.join(ARMS)})")
+    ARMS = {name: flags for name, flags in ARMS.items() if name in opts.arms.split(",")}  # what follows reads it
     if opts.seeds < 0 or any(n is not None and n < 1 for n in (opts.rl_prompts, opts.rl_tokens)):
         parser.error("--seeds must be at least 0 (0: no RL arms), --rl-prompts and --rl-tokens at least 1")
     rl_config = yaml.safe_load((ROOT / "configs" / "tiny" / "rl.yaml").read_text())
@@ -291,6 +300,8 @@ def main() -> None:
         parser.error("--until stops before the evaluations: it cannot go with --results or --ship")
     if opts.marks_alone and not opts.marks_steps:
         parser.error("--marks-alone needs --marks-steps")
+    if opts.ship not in (None, "sft", *ARMS):
+        parser.error(f"--ship {opts.ship}: that arm is not among --arms")
     if opts.seeds == 0 and opts.ship not in (None, "sft"):
         parser.error(f"--ship {opts.ship} needs its RL arm: --seeds 0 trains none")
     if opts.nframes < 2 or opts.nframes % 2:
@@ -351,6 +362,7 @@ def main() -> None:
         "--length_low", str(budget * rl_config["length_low"] // rl_config["max_completion_length"]),
         "--length_high", str(budget * rl_config["length_high"] // rl_config["max_completion_length"])]
 
+    rl_budget += [] if opts.rl_lr is None else ["--learning_rate", str(opts.rl_lr)]
     swapped_split(TEST_DATA, SWAPPED)
 
     def evaluation(name: str, split: str = "eval") -> tuple:
@@ -401,7 +413,8 @@ def main() -> None:
             TIMINGS.write_text(json.dumps(timings, indent=2))
     source = f" {shown(opts.sft_from)}" if opts.sft_from else ""
     report(timings, opts.seeds, f"RL arms: {opts.rl_steps} steps of {rl_prompts} prompts × {group} rollouts of up to "
-           f"{budget} tokens each, {opts.seeds} seed(s), all from the SFT model{source}." if opts.seeds
+           f"{budget} tokens each, learning rate {opts.rl_lr or rl_config['learning_rate']}, {opts.seeds} seed(s), "
+           f"all from the SFT model{source}." if opts.seeds
            else "No RL arms (--seeds 0).", untrained=not opts.sft_from)
     if opts.results:
         publish(opts.results)

@@ -246,8 +246,8 @@ class SFTStarted(Exception):
 @pytest.fixture
 def recipe_in_tmp(recipe, tmp_path, monkeypatch):
     """The recipe with tmp_path for its checkout (a copy of configs/; runs/ and docs/img made there),
-    its folders put back after the test."""
-    for name in ("RUNS", "DATA", "TEST_DATA", "SWAPPED", "TIMINGS", "PLOT"):
+    its folders (and its arms) put back after the test."""
+    for name in ("RUNS", "DATA", "TEST_DATA", "SWAPPED", "TIMINGS", "PLOT", "ARMS"):
         monkeypatch.setattr(recipe, name, getattr(recipe, name))
     shutil.copytree(recipe.ROOT / "configs", tmp_path / "configs")
     monkeypatch.setattr(recipe, "ROOT", tmp_path)
@@ -324,7 +324,7 @@ def test_sft_after_the_marks_stage_drills_the_marks(recipe, stub_stages, monkeyp
 
 
 def test_each_data_set_has_its_own_run_folder(recipe, monkeypatch):
-    for name in ("RUNS", "DATA", "TEST_DATA", "SWAPPED", "TIMINGS", "PLOT"):
+    for name in ("RUNS", "DATA", "TEST_DATA", "SWAPPED", "TIMINGS", "PLOT", "ARMS"):
         monkeypatch.setattr(recipe, name, getattr(recipe, name))  # configure sets them: put them back after
     recipe.configure("small", arithmetic=True)
     assert (recipe.RUNS.name, recipe.DATA, recipe.PLOT) == ("tiny-small-arith", recipe.RUNS / "data",
@@ -394,7 +394,9 @@ def test_sft_from_refuses_what_it_would_ignore_or_get_wrong(recipe, stub_stages,
             ([*argv, "--world", "vsi"], f"{SIM} holds scenes of the small world, not of --world vsi"),
             ([*argv, "--sft-from", str(tmp_path)], "not a checkpoint folder (no config.json)"),
             ([*argv, "--test-data", str(no_manifest)], "not_synth: no manifest.json"),
-            ([*argv, "--rl-tokens", "0"], "--rl-tokens at least 1")):
+            ([*argv, "--rl-tokens", "0"], "--rl-tokens at least 1"),
+            ([*argv, "--arms", "grpo,ppo"], "--arms: unknown arm(s) ppo"),
+            ([*argv, "--arms", "grpo", "--ship", "sg_rlvr"], "--ship sg_rlvr: that arm is not among --arms")):
         monkeypatch.setattr("sys.argv", args)
         with pytest.raises(SystemExit) as refused:
             recipe.main()
@@ -464,8 +466,8 @@ def test_sft_from_runs_the_ablation_from_that_model(recipe_in_tmp, sft_model, tm
     assert (runs / "data_swapped" / "test.jsonl").read_text() == (SIM / "test.jsonl").read_text()
 
     table = (runs / "ablation.md").read_text()
-    assert ("RL arms: 2 steps of 2 prompts × 4 rollouts of up to 640 tokens each, 2 seed(s), all from the SFT "
-            "model elsewhere/sft/final.") in table
+    assert ("RL arms: 2 steps of 2 prompts × 4 rollouts of up to 640 tokens each, learning rate 0.0001, 2 seed(s), "
+            "all from the SFT model elsewhere/sft/final.") in table
     head = next(line for line in table.splitlines() if line.startswith("| question type"))
     assert head == ("| question type | chance/prior | SFT only | SFT + GRPO (format + accuracy) | SFT + GRPO + map "
                     "reward | SFT + SG-RLVR (map + temporal + length) |")
@@ -491,6 +493,40 @@ def test_sft_from_runs_the_ablation_from_that_model(recipe_in_tmp, sft_model, tm
         recipe.main()
     assert "is an older copy of elsewhere/sft/final (the weights differ)" in capsys.readouterr().err
     assert commands == []
+
+
+def test_arms_and_rl_lr_choose_what_is_trained(recipe_in_tmp, sft_model, monkeypatch):
+    """--arms trains (and reports) those arms alone; --rl-lr is each arm's recorded learning rate."""
+    from spacer_core.cli import main as spacer
+    from spacer_core.eval import get_benchmark
+
+    recipe, trained = recipe_in_tmp, []
+
+    def run(*args, log=None, threads=None):
+        if args[:2] == ("model", "copy"):
+            assert spacer(list(args)) == 0
+            return 1.0
+        out = Path(args[args.index("--output_dir" if args[0] == "train" else "--out") + 1])
+        if args[0] == "train":
+            trained.append(args)
+            (out / "final").mkdir(parents=True)
+            (out / "final" / "config.json").write_text("{}")
+        else:
+            _write_eval(out, get_benchmark("sim").load(SIM)[:3], "<answer>A</answer>")
+        return 1.0
+
+    monkeypatch.setattr(recipe, "run", run)
+    monkeypatch.setattr("sys.argv", [*_sft_from(sft_model), "--arms", "grpo", "--rl-lr", "2e-5", "--seeds", "2"])
+    recipe.main()
+    assert [Path(c[c.index("--output_dir") + 1]).name for c in trained] == ["grpo", "grpo_seed1"]
+    for c in trained:
+        assert c[c.index("--learning_rate") + 1] == "2e-05"
+    recorded = recipe.recorded_stages()["rl_grpo"]  # another learning rate is another run
+    assert recorded[recorded.index("--learning_rate") + 1] == "2e-05"
+    table = (recipe.RUNS / "ablation.md").read_text()
+    assert "learning rate 2e-05, 2 seed(s)" in table
+    head = next(line for line in table.splitlines() if line.startswith("| question type"))
+    assert head == "| question type | chance/prior | SFT only | SFT + GRPO (format + accuracy) |"
 
 
 @pytest.mark.slow
