@@ -11,7 +11,8 @@ Every stage is a `spacer` command (printed as it runs), so the recipe can be fol
                             read a category's entry out of a map
   5. spacer train (sft)     cold start on templated think/map/answer targets (--sft-steps of 8 items,
                             --lookup-batch lookup tasks mixed into each), the vision tower frozen
-  6. spacer train (rl) ×3   from the same SFT start, same steps, for each of --seeds seeds:
+  6. spacer train (rl) ×3   from the same SFT start, same steps, for each of --seeds seeds (--arms: some
+                            of them; --rl-lr: another learning rate than configs/tiny/rl.yaml's):
                               grpo      format + accuracy
                               grpo_map  + map reward (the map gate)
                               sg_rlvr   + map + temporal (T-GRPO) + length
