@@ -444,8 +444,9 @@ tiny-rl-ablation: $(DIST)/data/train.jsonl $(MARKS)/data/test.jsonl
 
 # The same RL at a lower learning rate, GRPO alone (RL_LR_ARMS), to tell whether 1e-4 is what pulls
 # the arms below their start. Its SFT evaluations are the ablation's (the same model on the same
-# items), linked in rather than run again.
+# items), linked in rather than run again. RL_LR_JOBS=1 runs one stage at a time (beside the ablation).
 RL_LR := 2e-5
+RL_LR_JOBS := 2
 RL_LR_ARMS := grpo
 RL_LR_RUNS := tiny-small-v7-rl-lr$(RL_LR)
 tiny-rl-lr: $(DIST)/data/train.jsonl $(MARKS)/data/test.jsonl
@@ -454,5 +455,5 @@ tiny-rl-lr: $(DIST)/data/train.jsonl $(MARKS)/data/test.jsonl
 		|| exit 1; done
 	$(PY) recipes/spacer_tiny.py --world small --runs $(RL_LR_RUNS) --sft-from assets/tiny-model \
 		--train-file $(DIST)/data/train.jsonl --test-data $(MARKS)/data --nframes 16 --max-new-tokens 640 \
-		--rl-tokens 640 --rl-steps 150 --rl-prompts 4 --seeds 1 --arms $(RL_LR_ARMS) --rl-lr $(RL_LR) \
+		--rl-tokens 640 --rl-steps 150 --rl-prompts 4 --seeds 3 --arms $(RL_LR_ARMS) --rl-lr $(RL_LR) --jobs $(RL_LR_JOBS) \
 		--results docs/results/v7_rl_lr$(RL_LR)
