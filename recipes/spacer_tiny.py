@@ -680,24 +680,27 @@ def rl_curves(seeds: int, out: Path) -> Path | None:
         return np.convolve(np.nan_to_num(per_step), window, "valid") / np.convolve(~np.isnan(per_step), window, "valid")
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
-    drawn = False
+    drawn, plotted = False, [False, False]
     for i, name in enumerate(ARMS):
         runs = [steps for k in range(seeds) if (steps := RolloutLog(RUNS / seeded(name, k)).by_step())]
         if not runs:
             continue
         drawn = True
         last = min(max(steps) for steps in runs) + 1
-        for ax, field in zip(axes, ("answer_accuracy", "map_score"), strict=True):
+        for j, (ax, field) in enumerate(zip(axes, ("answer_accuracy", "map_score"), strict=True)):
             with np.errstate(invalid="ignore"):  # a window without a value is left out of the line
                 mean = np.mean([curve(steps, field, last) for steps in runs], axis=0)
             if not np.isnan(mean).all():
                 ax.plot(np.arange(len(mean)) + 10, mean, color=f"C{i}", label=LABELS[name])  # one colour an arm
+                plotted[j] = True
     if not drawn:
         plt.close(fig)
         return None
     for ax, title in zip(axes, ("answer accuracy of the rollouts", "map score of the right answers"), strict=True):
         ax.set_title(f"{title} (mean of {seeds} seed(s), 10-step moving mean)", fontsize=9)
         ax.set_xlabel("RL step")
+    if not plotted[1]:
+        axes[1].text(0.5, 0.5, "no arm here has the map reward", ha="center", va="center", transform=axes[1].transAxes)
     axes[0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
