@@ -740,8 +740,8 @@ COMPARED = (("sft", "base_sft"), ("sg_rlvr", "grpo"), ("grpo_map", "grpo"), ("gr
 
 def comparison_table(seeds: int) -> list[str]:
     """Paired differences on the same held-out items (`controls.paired_gain`: every seed of each arm,
-    items resampled), and what each stage's own video is worth against the swapped videos, with 95%
-    bootstrap intervals."""
+    items resampled, and items and seeds resampled, seed k beside seed k), and what each stage's own
+    video is worth against the swapped videos, with 95% bootstrap intervals."""
     from spacer_core.eval.base import get_benchmark
     from spacer_core.eval.controls import paired_gain
     from spacer_core.eval.runner import read_rows
@@ -752,21 +752,23 @@ def comparison_table(seeds: int) -> list[str]:
                 if (RUNS / evals / n / "summary.json").exists()]
 
     lines = ["| paired difference on the same items (arms: every seed; own video − another's: seed 0) | items | "
-             "overall | 95% bootstrap interval |",
-             "|---|---|---|---|"]
+             "overall | 95% bootstrap interval (items) | (items and seeds) |",
+             "|---|---|---|---|---|"]
     for a, b in COMPARED:
         mine, theirs = rows(a), rows(b)
         if mine and theirs:
-            g = paired_gain(get_benchmark("sim"), mine, theirs)
-            lo, hi = g["overall_ci95"]
-            lines.append(f"| {LABELS[a]} − {LABELS[b]} | {g['items']} | {g['overall']:+.1f} | {lo:+.1f} to {hi:+.1f} |")
+            g = paired_gain(get_benchmark("sim"), mine, theirs, runs_too=True)
+            (lo, hi), (lo_runs, hi_runs) = g["overall_ci95"], g["overall_ci95_runs"]
+            seeds_too = f"{lo_runs:+.1f} to {hi_runs:+.1f}" if len(mine) + len(theirs) > 2 else "–"
+            lines.append(f"| {LABELS[a]} − {LABELS[b]} | {g['items']} | {g['overall']:+.1f} | {lo:+.1f} to {hi:+.1f} "
+                         f"| {seeds_too} |")
     for name in ["base_sft", "sft", *ARMS]:  # what the video is worth (seed 0 of an arm)
         own, swapped = rows(name)[:1], rows(name, "eval_swapped")
         if own and swapped:
             g = paired_gain(get_benchmark("sim"), own, swapped)
             lo, hi = g["overall_ci95"]
             lines.append(f"| {LABELS[name]}: own video − another scene's | {g['items']} | {g['overall']:+.1f} | "
-                         f"{lo:+.1f} to {hi:+.1f} |")
+                         f"{lo:+.1f} to {hi:+.1f} | – |")
     return [*lines, ""]
 
 

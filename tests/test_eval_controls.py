@@ -152,6 +152,33 @@ def test_paired_gain_pools_seeds_on_the_items_every_run_scored(items):
         paired_gain(bench, [run(0.5)], [[]])
 
 
+def test_paired_gain_runs_too_covers_the_seeds_spread(items):
+    """With ``runs_too`` the resamples draw the runs as well: seeds that agree leave the interval as
+    the items alone make it, seeds that disagree widen it, and sides of as many runs are drawn
+    seed by seed (the same seeds on both sides: no difference, no spread)."""
+    from spacer_core.eval.controls import paired_gain
+
+    bench = get_benchmark("sim")
+    rng = np.random.default_rng(1)
+
+    def run(p_right):
+        return [{"id": it.id, "question_type": it.question_type, "score": float(rng.random() < p_right)} for it in items]
+
+    one, other = run(0.7), run(0.4)
+    agreeing = paired_gain(bench, [one] * 3, [other] * 3, runs_too=True)
+    assert agreeing["overall_ci95_runs"] == agreeing["overall_ci95"]
+    spread = [run(0.95), run(0.1), run(0.95)]
+    disagreeing = paired_gain(bench, spread, [other] * 3, runs_too=True)
+    (lo, hi), (lo_runs, hi_runs) = disagreeing["overall_ci95"], disagreeing["overall_ci95_runs"]
+    assert hi_runs - lo_runs > 1.5 * (hi - lo)
+    assert lo_runs <= disagreeing["overall"] <= hi_runs
+    same = paired_gain(bench, spread, spread, runs_too=True)
+    assert same["overall_ci95_runs"] == [0.0, 0.0]
+    against_one = paired_gain(bench, spread, [other], runs_too=True)  # one run: only mine are drawn
+    assert against_one["overall_ci95_runs"][1] - against_one["overall_ci95_runs"][0] > 1.5 * (hi - lo)
+    assert "overall_ci95_runs" not in paired_gain(bench, [one], [other])
+
+
 def test_rescore_gives_old_rows_the_current_scoring_and_its_controls_too(tmp_path, capsys):
     args = ["eval", "--bench", "sim", "--limit", "20", "--max-new-tokens", "40", "--batch-size", "10", "--no-progress",
             "--given-map", "--control", "swap", "--out", str(tmp_path)]

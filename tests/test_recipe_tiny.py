@@ -473,6 +473,9 @@ def test_sft_from_runs_the_ablation_from_that_model(recipe_in_tmp, sft_model, tm
                     "reward | SFT + SG-RLVR (map + temporal + length) |")
     # an answer alone has no reasoning to name the questions' objects: not counted (the summaries' count)
     assert "| derivations naming every object the question names (%) |  | – | – | – | – |" in table
+    # arms against each other: intervals over the items, and over items and seeds (each arm's two)
+    assert ("| SFT + SG-RLVR (map + temporal + length) − SFT + GRPO (format + accuracy) | 3 | +0.0 | +0.0 to +0.0 "
+            "| +0.0 to +0.0 |") in table
     assert (tmp_path / "published" / "ablation.md").is_file()
     assert (tmp_path / "published" / "evals" / "eval_swapped" / "sg_rlvr" / "summary.json").is_file()
 

@@ -101,34 +101,47 @@ def _per_type(rows: Sequence[dict]) -> dict[str, float]:
 
 
 def paired_gain(benchmark: Benchmark, mine: Sequence[Sequence[dict]], theirs: Sequence[Sequence[dict]],
-                resamples: int = 1000, seed: int = 0) -> dict:
+                resamples: int = 1000, seed: int = 0, runs_too: bool = False) -> dict:
     """``mine`` − ``theirs`` on the items every run of both sides scored, overall (as the benchmark
     aggregates) and per question type, with a paired bootstrap 95% interval. Each side is one run's
     rows or several (seeds of an arm); a resample draws items with replacement and takes every run's
     row of each drawn item on both sides, so the interval covers item sampling with the runs fixed.
-    Resampling starts from ``seed`` in every call: a gain's interval does not depend on which other
-    gains were computed before it."""
+    ``runs_too`` adds ``overall_ci95_runs``, whose resamples also draw each side's runs with
+    replacement (the same draw on both sides when they have as many: seed k of one arm beside seed k
+    of the other, trained on the same prompts in the same order), so it covers the seeds' spread as
+    well. Resampling starts from ``seed`` in every call: a gain's interval does not depend on which
+    other gains were computed before it."""
     runs = [{r["id"]: r for r in rows} for rows in [*mine, *theirs]]
     ids = [i for i in runs[0] if all(i in run for run in runs[1:])]
     if not ids:
         raise ValueError("the two sides share no scored item")
+    ours, others = list(range(len(mine))), list(range(len(mine), len(runs)))
 
-    def delta(items: Sequence[str]) -> tuple[float, dict[str, float]]:
-        a = [run[i] for run in runs[:len(mine)] for i in items]
-        b = [run[i] for run in runs[len(mine):] for i in items]
+    def delta(items: Sequence[str], a_runs: Sequence[int] = ours, b_runs: Sequence[int] = others):
+        a = [runs[k][i] for k in a_runs for i in items]
+        b = [runs[k][i] for k in b_runs for i in items]
         pa, pb = _per_type(a), _per_type(b)
         return benchmark.aggregate(a)["overall"] - benchmark.aggregate(b)["overall"], {t: pa[t] - pb[t] for t in pa}
 
     overall, per_type = delta(ids)
-    rng = np.random.default_rng(seed)
-    samples = [delta([ids[k] for k in idx]) for idx in rng.integers(0, len(ids), size=(resamples, len(ids)))]
+    draws = np.random.default_rng(seed).integers(0, len(ids), size=(resamples, len(ids)))
+    samples = [delta([ids[k] for k in idx]) for idx in draws]
 
     def interval(values: list[float]) -> list[float]:
         return [round(float(np.percentile(values, 2.5)), 2), round(float(np.percentile(values, 97.5)), 2)]
 
-    return {"items": len(ids), "overall": overall, "overall_ci95": interval([s[0] for s in samples]),
-            "per_type": {t: {"gain": g, "ci95": interval([s[1][t] for s in samples if t in s[1]])}
-                         for t, g in per_type.items()}}
+    out = {"items": len(ids), "overall": overall, "overall_ci95": interval([s[0] for s in samples]),
+           "per_type": {t: {"gain": g, "ci95": interval([s[1][t] for s in samples if t in s[1]])}
+                        for t, g in per_type.items()}}
+    if runs_too:
+        picks = np.random.default_rng(seed + 1)  # the item draws stay those of the interval above
+        with_runs = []
+        for idx in draws:
+            a_runs = picks.integers(0, len(mine), size=len(mine))
+            b_runs = a_runs if len(mine) == len(theirs) else picks.integers(0, len(theirs), size=len(theirs))
+            with_runs.append(delta([ids[k] for k in idx], [ours[k] for k in a_runs], [others[k] for k in b_runs])[0])
+        out["overall_ci95_runs"] = interval(with_runs)
+    return out
 
 
 def control_report(benchmark: Benchmark, normal: Sequence[dict], controls: dict[str, Sequence[dict]],
