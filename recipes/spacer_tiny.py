@@ -131,6 +131,8 @@ def configure(world: str, arithmetic: bool = False, drill: bool = False, walls: 
 # Synth settings older manifests lack, as they were made.
 SYNTH_DEFAULTS = {"world": "vsi", "cell_arithmetic": False, "tinted_walls": False, "option_lines": False}
 STARTED: list[str] = []  # the stages this invocation started
+# (when this invocation's overlapping stages began, the wall time earlier invocations spent on them)
+OVERLAP: dict[str, float] = {}
 LOCK = threading.Lock()
 
 
@@ -155,8 +157,12 @@ def stage(done: Path, timings: dict, name: str, *args: str, log: Path | None = N
             raise SystemExit(f"{shown(after[0].parent)} holds a killed run of an older {shown(after[1].parent)}: "
                              "move it away")
         STARTED.append(name)
-        timings[name] = run(*args, *unrecorded, log=log, threads=threads)
-        TIMINGS.write_text(json.dumps(timings, indent=2))
+        seconds = run(*args, *unrecorded, log=log, threads=threads)
+        with LOCK:
+            timings[name] = seconds
+            if OVERLAP:  # the wall time so far, kept as each stage ends: a killed invocation's counts too
+                timings["rl_and_eval_wall"] = OVERLAP["before"] + time.time() - OVERLAP["start"]
+            TIMINGS.write_text(json.dumps(timings, indent=2))
     with LOCK:  # stages of parallel chains finish in any order
         stages = RUNS / "stages.json"
         tmp = stages.with_suffix(".tmp")
@@ -399,7 +405,8 @@ def main() -> None:
     base = [] if base_sft is None or not (base_sft / "config.json").exists() else [
         [evaluation("base_sft", split) for split in ("eval", "eval_swapped", "eval_given_map")]]
     untrained = [] if opts.sft_from else [[evaluation("untrained")]]  # with --sft-from there is none
-    start, started_before = time.time(), len(STARTED)
+    started_before = len(STARTED)
+    OVERLAP.update(start=time.time(), before=timings.get("rl_and_eval_wall", 0.0))
     try:
         # SFT's evaluations first (whether its start reads the video and its map decides whether
         # the arms are worth their time), then the longest chains; the untrained one fills a gap
@@ -410,8 +417,9 @@ def main() -> None:
         # The stages above overlap, so the total counts their wall time: summed over the invocations
         # that started any of them, an interrupted one included (one that skips everything adds nothing).
         if len(STARTED) > started_before:
-            timings["rl_and_eval_wall"] = timings.get("rl_and_eval_wall", 0.0) + time.time() - start
+            timings["rl_and_eval_wall"] = OVERLAP["before"] + time.time() - OVERLAP["start"]
             TIMINGS.write_text(json.dumps(timings, indent=2))
+        OVERLAP.clear()
     source = f" {shown(opts.sft_from)}" if opts.sft_from else ""
     report(timings, opts.seeds, f"RL arms: {opts.rl_steps} steps of {rl_prompts} prompts × {group} rollouts of up to "
            f"{budget} tokens each, learning rate {opts.rl_lr or rl_config['learning_rate']}, {opts.seeds} seed(s), "

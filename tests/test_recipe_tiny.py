@@ -499,7 +499,8 @@ def test_sft_from_runs_the_ablation_from_that_model(recipe_in_tmp, sft_model, tm
 
 
 def test_arms_and_rl_lr_choose_what_is_trained(recipe_in_tmp, sft_model, monkeypatch):
-    """--arms trains (and reports) those arms alone; --rl-lr is each arm's recorded learning rate."""
+    """--arms trains (and reports) those arms alone; --rl-lr is each arm's recorded learning rate. The
+    overlapping stages' wall time is saved as each of them ends."""
     from spacer_core.cli import main as spacer
     from spacer_core.eval import get_benchmark
 
@@ -511,6 +512,8 @@ def test_arms_and_rl_lr_choose_what_is_trained(recipe_in_tmp, sft_model, monkeyp
             return 1.0
         out = Path(args[args.index("--output_dir" if args[0] == "train" else "--out") + 1])
         if args[0] == "train":
+            if out.name == "grpo_seed1":  # a later stage: the wall time so far is already on disk (a kill keeps it)
+                assert json.loads(recipe.TIMINGS.read_text())["rl_and_eval_wall"] > 0
             trained.append(args)
             (out / "final").mkdir(parents=True)
             (out / "final" / "config.json").write_text("{}")
