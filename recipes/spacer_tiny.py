@@ -161,13 +161,17 @@ def stage(done: Path, timings: dict, name: str, *args: str, log: Path | None = N
         with LOCK:
             timings[name] = seconds
             if OVERLAP:  # the wall time so far, kept as each stage ends: a killed invocation's counts too
-                timings["rl_and_eval_wall"] = OVERLAP["before"] + time.time() - OVERLAP["start"]
-            TIMINGS.write_text(json.dumps(timings, indent=2))
+                timings["rl_and_eval_wall"] = OVERLAP["before"] + time.monotonic() - OVERLAP["start"]
+            write_json(TIMINGS, timings)
     with LOCK:  # stages of parallel chains finish in any order
-        stages = RUNS / "stages.json"
-        tmp = stages.with_suffix(".tmp")
-        tmp.write_text(json.dumps({**recorded_stages(), name: argv}, indent=1))
-        os.replace(tmp, stages)
+        write_json(RUNS / "stages.json", {**recorded_stages(), name: argv}, indent=1)
+
+
+def write_json(path: Path, data: dict, indent: int = 2) -> None:
+    """``path`` replaced whole: a kill part way leaves the old file, never half of one."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=indent))
+    os.replace(tmp, path)
 
 
 def synth_config(data: Path) -> dict:
@@ -406,7 +410,7 @@ def main() -> None:
         [evaluation("base_sft", split) for split in ("eval", "eval_swapped", "eval_given_map")]]
     untrained = [] if opts.sft_from else [[evaluation("untrained")]]  # with --sft-from there is none
     started_before = len(STARTED)
-    OVERLAP.update(start=time.time(), before=timings.get("rl_and_eval_wall", 0.0))
+    OVERLAP.update(start=time.monotonic(), before=timings.get("rl_and_eval_wall", 0.0))
     try:
         # SFT's evaluations first (whether its start reads the video and its map decides whether
         # the arms are worth their time), then the longest chains; the untrained one fills a gap
@@ -416,10 +420,11 @@ def main() -> None:
     finally:
         # The stages above overlap, so the total counts their wall time: summed over the invocations
         # that started any of them, an interrupted one included (one that skips everything adds nothing).
-        if len(STARTED) > started_before:
-            timings["rl_and_eval_wall"] = OVERLAP["before"] + time.time() - OVERLAP["start"]
-            TIMINGS.write_text(json.dumps(timings, indent=2))
-        OVERLAP.clear()
+        with LOCK:
+            if len(STARTED) > started_before:
+                timings["rl_and_eval_wall"] = OVERLAP["before"] + time.monotonic() - OVERLAP["start"]
+                write_json(TIMINGS, timings)
+            OVERLAP.clear()
     source = f" {shown(opts.sft_from)}" if opts.sft_from else ""
     report(timings, opts.seeds, f"RL arms: {opts.rl_steps} steps of {rl_prompts} prompts × {group} rollouts of up to "
            f"{budget} tokens each, learning rate {opts.rl_lr or rl_config['learning_rate']}, {opts.seeds} seed(s), "
@@ -525,10 +530,10 @@ def reuse(source: Path, stages: dict[str, tuple[str, ...]], timings: dict) -> No
             shutil.copytree(source / Path(folder).name, folder)
             print(f"[reuse] {name}: {shown(source / Path(folder).name)}", flush=True)
         # the command that made it, as it was run there
-        (RUNS / "stages.json").write_text(json.dumps({**recorded_stages(), name: recorded[name]}, indent=1))
+        write_json(RUNS / "stages.json", {**recorded_stages(), name: recorded[name]}, indent=1)
         if name in theirs:  # runs made before timings were kept have none
             timings.setdefault(name, theirs[name])
-    TIMINGS.write_text(json.dumps(timings, indent=2))
+    write_json(TIMINGS, timings)
 
 
 def seeded(arm: str, seed: int) -> str:
@@ -748,8 +753,9 @@ COMPARED = (("sft", "base_sft"), ("sg_rlvr", "grpo"), ("grpo_map", "grpo"), ("gr
 
 def comparison_table(seeds: int) -> list[str]:
     """Paired differences on the same held-out items (`controls.paired_gain`: every seed of each arm,
-    items resampled, and items and seeds resampled, seed k beside seed k), and what each stage's own
-    video is worth against the swapped videos, with 95% bootstrap intervals."""
+    items resampled, and items and seeds resampled, seed k beside seed k where both arms have every
+    seed), and what each stage's own video is worth against the swapped videos, with 95% bootstrap
+    intervals."""
     from spacer_core.eval.base import get_benchmark
     from spacer_core.eval.controls import paired_gain
     from spacer_core.eval.runner import read_rows
@@ -759,13 +765,19 @@ def comparison_table(seeds: int) -> list[str]:
         return [read_rows(RUNS / evals / n / "results.jsonl") for n in names
                 if (RUNS / evals / n / "summary.json").exists()]
 
+    def every_seed(name: str) -> bool:
+        return name in ARMS and len(rows(name)) == seeds
+
     lines = ["| paired difference on the same items (arms: every seed; own video − another's: seed 0) | items | "
              "overall | 95% bootstrap interval (items) | (items and seeds) |",
              "|---|---|---|---|---|"]
     for a, b in COMPARED:
+        if not {a, b} <= {"sft", "base_sft", *ARMS}:  # an arm this invocation does not train
+            continue
         mine, theirs = rows(a), rows(b)
         if mine and theirs:
-            g = paired_gain(get_benchmark("sim"), mine, theirs, runs_too=True)
+            # seed k beside seed k only when both arms have every seed (a missing one would shift them)
+            g = paired_gain(get_benchmark("sim"), mine, theirs, runs_too=True, paired_runs=every_seed(a) and every_seed(b))
             (lo, hi), (lo_runs, hi_runs) = g["overall_ci95"], g["overall_ci95_runs"]
             seeds_too = f"{lo_runs:+.1f} to {hi_runs:+.1f}" if len(mine) + len(theirs) > 2 else "–"
             lines.append(f"| {LABELS[a]} − {LABELS[b]} | {g['items']} | {g['overall']:+.1f} | {lo:+.1f} to {hi:+.1f} "

@@ -154,8 +154,9 @@ def test_paired_gain_pools_seeds_on_the_items_every_run_scored(items):
 
 def test_paired_gain_runs_too_covers_the_seeds_spread(items):
     """With ``runs_too`` the resamples draw the runs as well: seeds that agree leave the interval as
-    the items alone make it, seeds that disagree widen it, and sides of as many runs are drawn
-    seed by seed (the same seeds on both sides: no difference, no spread)."""
+    the items alone make it, seeds that disagree widen it, and with ``paired_runs`` the runs are
+    drawn seed by seed (the same seeds on both sides: no difference, no spread). The items-only
+    interval stays what it was without ``runs_too`` (published intervals are reproduced)."""
     from spacer_core.eval.controls import paired_gain
 
     bench = get_benchmark("sim")
@@ -172,11 +173,17 @@ def test_paired_gain_runs_too_covers_the_seeds_spread(items):
     (lo, hi), (lo_runs, hi_runs) = disagreeing["overall_ci95"], disagreeing["overall_ci95_runs"]
     assert hi_runs - lo_runs > 1.5 * (hi - lo)
     assert lo_runs <= disagreeing["overall"] <= hi_runs
-    same = paired_gain(bench, spread, spread, runs_too=True)
+    assert disagreeing["overall_ci95"] == paired_gain(bench, spread, [other] * 3)["overall_ci95"]
+    same = paired_gain(bench, spread, spread, runs_too=True, paired_runs=True)
     assert same["overall_ci95_runs"] == [0.0, 0.0]
+    unpaired = paired_gain(bench, spread, spread, runs_too=True)  # drawn apart: the seeds' spread shows
+    assert unpaired["overall_ci95_runs"][1] - unpaired["overall_ci95_runs"][0] > 10
     against_one = paired_gain(bench, spread, [other], runs_too=True)  # one run: only mine are drawn
-    assert against_one["overall_ci95_runs"][1] - against_one["overall_ci95_runs"][0] > 1.5 * (hi - lo)
+    (lo_one, hi_one) = against_one["overall_ci95"]
+    assert against_one["overall_ci95_runs"][1] - against_one["overall_ci95_runs"][0] > 1.5 * (hi_one - lo_one)
     assert "overall_ci95_runs" not in paired_gain(bench, [one], [other])
+    with pytest.raises(ValueError, match="as many on each side, got 3 and 1"):
+        paired_gain(bench, spread, [other], runs_too=True, paired_runs=True)
 
 
 def test_rescore_gives_old_rows_the_current_scoring_and_its_controls_too(tmp_path, capsys):

@@ -101,20 +101,22 @@ def _per_type(rows: Sequence[dict]) -> dict[str, float]:
 
 
 def paired_gain(benchmark: Benchmark, mine: Sequence[Sequence[dict]], theirs: Sequence[Sequence[dict]],
-                resamples: int = 1000, seed: int = 0, runs_too: bool = False) -> dict:
+                resamples: int = 1000, seed: int = 0, runs_too: bool = False, paired_runs: bool = False) -> dict:
     """``mine`` − ``theirs`` on the items every run of both sides scored, overall (as the benchmark
     aggregates) and per question type, with a paired bootstrap 95% interval. Each side is one run's
     rows or several (seeds of an arm); a resample draws items with replacement and takes every run's
     row of each drawn item on both sides, so the interval covers item sampling with the runs fixed.
     ``runs_too`` adds ``overall_ci95_runs``, whose resamples also draw each side's runs with
-    replacement (the same draw on both sides when they have as many: seed k of one arm beside seed k
-    of the other, trained on the same prompts in the same order), so it covers the seeds' spread as
-    well. Resampling starts from ``seed`` in every call: a gain's interval does not depend on which
+    replacement, so it covers the seeds' spread as well (with a few seeds it can barely reach past
+    their range: a lower bound on the width); with ``paired_runs`` the k-th run of each side are
+    drawn together (seed k of one arm beside seed k of another: the same seed). Resampling starts from ``seed`` in every call: a gain's interval does not depend on which
     other gains were computed before it."""
     runs = [{r["id"]: r for r in rows} for rows in [*mine, *theirs]]
     ids = [i for i in runs[0] if all(i in run for run in runs[1:])]
     if not ids:
         raise ValueError("the two sides share no scored item")
+    if paired_runs and len(mine) != len(theirs):
+        raise ValueError(f"paired runs need as many on each side, got {len(mine)} and {len(theirs)}")
     ours, others = list(range(len(mine))), list(range(len(mine), len(runs)))
 
     def delta(items: Sequence[str], a_runs: Sequence[int] = ours, b_runs: Sequence[int] = others):
@@ -138,7 +140,7 @@ def paired_gain(benchmark: Benchmark, mine: Sequence[Sequence[dict]], theirs: Se
         with_runs = []
         for idx in draws:
             a_runs = picks.integers(0, len(mine), size=len(mine))
-            b_runs = a_runs if len(mine) == len(theirs) else picks.integers(0, len(theirs), size=len(theirs))
+            b_runs = a_runs if paired_runs else picks.integers(0, len(theirs), size=len(theirs))
             with_runs.append(delta([ids[k] for k in idx], [ours[k] for k in a_runs], [others[k] for k in b_runs])[0])
         out["overall_ci95_runs"] = interval(with_runs)
     return out
