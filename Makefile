@@ -436,17 +436,17 @@ tiny-vsi-world: $(VSI)/data/test.jsonl
 # RL on the SFT data's items; every model evaluated on the same 560 held-out items (own video,
 # another scene's, the true map given) and the bundled sample. Report and rows in $(RL_RESULTS).
 # Resumable stage by stage; an RL run killed part way continues from its newest checkpoint (every 25 steps).
-# RL_SEEDS=5 adds seeds 3 and 4 to every arm (the published results are of 3).
+# RL_SEEDS=5 adds seeds 3 and 4 to every arm (the published results are of 3 until those are done).
 RL_RESULTS := docs/results/v7_rl
 RL_SEEDS := 3
 tiny-rl-ablation: $(DIST)/data/train.jsonl $(MARKS)/data/test.jsonl
 	$(PY) recipes/spacer_tiny.py --world small --runs tiny-small-v7-rl --sft-from assets/tiny-model \
 		--train-file $(DIST)/data/train.jsonl --test-data $(MARKS)/data --nframes 16 --max-new-tokens 640 \
 		--rl-tokens 640 --rl-steps 150 --rl-prompts 4 --seeds $(RL_SEEDS) --results $(RL_RESULTS)
-	r=$(RL_RESULTS)/evals/eval; $(PY) -m spacer_core.cli eval plot --out docs/img/tiny_v7_rl.png \
-		--title "v7's RL ablation: 560 held-out items, mean ± sd over 3 seeds (SFT: its one model)" "SFT only=$$r/sft" \
-		"+ GRPO=$$r/grpo,$$r/grpo_seed1,$$r/grpo_seed2" "+ GRPO + map reward=$$r/grpo_map,$$r/grpo_map_seed1,$$r/grpo_map_seed2" \
-		"SG-RLVR=$$r/sg_rlvr,$$r/sg_rlvr_seed1,$$r/sg_rlvr_seed2"
+	r=$(RL_RESULTS)/evals/eval; seeds() { printf %s "$$r/$$1"; for k in $$(seq 1 $$(($(RL_SEEDS) - 1))); do \
+		printf %s ",$$r/$$1_seed$$k"; done; }; $(PY) -m spacer_core.cli eval plot --out docs/img/tiny_v7_rl.png \
+		--title "v7's RL ablation: 560 held-out items, mean ± sd over $(RL_SEEDS) seeds (SFT: its one model)" \
+		"SFT only=$$r/sft" "+ GRPO=$$(seeds grpo)" "+ GRPO + map reward=$$(seeds grpo_map)" "SG-RLVR=$$(seeds sg_rlvr)"
 
 # The same RL at a lower learning rate, GRPO alone (RL_LR_ARMS), 3 seeds: whether 1e-4's spread
 # between seeds (seed 0 of every arm fell 5 to 8 points below the start, seed 1 ended near it or above) narrows. Its SFT evaluations are the ablation's (the same model on the same
