@@ -449,8 +449,9 @@ tiny-rl-ablation: $(DIST)/data/train.jsonl $(MARKS)/data/test.jsonl
 		"SFT only=$$r/sft" "+ GRPO=$$(seeds grpo)" "+ GRPO + map reward=$$(seeds grpo_map)" "SG-RLVR=$$(seeds sg_rlvr)"
 
 # The same RL at a lower learning rate, GRPO alone (RL_LR_ARMS), 3 seeds: whether 1e-4's spread
-# between seeds (seed 0 of every arm fell 5 to 8 points below the start, seed 1 ended near it or above) narrows. Its SFT evaluations are the ablation's (the same model on the same
-# items), linked in rather than run again. RL_LR_JOBS=1 runs one chain (a run, then its evaluations) at a time.
+# between seeds (seed 0 of every arm fell 5 to 8 points below the start, seed 1 ended near it or
+# above) narrows. Its SFT evaluations are the ablation's (the same model on the same items), linked
+# in rather than run again. RL_LR_JOBS=1 runs one chain (a run, then its evaluations) at a time.
 RL_LR := 2e-5
 RL_LR_JOBS := 2
 RL_LR_ARMS := grpo

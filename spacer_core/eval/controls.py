@@ -109,8 +109,9 @@ def paired_gain(benchmark: Benchmark, mine: Sequence[Sequence[dict]], theirs: Se
     ``runs_too`` adds ``overall_ci95_runs``, whose resamples also draw each side's runs with
     replacement, so it covers the seeds' spread as well (with a few seeds it can barely reach past
     their range: a lower bound on the width); with ``paired_runs`` the k-th run of each side are
-    drawn together (seed k of one arm beside seed k of another: the same seed). Resampling starts from ``seed`` in every call: a gain's interval does not depend on which
-    other gains were computed before it."""
+    drawn together (seed k of one arm beside seed k of another: the same seed). Resampling starts
+    from ``seed`` in every call: a gain's interval does not depend on which other gains were
+    computed before it."""
     runs = [{r["id"]: r for r in rows} for rows in [*mine, *theirs]]
     ids = [i for i in runs[0] if all(i in run for run in runs[1:])]
     if not ids:
