@@ -765,9 +765,6 @@ def comparison_table(seeds: int) -> list[str]:
         return [read_rows(RUNS / evals / n / "results.jsonl") for n in names
                 if (RUNS / evals / n / "summary.json").exists()]
 
-    def every_seed(name: str) -> bool:
-        return name in ARMS and len(rows(name)) == seeds
-
     lines = ["| paired difference on the same items (arms: every seed; own video − another's: seed 0) | items | "
              "overall | 95% bootstrap interval (items) | (items and seeds) |",
              "|---|---|---|---|---|"]
@@ -777,7 +774,8 @@ def comparison_table(seeds: int) -> list[str]:
         mine, theirs = rows(a), rows(b)
         if mine and theirs:
             # seed k beside seed k only when both arms have every seed (a missing one would shift them)
-            g = paired_gain(get_benchmark("sim"), mine, theirs, runs_too=True, paired_runs=every_seed(a) and every_seed(b))
+            paired = {a, b} <= set(ARMS) and len(mine) == len(theirs) == seeds
+            g = paired_gain(get_benchmark("sim"), mine, theirs, runs_too=True, paired_runs=paired)
             (lo, hi), (lo_runs, hi_runs) = g["overall_ci95"], g["overall_ci95_runs"]
             seeds_too = f"{lo_runs:+.1f} to {hi_runs:+.1f}" if len(mine) + len(theirs) > 2 else "–"
             lines.append(f"| {LABELS[a]} − {LABELS[b]} | {g['items']} | {g['overall']:+.1f} | {lo:+.1f} to {hi:+.1f} "
